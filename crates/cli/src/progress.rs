@@ -1,0 +1,20 @@
+//! Progress bars for long runs: shown on a terminal, silent in CI and pipes.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+
+/// A progress bar over `len` steps labelled `what`; hidden when stderr is not a
+/// terminal or `CI` is set, so logs stay clean.
+pub fn bar(len: u64, what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() || std::env::var_os("CI").is_some() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>12} [{bar:40.cyan/blue}] {pos}/{len} ({eta} left)")
+            .expect("the template is valid")
+            .progress_chars("=> "),
+    );
+    pb.set_message(what.to_string());
+    pb
+}

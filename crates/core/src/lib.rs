@@ -1,0 +1,44 @@
+//! # powerslot-core
+//!
+//! The model every other powerslot crate speaks: tasks that draw integer amounts
+//! of renewable resources (power in milliwatts for device problems) for a number
+//! of slots, capacity that may change slot by slot, schedules, and a validator
+//! that names the first violation.
+//!
+//! * [`Instance`] — checked tasks and resources; built from an [`InstanceSpec`] or
+//!   read from a file with [`read_instance`] (PSPLIB `.sm`, Patterson `.rcp`,
+//!   native JSON, see [`formats::native`]).
+//! * [`CapacityProfile`] — capacity per slot, holding or repeating after its values.
+//! * [`Schedule`] and [`validate`] — a start slot per task, and the check of
+//!   precedence, release, deadline and capacity in every slot.
+//!
+//! ```
+//! use powerslot_core::{formats::native, validate, Instance, Schedule};
+//!
+//! let json = r#"{
+//!   "budget_mw": {"values": [3000000, 6000000], "after": "repeat"},
+//!   "baseline_mw": 1000000,
+//!   "devices": [
+//!     {"id": "washer", "power_mw": 2000000, "duration_slots": 2},
+//!     {"id": "dryer", "power_mw": 4000000, "duration_slots": 1, "predecessors": ["washer"]}
+//!   ]
+//! }"#;
+//! let inst = Instance::new(native::parse(json, "laundry").unwrap()).unwrap();
+//! // The dryer needs 4 kW; only odd slots offer 6 − 1 = 5 kW.
+//! assert!(validate(&inst, &Schedule::new(vec![0, 2])).is_err());
+//! let ok = Schedule::new(vec![0, 3]);
+//! assert!(validate(&inst, &ok).is_ok());
+//! assert_eq!(ok.makespan(&inst), 4);
+//! ```
+
+pub mod formats;
+pub mod instance;
+pub mod profile;
+pub mod schedule;
+pub mod units;
+
+pub use formats::{read_instance, ReadError};
+pub use instance::{Instance, InstanceSpec, ModelError, PowerCurves, Resource, ResourceUnit, Task, TaskId};
+pub use profile::{CapacityProfile, ProfileError, Tail};
+pub use schedule::{validate, Schedule, Violation};
+pub use units::{Milliwatts, Slot, TimeGrid};

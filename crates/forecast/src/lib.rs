@@ -1,0 +1,1 @@
+//! powerslot-forecast (under construction).

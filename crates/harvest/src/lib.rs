@@ -1,0 +1,1 @@
+//! powerslot-harvest (under construction).

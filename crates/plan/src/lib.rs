@@ -1,0 +1,1 @@
+//! Offline planners (work in progress).

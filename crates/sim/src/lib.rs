@@ -1,0 +1,1 @@
+//! powerslot-sim (under construction).
