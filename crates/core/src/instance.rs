@@ -167,7 +167,9 @@ pub enum ModelError {
         cycle: Vec<TaskId>,
     },
     /// A demand is above the capacity of every slot.
-    #[error("task {task} needs {demand} of {resource} but the capacity never exceeds {max_capacity}")]
+    #[error(
+        "task {task} needs {demand} of {resource} but the capacity never exceeds {max_capacity}"
+    )]
     DemandAboveCapacity {
         /// The task.
         task: TaskId,
@@ -192,7 +194,9 @@ pub enum ModelError {
         window: String,
     },
     /// Release and deadline leave less room than the duration.
-    #[error("task {task} is released at slot {release} and must finish by slot {deadline}, shorter than its {duration} slots")]
+    #[error(
+        "task {task} is released at slot {release} and must finish by slot {deadline}, shorter than its {duration} slots"
+    )]
     WindowTooShort {
         /// The task.
         task: TaskId,
@@ -239,7 +243,11 @@ impl Instance {
                 return Err(ModelError::DuplicateId { task: t.id.clone() });
             }
             if t.demand.len() != m {
-                return Err(ModelError::DemandCount { task: t.id.clone(), got: t.demand.len(), expected: m });
+                return Err(ModelError::DemandCount {
+                    task: t.id.clone(),
+                    got: t.demand.len(),
+                    expected: m,
+                });
             }
             if t.duration == 0 {
                 return Err(ModelError::ZeroDuration { task: t.id.clone() });
@@ -274,7 +282,10 @@ impl Instance {
             }
             for &p in &t.predecessors {
                 if p >= n || spec.tasks[p].id == t.id {
-                    return Err(ModelError::BadPredecessor { task: t.id.clone(), index: p });
+                    return Err(ModelError::BadPredecessor {
+                        task: t.id.clone(),
+                        index: p,
+                    });
                 }
             }
         }
@@ -290,7 +301,11 @@ impl Instance {
         for t in &spec.tasks {
             check_fits(t, &spec.resources)?;
         }
-        Ok(Self { spec, successors, topo })
+        Ok(Self {
+            spec,
+            successors,
+            topo,
+        })
     }
 
     /// The instance's name.
@@ -348,7 +363,12 @@ impl Instance {
         let mut es = vec![0; tasks.len()];
         for &j in &self.topo {
             let t = &tasks[j];
-            let from_preds = t.predecessors.iter().map(|&p| es[p] + tasks[p].duration).max().unwrap_or(0);
+            let from_preds = t
+                .predecessors
+                .iter()
+                .map(|&p| es[p] + tasks[p].duration)
+                .max()
+                .unwrap_or(0);
             es[j] = from_preds.max(t.release);
         }
         es
@@ -357,7 +377,11 @@ impl Instance {
     /// Length of the longest precedence chain, releases included (the critical-path bound).
     pub fn critical_path_length(&self) -> Slot {
         let es = self.earliest_starts();
-        es.iter().zip(&self.spec.tasks).map(|(s, t)| s + t.duration).max().unwrap_or(0)
+        es.iter()
+            .zip(&self.spec.tasks)
+            .map(|(s, t)| s + t.duration)
+            .max()
+            .unwrap_or(0)
     }
 
     /// Sum of all durations.
@@ -368,12 +392,15 @@ impl Instance {
 
 fn topological_order(tasks: &[Task], successors: &[Vec<usize>]) -> Result<Vec<usize>, ModelError> {
     let n = tasks.len();
-    let mut indeg: Vec<usize> = tasks.iter().map(|t| {
-        let mut p = t.predecessors.clone();
-        p.sort_unstable();
-        p.dedup();
-        p.len()
-    }).collect();
+    let mut indeg: Vec<usize> = tasks
+        .iter()
+        .map(|t| {
+            let mut p = t.predecessors.clone();
+            p.sort_unstable();
+            p.dedup();
+            p.len()
+        })
+        .collect();
     let mut ready: std::collections::VecDeque<usize> = (0..n).filter(|&j| indeg[j] == 0).collect();
     let mut order = Vec::with_capacity(n);
     while let Some(j) = ready.pop_front() {
@@ -397,9 +424,16 @@ fn topological_order(tasks: &[Task], successors: &[Vec<usize>]) -> Result<Vec<us
     while pos[cur] == usize::MAX {
         pos[cur] = path.len();
         path.push(cur);
-        cur = *tasks[cur].predecessors.iter().find(|&&p| left[p]).expect("a blocked task has a blocked predecessor");
+        cur = *tasks[cur]
+            .predecessors
+            .iter()
+            .find(|&&p| left[p])
+            .expect("a blocked task has a blocked predecessor");
     }
-    let mut cycle: Vec<TaskId> = path[pos[cur]..].iter().map(|&j| tasks[j].id.clone()).collect();
+    let mut cycle: Vec<TaskId> = path[pos[cur]..]
+        .iter()
+        .map(|&j| tasks[j].id.clone())
+        .collect();
     cycle.reverse(); // predecessor walk goes backwards; report in precedence order
     Err(ModelError::Cycle { cycle })
 }
@@ -409,8 +443,15 @@ fn topological_order(tasks: &[Task], successors: &[Vec<usize>]) -> Result<Vec<us
 fn check_fits(task: &Task, resources: &[Resource]) -> Result<(), ModelError> {
     let d = task.duration as usize;
     let start = task.release as usize;
-    let settle = resources.iter().map(|r| r.capacity.settle()).max().unwrap_or(1);
-    let period = resources.iter().map(|r| r.capacity.period()).fold(1usize, |a, b| a / gcd(a, b) * b);
+    let settle = resources
+        .iter()
+        .map(|r| r.capacity.settle())
+        .max()
+        .unwrap_or(1);
+    let period = resources
+        .iter()
+        .map(|r| r.capacity.period())
+        .fold(1usize, |a, b| a / gcd(a, b) * b);
     let mut end = start + settle + 2 * period.max(d) + d;
     if let Some(dl) = task.deadline {
         end = end.min(dl as usize);
@@ -418,7 +459,10 @@ fn check_fits(task: &Task, resources: &[Resource]) -> Result<(), ModelError> {
     let end = end.min(start + FIT_SCAN_LIMIT);
     let mut run = 0usize;
     for s in start..end {
-        let ok = resources.iter().zip(&task.demand).all(|(r, &q)| r.capacity.at(s as Slot) >= q);
+        let ok = resources
+            .iter()
+            .zip(&task.demand)
+            .all(|(r, &q)| r.capacity.at(s as Slot) >= q);
         run = if ok { run + 1 } else { 0 };
         if run >= d {
             return Ok(());
@@ -429,7 +473,11 @@ fn check_fits(task: &Task, resources: &[Resource]) -> Result<(), ModelError> {
         None if task.release > 0 => format!(" from slot {} on", task.release),
         None => String::new(),
     };
-    Err(ModelError::NeverFits { task: task.id.clone(), duration: task.duration, window })
+    Err(ModelError::NeverFits {
+        task: task.id.clone(),
+        duration: task.duration,
+        window,
+    })
 }
 
 fn gcd(a: usize, b: usize) -> usize {
@@ -442,30 +490,56 @@ mod tests {
     use crate::profile::Tail;
 
     fn res(cap: CapacityProfile) -> Resource {
-        Resource { name: "power".into(), unit: ResourceUnit::Milliwatts, capacity: cap }
+        Resource {
+            name: "power".into(),
+            unit: ResourceUnit::Milliwatts,
+            capacity: cap,
+        }
     }
 
     fn task(name: &str, duration: u32, demand: i64, preds: Vec<usize>) -> Task {
-        Task { id: TaskId::Name(name.into()), duration, demand: vec![demand], predecessors: preds, release: 0, deadline: None }
+        Task {
+            id: TaskId::Name(name.into()),
+            duration,
+            demand: vec![demand],
+            predecessors: preds,
+            release: 0,
+            deadline: None,
+        }
     }
 
     fn spec(tasks: Vec<Task>, cap: CapacityProfile) -> InstanceSpec {
-        InstanceSpec { name: "t".into(), resources: vec![res(cap)], tasks, grid: None, power_curves: None }
+        InstanceSpec {
+            name: "t".into(),
+            resources: vec![res(cap)],
+            tasks,
+            grid: None,
+            power_curves: None,
+        }
     }
 
     #[test]
     fn reports_a_cycle_by_name() {
-        let tasks = vec![task("a", 1, 1, vec![2]), task("b", 1, 1, vec![0]), task("c", 1, 1, vec![1])];
+        let tasks = vec![
+            task("a", 1, 1, vec![2]),
+            task("b", 1, 1, vec![0]),
+            task("c", 1, 1, vec![1]),
+        ];
         let err = Instance::new(spec(tasks, CapacityProfile::constant(5).unwrap())).unwrap_err();
-        let ModelError::Cycle { cycle } = &err else { panic!("{err}") };
+        let ModelError::Cycle { cycle } = &err else {
+            panic!("{err}")
+        };
         assert_eq!(cycle.len(), 3);
         assert!(err.to_string().contains("'a'"), "{err}");
     }
 
     #[test]
     fn reports_demand_above_capacity() {
-        let err = Instance::new(spec(vec![task("heater", 1, 9000, vec![])], CapacityProfile::constant(5000).unwrap()))
-            .unwrap_err();
+        let err = Instance::new(spec(
+            vec![task("heater", 1, 9000, vec![])],
+            CapacityProfile::constant(5000).unwrap(),
+        ))
+        .unwrap_err();
         assert!(err.to_string().contains("'heater' needs 9000 mW"), "{err}");
     }
 
@@ -480,7 +554,11 @@ mod tests {
 
     #[test]
     fn critical_path_follows_chains_and_releases() {
-        let mut t = vec![task("a", 3, 1, vec![]), task("b", 2, 1, vec![0]), task("c", 1, 1, vec![])];
+        let mut t = vec![
+            task("a", 3, 1, vec![]),
+            task("b", 2, 1, vec![0]),
+            task("c", 1, 1, vec![]),
+        ];
         t[2].release = 7;
         let inst = Instance::new(spec(t, CapacityProfile::constant(5).unwrap())).unwrap();
         assert_eq!(inst.earliest_starts(), vec![0, 3, 7]);

@@ -37,8 +37,10 @@ pub mod profile;
 pub mod schedule;
 pub mod units;
 
-pub use formats::{read_instance, ReadError};
-pub use instance::{Instance, InstanceSpec, ModelError, PowerCurves, Resource, ResourceUnit, Task, TaskId};
+pub use formats::{ReadError, read_instance};
+pub use instance::{
+    Instance, InstanceSpec, ModelError, PowerCurves, Resource, ResourceUnit, Task, TaskId,
+};
 pub use profile::{CapacityProfile, ProfileError, Tail};
-pub use schedule::{validate, Schedule, Violation};
+pub use schedule::{Schedule, Violation, validate};
 pub use units::{Milliwatts, Slot, TimeGrid};

@@ -81,9 +81,16 @@ impl CapacityProfile {
         }
         let period = if tail == Tail::Hold { 1 } else { period };
         if period == 0 || period > values.len() {
-            return Err(ProfileError::BadPeriod { period, len: values.len() });
+            return Err(ProfileError::BadPeriod {
+                period,
+                len: values.len(),
+            });
         }
-        Ok(Self { values, tail, period })
+        Ok(Self {
+            values,
+            tail,
+            period,
+        })
     }
 
     /// `budget − baseline` slot by slot, floored at zero: where non-controllable load
@@ -93,9 +100,19 @@ impl CapacityProfile {
     pub fn difference(budget: &Self, baseline: &Self) -> Self {
         let settle = budget.settle().max(baseline.settle());
         let period = lcm(budget.period, baseline.period).min(1 << 22);
-        let values = (0..settle + period).map(|s| (budget.at(s as Slot) - baseline.at(s as Slot)).max(0)).collect();
-        let tail = if period == 1 { Tail::Hold } else { Tail::Repeat };
-        Self { values, tail, period }
+        let values = (0..settle + period)
+            .map(|s| (budget.at(s as Slot) - baseline.at(s as Slot)).max(0))
+            .collect();
+        let tail = if period == 1 {
+            Tail::Hold
+        } else {
+            Tail::Repeat
+        };
+        Self {
+            values,
+            tail,
+            period,
+        }
     }
 
     /// Capacity in `slot`.
@@ -188,8 +205,16 @@ impl TryFrom<ProfileRepr> for CapacityProfile {
         match r {
             ProfileRepr::Constant(v) => Self::constant(v),
             ProfileRepr::List(values) => Self::new(values, Tail::Hold),
-            ProfileRepr::Full { values, after, period: None } => Self::new(values, after),
-            ProfileRepr::Full { values, after, period: Some(p) } => Self::with_period(values, after, p),
+            ProfileRepr::Full {
+                values,
+                after,
+                period: None,
+            } => Self::new(values, after),
+            ProfileRepr::Full {
+                values,
+                after,
+                period: Some(p),
+            } => Self::with_period(values, after, p),
         }
     }
 }
@@ -200,7 +225,11 @@ impl From<CapacityProfile> for ProfileRepr {
             ProfileRepr::Constant(p.values[0])
         } else {
             let period = (p.tail == Tail::Repeat && p.period != p.values.len()).then_some(p.period);
-            ProfileRepr::Full { values: p.values, after: p.tail, period }
+            ProfileRepr::Full {
+                values: p.values,
+                after: p.tail,
+                period,
+            }
         }
     }
 }
@@ -219,7 +248,10 @@ mod tests {
 
     #[test]
     fn rejects_bad_values() {
-        assert_eq!(CapacityProfile::new(vec![], Tail::Hold), Err(ProfileError::Empty));
+        assert_eq!(
+            CapacityProfile::new(vec![], Tail::Hold),
+            Err(ProfileError::Empty)
+        );
         assert_eq!(
             CapacityProfile::new(vec![3, -1], Tail::Hold),
             Err(ProfileError::Negative { slot: 1, value: -1 })
@@ -248,7 +280,8 @@ mod tests {
         assert_eq!(c.at(99), 5);
         let l: CapacityProfile = serde_json::from_str("[1,2]").unwrap();
         assert_eq!(l.at(99), 2);
-        let f: CapacityProfile = serde_json::from_str(r#"{"values":[1,2],"after":"repeat"}"#).unwrap();
+        let f: CapacityProfile =
+            serde_json::from_str(r#"{"values":[1,2],"after":"repeat"}"#).unwrap();
         assert_eq!(f.at(99), 2);
         assert_eq!(f.at(98), 1);
         assert!(serde_json::from_str::<CapacityProfile>("[-1]").is_err());

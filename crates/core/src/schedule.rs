@@ -30,7 +30,10 @@ impl Schedule {
 
     /// The makespan: the latest finish over all tasks (slot 0 is the time origin).
     pub fn makespan(&self, inst: &Instance) -> Slot {
-        (0..self.starts.len()).map(|j| self.finish(inst, j)).max().unwrap_or(0)
+        (0..self.starts.len())
+            .map(|j| self.finish(inst, j))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Usage of resource `k` in slots `0..makespan`.
@@ -59,10 +62,13 @@ impl Schedule {
             count[self.finish(inst, j) as usize] += 1;
         }
         let mut acc = 0;
-        let mut out: Vec<usize> = count[1..].iter().map(|c| {
-            acc += c;
-            acc
-        }).collect();
+        let mut out: Vec<usize> = count[1..]
+            .iter()
+            .map(|c| {
+                acc += c;
+                acc
+            })
+            .collect();
         out.truncate(len);
         out
     }
@@ -100,7 +106,9 @@ pub enum Violation {
         deadline: Slot,
     },
     /// A task starts before a predecessor has finished.
-    #[error("task {successor} starts at slot {start} but its predecessor {predecessor} finishes at slot {finish}")]
+    #[error(
+        "task {successor} starts at slot {start} but its predecessor {predecessor} finishes at slot {finish}"
+    )]
     Precedence {
         /// The predecessor.
         predecessor: TaskId,
@@ -128,7 +136,10 @@ pub enum Violation {
 }
 
 fn fmt_ids(ids: &[TaskId]) -> String {
-    ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    ids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Checks precedence, release, deadline and capacity in every slot; returns the
@@ -137,17 +148,28 @@ fn fmt_ids(ids: &[TaskId]) -> String {
 pub fn validate(inst: &Instance, schedule: &Schedule) -> Result<(), Violation> {
     let tasks = inst.tasks();
     if schedule.starts.len() != tasks.len() {
-        return Err(Violation::TaskCount { expected: tasks.len(), got: schedule.starts.len() });
+        return Err(Violation::TaskCount {
+            expected: tasks.len(),
+            got: schedule.starts.len(),
+        });
     }
     for (j, t) in tasks.iter().enumerate() {
         let start = schedule.starts[j];
         if start < t.release {
-            return Err(Violation::BeforeRelease { task: t.id.clone(), start, release: t.release });
+            return Err(Violation::BeforeRelease {
+                task: t.id.clone(),
+                start,
+                release: t.release,
+            });
         }
         if let Some(deadline) = t.deadline
             && start + t.duration > deadline
         {
-            return Err(Violation::AfterDeadline { task: t.id.clone(), finish: start + t.duration, deadline });
+            return Err(Violation::AfterDeadline {
+                task: t.id.clone(),
+                finish: start + t.duration,
+                deadline,
+            });
         }
     }
     for (j, t) in tasks.iter().enumerate() {
@@ -180,7 +202,9 @@ pub fn validate(inst: &Instance, schedule: &Schedule) -> Result<(), Violation> {
         let running = tasks
             .iter()
             .enumerate()
-            .filter(|(j, t)| t.demand[k] > 0 && schedule.starts[*j] <= slot && slot < schedule.finish(inst, *j))
+            .filter(|(j, t)| {
+                t.demand[k] > 0 && schedule.starts[*j] <= slot && slot < schedule.finish(inst, *j)
+            })
             .map(|(_, t)| t.id.clone())
             .collect();
         return Err(Violation::Capacity {
@@ -212,7 +236,11 @@ mod tests {
         };
         Instance::new(InstanceSpec {
             name: "v".into(),
-            resources: vec![Resource { name: "R1".into(), unit: ResourceUnit::Units, capacity: cap }],
+            resources: vec![Resource {
+                name: "R1".into(),
+                unit: ResourceUnit::Units,
+                capacity: cap,
+            }],
             tasks: vec![t(1, 2, 2, vec![]), t(2, 2, 2, vec![0]), t(3, 3, 3, vec![])],
             grid: None,
             power_curves: None,
@@ -233,7 +261,10 @@ mod tests {
     #[test]
     fn names_the_precedence_violation() {
         let err = validate(&inst(), &Schedule::new(vec![0, 1, 4])).unwrap_err();
-        assert_eq!(err.to_string(), "task job 2 starts at slot 1 but its predecessor job 1 finishes at slot 2");
+        assert_eq!(
+            err.to_string(),
+            "task job 2 starts at slot 1 but its predecessor job 1 finishes at slot 2"
+        );
     }
 
     #[test]
@@ -241,9 +272,22 @@ mod tests {
         // Jobs 1 (2 units, slots 1-2) and 3 (3 units, slots 0-2) fit in slot 1
         // (capacity 5) but not in slot 2, where the capacity dips to 3.
         let err = validate(&inst(), &Schedule::new(vec![1, 4, 0])).unwrap_err();
-        let Violation::Capacity { slot, used, capacity, tasks, .. } = &err else { panic!("{err}") };
+        let Violation::Capacity {
+            slot,
+            used,
+            capacity,
+            tasks,
+            ..
+        } = &err
+        else {
+            panic!("{err}")
+        };
         assert_eq!((*slot, *used, *capacity), (2, 5, 3));
         assert_eq!(tasks, &vec![TaskId::Number(1), TaskId::Number(3)]);
-        assert!(err.to_string().starts_with("slot 2: R1 in use is 5, above the capacity 3"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("slot 2: R1 in use is 5, above the capacity 3"),
+            "{err}"
+        );
     }
 }

@@ -8,7 +8,9 @@ use std::fmt;
 
 /// Power in integer milliwatts. Negative values are allowed in arithmetic
 /// (a deficit), but never as a device demand or a capacity read from a file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Milliwatts(pub i64);
 
@@ -60,14 +62,20 @@ pub struct TimeGrid {
 
 impl Default for TimeGrid {
     fn default() -> Self {
-        Self { slot_seconds: 60, origin_seconds: 0 }
+        Self {
+            slot_seconds: 60,
+            origin_seconds: 0,
+        }
     }
 }
 
 impl TimeGrid {
     /// A grid of `minutes`-long slots starting at midnight.
     pub fn minutes(minutes: u32) -> Self {
-        Self { slot_seconds: minutes * 60, origin_seconds: 0 }
+        Self {
+            slot_seconds: minutes * 60,
+            origin_seconds: 0,
+        }
     }
     /// Slot length in minutes (fractional for sub-minute slots).
     pub fn slot_minutes(&self) -> f64 {

@@ -52,15 +52,24 @@ pub enum ReadError {
 
 /// Reads an instance, choosing the format by extension (`.sm`, `.rcp`, `.json`).
 pub fn read_instance(path: &Path) -> Result<Instance, ReadError> {
-    let text = std::fs::read(path).map_err(|source| ReadError::Io { file: path.into(), source })?;
+    let text = std::fs::read(path).map_err(|source| ReadError::Io {
+        file: path.into(),
+        source,
+    })?;
     // PSPLIB solution files are Latin-1; instance files are ASCII. Map bytes 1:1 so
     // a stray non-UTF-8 byte becomes a syntax error with a line, not an I/O error.
     let text: String = match String::from_utf8(text) {
         Ok(s) => s,
         Err(e) => e.into_bytes().iter().map(|&b| b as char).collect(),
     };
-    let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
     let spec = match ext.as_str() {
         "sm" => psplib::parse(&text, &name),
         "rcp" => patterson::parse(&text, &name),
@@ -68,7 +77,10 @@ pub fn read_instance(path: &Path) -> Result<Instance, ReadError> {
         _ => return Err(ReadError::UnknownFormat { file: path.into() }),
     }
     .map_err(|e| e.in_file(path))?;
-    Instance::new(spec).map_err(|source| ReadError::Model { file: path.into(), source })
+    Instance::new(spec).map_err(|source| ReadError::Model {
+        file: path.into(),
+        source,
+    })
 }
 
 /// A syntax or content error before the file name is known.
@@ -82,10 +94,17 @@ pub struct ParseError {
 
 impl ParseError {
     pub(crate) fn new(line: usize, message: impl Into<String>) -> Self {
-        Self { line, message: message.into() }
+        Self {
+            line,
+            message: message.into(),
+        }
     }
     fn in_file(self, file: &Path) -> ReadError {
-        ReadError::Syntax { file: file.into(), line: self.line, message: self.message }
+        ReadError::Syntax {
+            file: file.into(),
+            line: self.line,
+            message: self.message,
+        }
     }
 }
 
@@ -109,17 +128,27 @@ impl RawProject {
     /// Converts to a spec, contracting zero-duration jobs (dummies and milestones):
     /// each predecessor of such a job becomes a predecessor of each of its successors.
     pub(crate) fn into_spec(self, name: &str) -> Result<InstanceSpec, ParseError> {
-        let index: std::collections::HashMap<u32, usize> =
-            self.jobs.iter().enumerate().map(|(i, j)| (j.number, i)).collect();
+        let index: std::collections::HashMap<u32, usize> = self
+            .jobs
+            .iter()
+            .enumerate()
+            .map(|(i, j)| (j.number, i))
+            .collect();
         let n = self.jobs.len();
         let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
         for (i, j) in self.jobs.iter().enumerate() {
             for s in &j.successors {
-                let &si = index
-                    .get(s)
-                    .ok_or_else(|| ParseError::new(j.line, format!("job {} names successor {s}, which does not exist", j.number)))?;
+                let &si = index.get(s).ok_or_else(|| {
+                    ParseError::new(
+                        j.line,
+                        format!("job {} names successor {s}, which does not exist", j.number),
+                    )
+                })?;
                 if si == i {
-                    return Err(ParseError::new(j.line, format!("job {} names itself as a successor", j.number)));
+                    return Err(ParseError::new(
+                        j.line,
+                        format!("job {} names itself as a successor", j.number),
+                    ));
                 }
                 preds[si].push(i);
             }
@@ -183,15 +212,28 @@ impl RawProject {
                 })
             })
             .collect::<Result<Vec<_>, ParseError>>()?;
-        Ok(InstanceSpec { name: name.to_string(), resources, tasks, grid: None, power_curves: None })
+        Ok(InstanceSpec {
+            name: name.to_string(),
+            resources,
+            tasks,
+            grid: None,
+            power_curves: None,
+        })
     }
 }
 
 /// Whitespace-separated tokens with their 1-based line numbers.
 pub(crate) fn tokens(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    text.lines().enumerate().flat_map(|(i, l)| l.split_whitespace().map(move |t| (i + 1, t)))
+    text.lines()
+        .enumerate()
+        .flat_map(|(i, l)| l.split_whitespace().map(move |t| (i + 1, t)))
 }
 
-pub(crate) fn parse_num<T: std::str::FromStr>(line: usize, tok: &str, what: &str) -> Result<T, ParseError> {
-    tok.parse().map_err(|_| ParseError::new(line, format!("expected {what}, found '{tok}'")))
+pub(crate) fn parse_num<T: std::str::FromStr>(
+    line: usize,
+    tok: &str,
+    what: &str,
+) -> Result<T, ParseError> {
+    tok.parse()
+        .map_err(|_| ParseError::new(line, format!("expected {what}, found '{tok}'")))
 }

@@ -103,26 +103,52 @@ impl NativeInstance {
         }
         let (capacity, power_curves) = match (self.budget_mw, self.baseline_mw, self.capacity_mw) {
             (Some(budget), baseline, None) => {
-                let baseline = baseline.unwrap_or_else(|| CapacityProfile::constant(0).expect("0 is valid"));
-                (CapacityProfile::difference(&budget, &baseline), Some(PowerCurves { budget_mw: budget, baseline_mw: baseline }))
+                let baseline =
+                    baseline.unwrap_or_else(|| CapacityProfile::constant(0).expect("0 is valid"));
+                (
+                    CapacityProfile::difference(&budget, &baseline),
+                    Some(PowerCurves {
+                        budget_mw: budget,
+                        baseline_mw: baseline,
+                    }),
+                )
             }
             (None, None, Some(cap)) => (cap, None),
-            (None, Some(_), _) => return Err(ParseError::new(0, "baseline_mw is given without budget_mw")),
-            (Some(_), _, Some(_)) => {
-                return Err(ParseError::new(0, "give either budget_mw (and baseline_mw) or capacity_mw, not both"));
+            (None, Some(_), _) => {
+                return Err(ParseError::new(0, "baseline_mw is given without budget_mw"));
             }
-            (None, None, None) => return Err(ParseError::new(0, "no power budget: give budget_mw or capacity_mw")),
+            (Some(_), _, Some(_)) => {
+                return Err(ParseError::new(
+                    0,
+                    "give either budget_mw (and baseline_mw) or capacity_mw, not both",
+                ));
+            }
+            (None, None, None) => {
+                return Err(ParseError::new(
+                    0,
+                    "no power budget: give budget_mw or capacity_mw",
+                ));
+            }
         };
         let mut index = std::collections::HashMap::new();
         for (i, d) in self.devices.iter().enumerate() {
             if d.id.is_empty() {
-                return Err(ParseError::new(0, format!("device #{} has an empty id", i + 1)));
+                return Err(ParseError::new(
+                    0,
+                    format!("device #{} has an empty id", i + 1),
+                ));
             }
             if index.insert(d.id.as_str(), i).is_some() {
-                return Err(ParseError::new(0, format!("device id '{}' is used twice", d.id)));
+                return Err(ParseError::new(
+                    0,
+                    format!("device id '{}' is used twice", d.id),
+                ));
             }
             if d.power_mw < 0 {
-                return Err(ParseError::new(0, format!("device '{}' has negative power {} mW", d.id, d.power_mw)));
+                return Err(ParseError::new(
+                    0,
+                    format!("device '{}' has negative power {} mW", d.id, d.power_mw),
+                ));
             }
         }
         let tasks = self
@@ -134,7 +160,13 @@ impl NativeInstance {
                     .iter()
                     .map(|p| {
                         index.get(p.as_str()).copied().ok_or_else(|| {
-                            ParseError::new(0, format!("device '{}' names predecessor '{p}', which is not a device", d.id))
+                            ParseError::new(
+                                0,
+                                format!(
+                                    "device '{}' names predecessor '{p}', which is not a device",
+                                    d.id
+                                ),
+                            )
                         })
                     })
                     .collect::<Result<_, _>>()?;
@@ -149,10 +181,21 @@ impl NativeInstance {
             })
             .collect::<Result<Vec<_>, ParseError>>()?;
         Ok(InstanceSpec {
-            name: if self.name.is_empty() { fallback_name.to_string() } else { self.name },
-            resources: vec![Resource { name: "power".into(), unit: ResourceUnit::Milliwatts, capacity }],
+            name: if self.name.is_empty() {
+                fallback_name.to_string()
+            } else {
+                self.name
+            },
+            resources: vec![Resource {
+                name: "power".into(),
+                unit: ResourceUnit::Milliwatts,
+                capacity,
+            }],
             tasks,
-            grid: Some(TimeGrid { slot_seconds: self.slot_seconds, origin_seconds: self.origin_seconds }),
+            grid: Some(TimeGrid {
+                slot_seconds: self.slot_seconds,
+                origin_seconds: self.origin_seconds,
+            }),
             power_curves,
         })
     }
@@ -187,7 +230,11 @@ impl NativeInstance {
                     id: name_of(t),
                     power_mw: t.demand[0],
                     duration_slots: t.duration,
-                    predecessors: t.predecessors.iter().map(|&p| name_of(&inst.tasks()[p])).collect(),
+                    predecessors: t
+                        .predecessors
+                        .iter()
+                        .map(|&p| name_of(&inst.tasks()[p]))
+                        .collect(),
                     release_slot: t.release,
                     deadline_slot: t.deadline,
                 })
@@ -216,7 +263,10 @@ mod tests {
     fn parses_budget_minus_baseline() {
         let inst = Instance::new(parse(KITCHEN, "f").unwrap()).unwrap();
         let cap = &inst.resources()[0].capacity;
-        assert_eq!((cap.at(0), cap.at(1), cap.at(2)), (2_500_000, 4_500_000, 2_500_000));
+        assert_eq!(
+            (cap.at(0), cap.at(1), cap.at(2)),
+            (2_500_000, 4_500_000, 2_500_000)
+        );
         assert_eq!(cap.tail(), Tail::Repeat);
         assert_eq!(inst.tasks()[1].predecessors, vec![0]);
         assert_eq!(inst.grid().unwrap().slot_seconds, 900);
@@ -237,8 +287,18 @@ mod tests {
         assert_eq!(e.line, 7);
         assert!(e.message.contains("powr_mw"), "{}", e.message);
         let unknown = KITCHEN.replace("[\"washer\"]", "[\"wahser\"]");
-        assert!(parse(&unknown, "f").unwrap_err().message.contains("'wahser'"));
+        assert!(
+            parse(&unknown, "f")
+                .unwrap_err()
+                .message
+                .contains("'wahser'")
+        );
         let neg = KITCHEN.replace("2500000, \"duration", "-5, \"duration");
-        assert!(parse(&neg, "f").unwrap_err().message.contains("negative power"));
+        assert!(
+            parse(&neg, "f")
+                .unwrap_err()
+                .message
+                .contains("negative power")
+        );
     }
 }

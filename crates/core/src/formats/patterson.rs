@@ -4,47 +4,71 @@
 //! #successors successors...` (successors 1-based; lists may wrap lines). The first
 //! and last activities are usually zero-duration dummies and are contracted away.
 
-use super::{parse_num, tokens, ParseError, RawJob, RawProject};
+use super::{ParseError, RawJob, RawProject, parse_num, tokens};
 use crate::instance::InstanceSpec;
 
 /// Parses the text of an `.rcp` file.
 pub fn parse(text: &str, name: &str) -> Result<InstanceSpec, ParseError> {
     let mut tok = tokens(text);
     let mut next = |what: &str| -> Result<(usize, i64), ParseError> {
-        let (line, t) = tok.next().ok_or_else(|| ParseError::new(0, format!("file ends where {what} was expected")))?;
+        let (line, t) = tok
+            .next()
+            .ok_or_else(|| ParseError::new(0, format!("file ends where {what} was expected")))?;
         Ok((line, parse_num(line, t, what)?))
     };
     let (l, n) = next("the number of activities")?;
     let (_, m) = next("the number of resources")?;
     if n <= 0 || m <= 0 {
-        return Err(ParseError::new(l, "the number of activities and of resources must be positive"));
+        return Err(ParseError::new(
+            l,
+            "the number of activities and of resources must be positive",
+        ));
     }
-    let capacities = (0..m).map(|_| next("a resource capacity").map(|(_, c)| c)).collect::<Result<Vec<_>, _>>()?;
+    let capacities = (0..m)
+        .map(|_| next("a resource capacity").map(|(_, c)| c))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut jobs = Vec::with_capacity(n as usize);
     for number in 1..=n as u32 {
         let (line, duration) = next("an activity duration")?;
         if duration < 0 {
-            return Err(ParseError::new(line, format!("activity {number} has a negative duration {duration}")));
+            return Err(ParseError::new(
+                line,
+                format!("activity {number} has a negative duration {duration}"),
+            ));
         }
         let mut demand = Vec::with_capacity(m as usize);
         for _ in 0..m {
             let (l, q) = next("a resource request")?;
             if q < 0 {
-                return Err(ParseError::new(l, format!("activity {number} requests a negative amount {q}")));
+                return Err(ParseError::new(
+                    l,
+                    format!("activity {number} requests a negative amount {q}"),
+                ));
             }
             demand.push(q);
         }
         let (l, count) = next("a successor count")?;
         if count < 0 {
-            return Err(ParseError::new(l, format!("activity {number} has a negative successor count")));
+            return Err(ParseError::new(
+                l,
+                format!("activity {number} has a negative successor count"),
+            ));
         }
         let successors = (0..count)
             .map(|_| {
                 let (l, s) = next("a successor number")?;
-                u32::try_from(s).map_err(|_| ParseError::new(l, format!("successor {s} is not a valid activity number")))
+                u32::try_from(s).map_err(|_| {
+                    ParseError::new(l, format!("successor {s} is not a valid activity number"))
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        jobs.push(RawJob { number, duration: duration as u32, demand, successors, line });
+        jobs.push(RawJob {
+            number,
+            duration: duration as u32,
+            demand,
+            successors,
+            line,
+        });
     }
     RawProject { capacities, jobs }.into_spec(name)
 }

@@ -1,0 +1,1 @@
+//! Exact search for small instances (being written).
