@@ -1,8 +1,44 @@
-//! The paper's ant colony optimisation (placeholder body; being written).
+//! The paper's ant colony optimisation (seed 001, section II.B), as written.
+//!
+//! Algorithm 1: for each iteration, each ant builds a schedule by stepping
+//! through time; at time step `i` it forms the eligible set ε (devices not yet
+//! started whose predecessors have finished and whose demand fits for their whole
+//! duration from `i`), and while ε is not empty chooses a device `j` with
+//! probability (eq. 1)
+//!
+//! ```text
+//! p_ij = (Σ_{k≤i} τ_kj)^α · η_ij^β / Σ_{h∈ε} (Σ_{k≤i} τ_kh)^α · η_ih^β
+//! ```
+//!
+//! with the heuristic (eq. 2) `η_ij = d_j + Σ_{s∈S_j} d_s − min_{k∈ε}(d_k + Σ_{s∈S_k} d_s) + 1`
+//! (`S_j` the direct successors of `j`), starts it at `i`, and updates the power
+//! curve and ε. After all ants of an iteration, every pheromone evaporates
+//! (eq. 3, `τ ← (1 − ρ) τ`) and the (time step, device) pairs of the best
+//! solution found so far receive `ρ · 1/(2T*)` (eq. 4), `T*` its makespan.
+//!
+//! Time steps where ε is empty involve no choice and are skipped (the schedule is
+//! the same as visiting them). The pheromone matrix is indexed by time step ×
+//! device; its prefix sums over time are refreshed once per iteration, so a
+//! choice costs one lookup per eligible device. Rows past the matrix all hold
+//! the value of never-reinforced entries, so the matrix grows only as far as the
+//! best solution reaches.
+//!
+//! **Initial pheromone** (the paper does not state it): `τ₀ = 1/(2·CP)` with CP
+//! the critical-path length. `1/(2T)` is the value eqs. (3) and (4) drive an
+//! entry of the best solution towards when `T* = T`; starting every entry at the
+//! value the best imaginable solution would settle at makes the first
+//! iteration's choices depend on the heuristic alone (all summed pheromones of a
+//! time step are equal), and lets reinforced entries pull ahead as unused ones
+//! evaporate.
+//!
+//! One schedule per ant; the run stops early when the budget is spent.
 
 use powerslot_core::Slot;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 use crate::budget::Budget;
+use crate::parallel::ParallelSgs;
 use crate::problem::Problem;
 
 /// Parameters of the paper's ACO.
@@ -32,10 +68,210 @@ impl Default for AcoParams {
     }
 }
 
-/// Runs the ACO.
-pub fn run(p: &Problem<'_>, _params: &AcoParams, budget: &Budget, _seed: u64) -> Vec<Slot> {
-    budget.spend_anyway(1);
-    let mut sgs = crate::serial::SerialSgs::new(p);
-    sgs.forward(p, &p.topo);
-    sgs.starts
+/// Pheromone per (time step, device) with prefix sums over time.
+struct Pheromone {
+    n: usize,
+    tau: Vec<f64>,
+    prefix: Vec<f64>,
+    /// Value of every entry never reinforced (also every row past the matrix).
+    untouched: f64,
+}
+
+impl Pheromone {
+    fn new(n: usize, rows: usize, tau0: f64) -> Self {
+        let mut ph = Self {
+            n,
+            tau: vec![tau0; rows * n],
+            prefix: Vec::new(),
+            untouched: tau0,
+        };
+        ph.refresh();
+        ph
+    }
+
+    fn rows(&self) -> usize {
+        self.tau.len() / self.n
+    }
+
+    fn refresh(&mut self) {
+        self.prefix.clear();
+        self.prefix.extend_from_slice(&self.tau);
+        for i in 1..self.rows() {
+            let (done, rest) = self.prefix.split_at_mut(i * self.n);
+            let prev = &done[(i - 1) * self.n..];
+            for (v, p) in rest[..self.n].iter_mut().zip(prev) {
+                *v += p;
+            }
+        }
+    }
+
+    /// `Σ_{k≤i} τ_kj`.
+    #[inline]
+    fn summed(&self, i: Slot, j: usize) -> f64 {
+        let (i, rows) = (i as usize, self.rows());
+        if i < rows {
+            self.prefix[i * self.n + j]
+        } else {
+            let last = if rows == 0 {
+                0.0
+            } else {
+                self.prefix[(rows - 1) * self.n + j]
+            };
+            last + (i + 1 - rows) as f64 * self.untouched
+        }
+    }
+
+    /// Eq. (3) on every entry, then eq. (4) on the best solution's pairs.
+    fn update(&mut self, rho: f64, best_starts: &[Slot], best_makespan: Slot) {
+        for v in &mut self.tau {
+            *v *= 1.0 - rho;
+        }
+        self.untouched *= 1.0 - rho;
+        let need = best_starts.iter().max().map_or(0, |&s| s as usize + 1);
+        if need > self.rows() {
+            self.tau.resize(need * self.n, self.untouched);
+        }
+        let deposit = rho / (2.0 * f64::from(best_makespan));
+        for (j, &s) in best_starts.iter().enumerate() {
+            self.tau[s as usize * self.n + j] += deposit;
+        }
+        self.refresh();
+    }
+}
+
+/// Runs the ACO; one schedule per ant, stopping early when the budget is spent.
+pub fn run(p: &Problem<'_>, params: &AcoParams, budget: &Budget, seed: u64) -> Vec<Slot> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let cp = p.makespan(&p.earliest_starts()).max(1);
+    let mut pheromone = Pheromone::new(p.n, cp as usize + 1, 1.0 / (2.0 * f64::from(cp)));
+    // d_j + Σ_{s∈S_j} d_s of eq. (2).
+    let weight: Vec<f64> = (0..p.n)
+        .map(|j| {
+            f64::from(p.duration[j])
+                + p.succs[j]
+                    .iter()
+                    .map(|&s| f64::from(p.duration[s]))
+                    .sum::<f64>()
+        })
+        .collect();
+    let mut sgs = ParallelSgs::new(p);
+    let mut best: Option<(Slot, Vec<Slot>)> = None;
+    let mut scores = Vec::with_capacity(p.n);
+    let mut first = true;
+    'iterations: for _ in 0..params.iterations.max(1) {
+        for _ in 0..params.ants.max(1) {
+            if first {
+                budget.spend_anyway(1);
+                first = false;
+            } else if !budget.try_spend(1) {
+                break 'iterations;
+            }
+            let ph = &pheromone;
+            let makespan = sgs.run(p, |i, eligible| {
+                let min_w = eligible
+                    .iter()
+                    .map(|&k| weight[k])
+                    .fold(f64::INFINITY, f64::min);
+                scores.clear();
+                let mut total = 0.0;
+                for &j in eligible {
+                    let eta = weight[j] - min_w + 1.0;
+                    let s = pow(ph.summed(i, j), params.alpha) * pow(eta, params.beta);
+                    total += s;
+                    scores.push(s);
+                }
+                let mut r = rng.random::<f64>() * total;
+                for (pos, s) in scores.iter().enumerate() {
+                    r -= s;
+                    if r < 0.0 {
+                        return pos;
+                    }
+                }
+                eligible.len() - 1
+            });
+            if best.as_ref().is_none_or(|(m, _)| makespan < *m) {
+                best = Some((makespan, sgs.starts.clone()));
+            }
+        }
+        let (m, starts) = best.as_ref().expect("at least one ant ran");
+        pheromone.update(params.rho, starts, *m);
+    }
+    best.expect("at least one ant ran").1
+}
+
+#[inline]
+fn pow(x: f64, e: f64) -> f64 {
+    if e == 1.0 { x } else { x.powf(e) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use powerslot_core::{
+        CapacityProfile, Instance, InstanceSpec, Resource, ResourceUnit, Schedule, Tail, Task,
+        TaskId, validate,
+    };
+
+    fn inst() -> Instance {
+        let t = |n: u32, d: u32, q: i64, p: Vec<usize>| Task {
+            id: TaskId::Number(n),
+            duration: d,
+            demand: vec![q],
+            predecessors: p,
+            release: 0,
+            deadline: None,
+        };
+        Instance::new(InstanceSpec {
+            name: "a".into(),
+            resources: vec![Resource {
+                name: "R1".into(),
+                unit: ResourceUnit::Units,
+                capacity: CapacityProfile::new(vec![5, 5, 3, 3, 5, 5], Tail::Repeat).unwrap(),
+            }],
+            tasks: vec![
+                t(1, 2, 3, vec![]),
+                t(2, 3, 2, vec![]),
+                t(3, 1, 4, vec![0]),
+                t(4, 2, 2, vec![1]),
+                t(5, 4, 1, vec![]),
+                t(6, 1, 3, vec![2, 3]),
+            ],
+            grid: None,
+            power_curves: None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn pheromone_sums_evaporates_and_deposits() {
+        let mut ph = Pheromone::new(2, 3, 0.5);
+        assert_eq!(ph.summed(2, 0), 1.5);
+        assert_eq!(ph.summed(4, 1), 2.5); // rows past the matrix hold τ₀ too
+        ph.update(0.5, &[4, 0], 2);
+        // τ = 0.25 everywhere; deposit 0.5/(2·2) = 0.125 on (4, 0) and (0, 1).
+        assert_eq!(ph.rows(), 5);
+        assert_eq!(ph.summed(4, 0), 5.0 * 0.25 + 0.125);
+        assert_eq!(ph.summed(0, 1), 0.375);
+        assert_eq!(ph.summed(6, 1), 7.0 * 0.25 + 0.125);
+    }
+
+    #[test]
+    fn feasible_deterministic_and_within_budget() {
+        let i = inst();
+        let p = Problem::new(&i);
+        let params = AcoParams {
+            ants: 5,
+            iterations: 8,
+            ..AcoParams::default()
+        };
+        let budget = Budget::new(Some(1000), None);
+        let a = run(&p, &params, &budget, 3);
+        assert_eq!(budget.used(), 40);
+        validate(&i, &Schedule::new(a.clone())).unwrap();
+        assert_eq!(a, run(&p, &params, &Budget::new(Some(1000), None), 3));
+        let small = Budget::new(Some(7), None);
+        let b = run(&p, &params, &small, 3);
+        assert_eq!(small.used(), 7);
+        validate(&i, &Schedule::new(b)).unwrap();
+    }
 }

@@ -1,6 +1,26 @@
-//! Lower bounds on the optimal makespan (placeholder: critical path only; being written).
+//! Lower bounds on the optimal makespan, valid with capacity that changes slot
+//! by slot.
+//!
+//! * **Critical path** — the longest precedence chain of durations, releases
+//!   included.
+//! * **Resource (energy)** — every resource must carry `Σ d_j·q_jk` units·slots.
+//!   With constant capacity `C_k` this is `⌈Σ d_j·q_jk / usable(C_k)⌉`; with
+//!   varying capacity it is the smallest `T` whose usable capacity area over
+//!   `[0, T)` reaches the total energy. A slot's *usable* capacity counts only
+//!   what the tasks can actually draw together: the largest sum of distinct
+//!   demands that fits in it (exact subset sums when capacities are small, as in
+//!   PSPLIB), or `min(capacity, Σ demands)` for large (milliwatt) values, and 0
+//!   where the capacity is below every demand.
+//! * **Cumulative** — combines heads, tails and energy. A task's *head* is the
+//!   earliest slot it can start in: after its predecessors' heads plus durations,
+//!   at or after its release, and where it fits alone for its whole duration. Its
+//!   *tail* is the longest chain of durations after it. For every head value `a`
+//!   and tail value `b`, the tasks with head ≥ `a` and tail ≥ `b` run inside
+//!   `[a, T − b)`, so their energy must fit there: `T ≥ b + end(a, E)` with
+//!   `end(a, E)` the first slot by which the usable area from `a` reaches `E`.
+//!   Also `T ≥ head_j + d_j + tail_j` for every task.
 
-use powerslot_core::Slot;
+use powerslot_core::{CapacityProfile, Slot};
 
 use crate::problem::Problem;
 
@@ -22,18 +42,277 @@ impl Bounds {
     }
 }
 
+/// How far past a start the usable area is scanned: only an instance whose
+/// tasks can never all be scheduled (capacity that ends below their demands)
+/// reaches it, and then any value is a valid bound.
+const SCAN_LIMIT: usize = 1 << 22;
+/// Largest capacity for which usable amounts come from exact subset sums.
+const SUBSET_SUM_LIMIT: i64 = 1 << 16;
+/// Largest number of tasks for which every (head, tail) pair is tried; above it
+/// only heads and only tails are combined with energy.
+const PAIR_LIMIT: usize = 400;
+
 /// Computes every bound.
 pub fn compute(p: &Problem<'_>) -> Bounds {
-    let cp = p
-        .earliest_starts()
-        .iter()
-        .zip(&p.duration)
-        .map(|(s, d)| s + d)
-        .max()
-        .unwrap_or(0);
+    if p.n == 0 {
+        return Bounds::default();
+    }
+    let critical_path = p.makespan(&p.earliest_starts());
+    let heads = fit_heads(p);
+    let tails = p.tails();
+    let after: Vec<Slot> = (0..p.n).map(|j| tails[j] - p.duration[j]).collect();
+    let mut resource = 0;
+    let mut cumulative = (0..p.n).map(|j| heads[j] + tails[j]).max().unwrap_or(0);
+    for k in 0..p.m {
+        let demand: Vec<i64> = (0..p.n).map(|j| demand_on(p, j, k)).collect();
+        if demand.iter().all(|&q| q == 0) {
+            continue;
+        }
+        let energy: Vec<i64> = (0..p.n)
+            .map(|j| demand[j] * i64::from(p.duration[j]))
+            .collect();
+        let mut area = UsableArea::new(&p.capacity[k], &demand);
+        resource = resource.max(area.end(0, energy.iter().sum()));
+        cumulative = cumulative.max(head_tail_energy(&mut area, &heads, &after, &energy));
+    }
     Bounds {
-        critical_path: cp,
-        resource: 0,
-        cumulative: 0,
+        critical_path,
+        resource,
+        cumulative,
+    }
+}
+
+fn demand_on(p: &Problem<'_>, j: usize, k: usize) -> i64 {
+    p.demand[j]
+        .iter()
+        .find(|(r, _)| *r == k)
+        .map_or(0, |&(_, q)| q)
+}
+
+/// The best of `b + end(a, E(a, b))` over head values `a` and tail values `b`.
+fn head_tail_energy(area: &mut UsableArea, heads: &[Slot], after: &[Slot], energy: &[i64]) -> Slot {
+    let n = heads.len();
+    let mut by_head: Vec<usize> = (0..n).collect();
+    by_head.sort_unstable_by_key(|&j| std::cmp::Reverse(heads[j]));
+    let mut best = 0;
+    let mut e = 0;
+    // Heads alone (b = 0): tasks are added in order of decreasing head.
+    for (i, &j) in by_head.iter().enumerate() {
+        e += energy[j];
+        if i + 1 == n || heads[by_head[i + 1]] != heads[j] {
+            best = best.max(area.end(heads[j], e));
+        }
+    }
+    // Tails alone (a = 0).
+    let mut by_tail: Vec<usize> = (0..n).collect();
+    by_tail.sort_unstable_by_key(|&j| std::cmp::Reverse(after[j]));
+    let mut e = 0;
+    for (i, &j) in by_tail.iter().enumerate() {
+        e += energy[j];
+        if i + 1 == n || after[by_tail[i + 1]] != after[j] {
+            best = best.max(after[j] + area.end(0, e));
+        }
+    }
+    if n > PAIR_LIMIT {
+        return best;
+    }
+    // Every pair: for each head value, the tasks at or after it by decreasing tail.
+    let mut set: Vec<usize> = Vec::with_capacity(n);
+    for (i, &j) in by_head.iter().enumerate() {
+        set.push(j);
+        if i + 1 < n && heads[by_head[i + 1]] == heads[j] {
+            continue;
+        }
+        let a = heads[j];
+        set.sort_unstable_by_key(|&t| std::cmp::Reverse(after[t]));
+        let mut e = 0;
+        for (x, &t) in set.iter().enumerate() {
+            e += energy[t];
+            if x + 1 == set.len() || after[set[x + 1]] != after[t] {
+                best = best.max(after[t] + area.end(a, e));
+            }
+        }
+    }
+    best
+}
+
+/// Earliest start of each task: after its predecessors' heads plus durations,
+/// not before its release, and where it fits alone for its whole duration.
+pub fn fit_heads(p: &Problem<'_>) -> Vec<Slot> {
+    let mut head = vec![0; p.n];
+    for &j in &p.topo {
+        let ready = p.preds[j]
+            .iter()
+            .map(|&q| head[q] + p.duration[q])
+            .max()
+            .unwrap_or(0)
+            .max(p.release[j]);
+        head[j] = fits_alone_from(p, j, ready).unwrap_or(ready);
+    }
+    head
+}
+
+fn fits_alone_from(p: &Problem<'_>, j: usize, from: Slot) -> Option<Slot> {
+    let d = p.duration[j] as usize;
+    let mut run = 0;
+    for s in from as usize..from as usize + SCAN_LIMIT {
+        let ok = p.demand[j]
+            .iter()
+            .all(|&(k, q)| p.capacity[k].at(s as Slot) >= q);
+        run = if ok { run + 1 } else { 0 };
+        if run == d {
+            return Some((s + 1 - d) as Slot);
+        }
+    }
+    None
+}
+
+/// Prefix sums of one resource's usable capacity, extended on demand.
+struct UsableArea<'c> {
+    capacity: &'c CapacityProfile,
+    /// `best_le[c]`: the largest sum of distinct demands not above `c`.
+    best_le: Option<Vec<i64>>,
+    min_demand: i64,
+    total_demand: i64,
+    /// `prefix[t]` = usable area of slots `0..t`.
+    prefix: Vec<i64>,
+}
+
+impl<'c> UsableArea<'c> {
+    fn new(capacity: &'c CapacityProfile, demand: &[i64]) -> Self {
+        let positive: Vec<i64> = demand.iter().copied().filter(|&q| q > 0).collect();
+        let cmax = capacity.max();
+        let best_le = (cmax <= SUBSET_SUM_LIMIT).then(|| {
+            let size = cmax as usize + 1;
+            let mut reach = vec![false; size];
+            reach[0] = true;
+            for &q in &positive {
+                let q = q as usize;
+                for c in (q..size).rev() {
+                    if reach[c - q] {
+                        reach[c] = true;
+                    }
+                }
+            }
+            let mut best = vec![0i64; size];
+            for c in 1..size {
+                best[c] = if reach[c] { c as i64 } else { best[c - 1] };
+            }
+            best
+        });
+        Self {
+            capacity,
+            best_le,
+            min_demand: positive.iter().copied().min().unwrap_or(0),
+            total_demand: positive.iter().sum(),
+            prefix: vec![0],
+        }
+    }
+
+    fn usable(&self, slot: Slot) -> i64 {
+        let c = self.capacity.at(slot);
+        if c < self.min_demand {
+            return 0;
+        }
+        match &self.best_le {
+            Some(best) => best[c as usize],
+            None => c.min(self.total_demand),
+        }
+    }
+
+    /// The smallest `t ≥ a` whose usable area over `[a, t)` reaches `energy`.
+    fn end(&mut self, a: Slot, energy: i64) -> Slot {
+        let a = a as usize;
+        let limit = a + SCAN_LIMIT;
+        while self.prefix.len() <= a {
+            self.push();
+        }
+        let target = self.prefix[a] + energy;
+        while *self.prefix.last().expect("never empty") < target && self.prefix.len() <= limit {
+            self.push();
+        }
+        let t = self.prefix.partition_point(|&u| u < target);
+        t.min(limit) as Slot
+    }
+
+    fn push(&mut self) {
+        let s = self.prefix.len() - 1;
+        let u = self.usable(s as Slot);
+        self.prefix.push(self.prefix[s] + u);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use powerslot_core::{Instance, InstanceSpec, Resource, ResourceUnit, Tail, Task, TaskId};
+
+    fn inst(cap: CapacityProfile, tasks: &[(u32, i64, Vec<usize>, Slot)]) -> Instance {
+        Instance::new(InstanceSpec {
+            name: "b".into(),
+            resources: vec![Resource {
+                name: "R1".into(),
+                unit: ResourceUnit::Units,
+                capacity: cap,
+            }],
+            tasks: tasks
+                .iter()
+                .enumerate()
+                .map(|(i, (d, q, preds, rel))| Task {
+                    id: TaskId::Number(i as u32 + 1),
+                    duration: *d,
+                    demand: vec![*q],
+                    predecessors: preds.clone(),
+                    release: *rel,
+                    deadline: None,
+                })
+                .collect(),
+            grid: None,
+            power_curves: None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn energy_bound_with_constant_capacity_and_unusable_remainders() {
+        // Capacity 5, three tasks of demand 3 for 2 slots: only 3 of the 5 units
+        // are ever usable together, so 18 units·slots need 6 slots, not ⌈18/5⌉ = 4.
+        let i = inst(
+            CapacityProfile::constant(5).unwrap(),
+            &[(2, 3, vec![], 0), (2, 3, vec![], 0), (2, 3, vec![], 0)],
+        );
+        let b = compute(&Problem::new(&i));
+        assert_eq!(b.critical_path, 2);
+        assert_eq!(b.resource, 6);
+        assert_eq!(b.best(), 6);
+    }
+
+    #[test]
+    fn varying_capacity_counts_only_usable_slots() {
+        // Capacity 4 in even slots, 1 in odd ones; two tasks of 2 units × 1 slot
+        // and one of 4 × 1: odd slots carry nothing (1 < 2), even slots 4.
+        let cap = CapacityProfile::new(vec![4, 1], Tail::Repeat).unwrap();
+        let i = inst(
+            cap,
+            &[(1, 2, vec![], 0), (1, 2, vec![], 0), (1, 4, vec![], 0)],
+        );
+        let b = compute(&Problem::new(&i));
+        // 8 units·slots: slots 0 and 2 give 4 each, so T ≥ 3.
+        assert_eq!(b.resource, 3);
+    }
+
+    #[test]
+    fn cumulative_uses_heads_and_fits() {
+        // Task 2 is released at slot 4 and only fits where capacity is 3 (from slot 6).
+        let cap = CapacityProfile::new(vec![2, 2, 2, 2, 2, 2, 3], Tail::Hold).unwrap();
+        let i = inst(
+            cap,
+            &[(2, 2, vec![], 0), (3, 3, vec![], 4), (1, 1, vec![1], 0)],
+        );
+        let p = Problem::new(&i);
+        assert_eq!(fit_heads(&p), vec![0, 6, 9]);
+        let b = compute(&p);
+        assert_eq!(b.critical_path, 8);
+        assert_eq!(b.cumulative, 10);
     }
 }

@@ -36,10 +36,12 @@
 //! ```
 
 pub mod aco;
+pub mod benchmark;
 pub mod bounds;
 pub mod budget;
 pub mod exact;
 pub mod ga;
+pub mod parallel;
 pub mod problem;
 pub mod queue;
 pub mod resources;

@@ -112,19 +112,18 @@ impl Availability {
         }
         self.ensure(lf);
         let mut t = lf - d;
-        'outer: loop {
+        loop {
             // Scan forwards so a failure at slot s lets us jump to end before it.
-            for s in t..t + d {
-                let row = &self.free[s * self.m..s * self.m + self.m];
-                if demand.iter().any(|&(k, q)| row[k] < q) {
-                    if s < d + earliest as usize {
-                        return None;
-                    }
-                    t = s - d;
-                    continue 'outer;
-                }
+            let (free, m) = (&self.free, self.m);
+            let blocked = (t..t + d).find(|&s| {
+                let row = &free[s * m..s * m + m];
+                demand.iter().any(|&(k, q)| row[k] < q)
+            });
+            match blocked {
+                None => return Some(t as Slot),
+                Some(s) if s < d + earliest as usize => return None,
+                Some(s) => t = s - d,
             }
-            return Some(t as Slot);
         }
     }
 

@@ -1,0 +1,337 @@
+//! Rolling-origin backtests: fit once before the first origin, then walk forward feeding every
+//! slot through the models' online update, forecasting `horizon` slots at each origin.
+//!
+//! The `auto` model picks, at each origin, the candidate whose forecasts made *and already
+//! resolved* before that origin had the lowest mean absolute error, so its score uses no
+//! information from the future and is as honest as the others'.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::error::{ForecastError, Result};
+use crate::model::{FitOptions, FittedModel, ModelSpec, choose};
+use crate::quantiles::QuantileForecast;
+use crate::series::TimeSeries;
+
+/// How to run a backtest.
+#[derive(Debug, Clone)]
+pub struct BacktestOptions {
+    /// Forecast origins (evenly spaced, the last one `horizon` slots before the end).
+    pub origins: usize,
+    /// Slots between origins; `None`: spread the origins over the last quarter of the series
+    /// (at most 20,000 slots), at least `horizon` apart.
+    pub spacing: Option<usize>,
+    /// Most recent slots before the first origin used for fitting; `None`: all.
+    pub max_train: Option<usize>,
+    /// Fitting options (horizon, season, calibration, seed …).
+    pub fit: FitOptions,
+}
+
+impl BacktestOptions {
+    /// 100 origins with the default spacing for `fit`.
+    pub fn new(fit: FitOptions) -> Self {
+        Self { origins: 100, spacing: None, max_train: None, fit }
+    }
+}
+
+/// Scores of one model over all origins and steps.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelScore {
+    /// Model name.
+    pub name: String,
+    /// Mean absolute error of the P50 forecast.
+    pub mae: f64,
+    /// Root mean squared error of the point forecast.
+    pub rmse: f64,
+    /// MAE divided by the in-sample MAE of the seasonal naive forecast (Hyndman's MASE).
+    pub mase: f64,
+    /// Share of actual values inside [P10, P90] (target 0.8).
+    pub coverage_p10_p90: f64,
+    /// Mean pinball loss over the 0.1, 0.5 and 0.9 quantiles.
+    pub pinball: f64,
+    /// Fit time in milliseconds (including calibration; for `auto`, all candidates).
+    pub fit_ms: f64,
+    /// Mean time per forecast in milliseconds (update cost excluded).
+    pub predict_ms: f64,
+    /// MAE of the P50 per step ahead (index 0 is one step ahead).
+    pub mae_by_step: Vec<f64>,
+    /// For `auto`: how often each candidate was chosen.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub chosen: BTreeMap<String, usize>,
+}
+
+/// The forecasts a model issued at each origin (for plots).
+#[derive(Debug, Clone)]
+pub struct Trace {
+    /// Model name.
+    pub name: String,
+    /// One forecast per origin, in origin order.
+    pub forecasts: Vec<QuantileForecast>,
+}
+
+/// The outcome of a backtest.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BacktestReport {
+    /// Series name.
+    pub series: String,
+    /// Steps ahead.
+    pub horizon: usize,
+    /// Number of origins.
+    pub origins: usize,
+    /// Slot index of each origin (the first slot forecast).
+    #[serde(skip)]
+    pub origin_slots: Vec<usize>,
+    /// Slots between origins.
+    pub spacing: usize,
+    /// Season length in slots used by seasonal naive and MASE.
+    pub season: usize,
+    /// Slots used to fit before the first origin.
+    pub train_slots: usize,
+    /// The MASE denominator (in-sample seasonal naive MAE).
+    pub mase_scale: f64,
+    /// Scores, in the order the models were given (`auto` last).
+    pub models: Vec<ModelScore>,
+    /// Models that could not be fitted, with the reason.
+    pub skipped: Vec<(String, String)>,
+    /// Forecasts per model (not serialised).
+    #[serde(skip)]
+    pub traces: Vec<Trace>,
+}
+
+struct Run {
+    name: String,
+    fit_seconds: f64,
+    predict_seconds: f64,
+    forecasts: Vec<QuantileForecast>,
+    /// Recent MAE known at each origin (for the automatic choice).
+    recent: Vec<f64>,
+}
+
+/// Where the origins go for a series of `n` slots.
+pub fn origin_slots(n: usize, horizon: usize, options: &BacktestOptions) -> Result<(Vec<usize>, usize)> {
+    if options.origins == 0 || horizon == 0 {
+        return Err(ForecastError::InvalidParameter {
+            name: "origins/horizon".into(),
+            message: "need at least one origin and a horizon of at least 1".into(),
+        });
+    }
+    let spacing = options
+        .spacing
+        .unwrap_or_else(|| (n / 4).min(20_000) / options.origins)
+        .max(horizon)
+        .max(1);
+    let span = (options.origins - 1) * spacing + horizon;
+    let first = n.checked_sub(span).filter(|&f| f >= 2).ok_or_else(|| ForecastError::TooShort {
+        what: "backtest".into(),
+        have: n,
+        need: span + 2,
+        why: format!("{} origins {} slots apart, horizon {}, plus history", options.origins, spacing, horizon),
+    })?;
+    Ok(((0..options.origins).map(|i| first + i * spacing).collect(), spacing))
+}
+
+/// Runs `specs` over `series`. `auto` in `specs` is evaluated from the other single models in
+/// the list (all single models are added as candidates if `auto` is the only one asked for).
+/// `tick` is called once per model and origin, from worker threads.
+pub fn backtest(
+    series: &TimeSeries,
+    specs: &[ModelSpec],
+    options: &BacktestOptions,
+    tick: &(dyn Fn() + Sync),
+) -> Result<BacktestReport> {
+    let horizon = options.fit.horizon;
+    let (origins, spacing) = origin_slots(series.len(), horizon, options)?;
+    let first = origins[0];
+    let train_from = options.max_train.map_or(0, |m| first.saturating_sub(m));
+    let train = series.slice(train_from, first);
+    let want_auto = specs.iter().any(|s| matches!(s, ModelSpec::Auto(_)));
+    let mut singles: Vec<ModelSpec> = specs.iter().filter(|s| !matches!(s, ModelSpec::Auto(_))).cloned().collect();
+    let hidden_candidates = if want_auto && singles.is_empty() {
+        singles = ModelSpec::all_single();
+        true
+    } else {
+        false
+    };
+
+    let results: Vec<std::result::Result<Run, (String, String)>> = singles
+        .par_iter()
+        .map(|spec| run_model(spec, series, &train, &origins, options, tick))
+        .collect();
+    let mut runs = Vec::new();
+    let mut skipped = Vec::new();
+    for r in results {
+        match r {
+            Ok(run) => runs.push(run),
+            Err(s) => skipped.push(s),
+        }
+    }
+    if runs.is_empty() {
+        let why = skipped.iter().map(|(n, e)| format!("{n}: {e}")).collect::<Vec<_>>().join("; ");
+        return Err(ForecastError::Model { model: "all".into(), message: why });
+    }
+    let season = options.fit.season.max(1);
+    let mase_scale = seasonal_scale(&train.values, season);
+    let mut models: Vec<ModelScore> = Vec::new();
+    let mut traces = Vec::new();
+    for run in &runs {
+        if !hidden_candidates {
+            models.push(score(series, &origins, run, mase_scale, BTreeMap::new()));
+            traces.push(Trace { name: run.name.clone(), forecasts: run.forecasts.clone() });
+        }
+    }
+    if want_auto {
+        let mut chosen = BTreeMap::new();
+        let forecasts: Vec<QuantileForecast> = (0..origins.len())
+            .map(|i| {
+                let best = choose(runs.iter().map(|r| r.recent[i])).unwrap_or(0);
+                *chosen.entry(runs[best].name.clone()).or_insert(0) += 1;
+                runs[best].forecasts[i].clone()
+            })
+            .collect();
+        let auto = Run {
+            name: "auto".into(),
+            fit_seconds: runs.iter().map(|r| r.fit_seconds).sum(),
+            predict_seconds: runs.iter().map(|r| r.predict_seconds).sum(),
+            forecasts,
+            recent: Vec::new(),
+        };
+        models.push(score(series, &origins, &auto, mase_scale, chosen));
+        traces.push(Trace { name: "auto".into(), forecasts: auto.forecasts });
+    }
+    Ok(BacktestReport {
+        series: series.name.clone(),
+        horizon,
+        origins: origins.len(),
+        origin_slots: origins,
+        spacing,
+        season,
+        train_slots: train.len(),
+        mase_scale,
+        models,
+        skipped,
+        traces,
+    })
+}
+
+fn run_model(
+    spec: &ModelSpec,
+    series: &TimeSeries,
+    train: &TimeSeries,
+    origins: &[usize],
+    options: &BacktestOptions,
+    tick: &(dyn Fn() + Sync),
+) -> std::result::Result<Run, (String, String)> {
+    let name = spec.name().to_string();
+    let mut fitted = FittedModel::fit(spec, train, &options.fit).map_err(|e| (name.clone(), e.to_string()))?;
+    let mut pos = origins[0];
+    let mut row = vec![0.0; series.features.len()];
+    let mut forecasts = Vec::with_capacity(origins.len());
+    let mut recent = Vec::with_capacity(origins.len());
+    let mut predict_seconds = 0.0;
+    for &o in origins {
+        for i in pos..o {
+            for (slot, (_, f)) in row.iter_mut().zip(&series.features) {
+                *slot = f[i];
+            }
+            fitted.update(series.values[i], &row);
+        }
+        pos = o;
+        let started = Instant::now();
+        forecasts.push(fitted.predict(options.fit.horizon));
+        predict_seconds += started.elapsed().as_secs_f64();
+        recent.push(fitted.recent_mae());
+        tick();
+    }
+    Ok(Run { name, fit_seconds: fitted.fit_seconds(), predict_seconds, forecasts, recent })
+}
+
+/// Mean |y_t − y_{t−m}| (the in-sample seasonal naive error); 1 if undefined or zero.
+pub fn seasonal_scale(values: &[f64], season: usize) -> f64 {
+    let m = season.max(1);
+    if values.len() <= m {
+        return 1.0;
+    }
+    let s = values.windows(m + 1).map(|w| (w[m] - w[0]).abs()).sum::<f64>() / (values.len() - m) as f64;
+    if s > 0.0 { s } else { 1.0 }
+}
+
+/// Pinball (quantile) loss of forecasting `q`-quantile `f` when `y` happened.
+pub fn pinball(y: f64, f: f64, q: f64) -> f64 {
+    if y >= f { q * (y - f) } else { (1.0 - q) * (f - y) }
+}
+
+fn score(series: &TimeSeries, origins: &[usize], run: &Run, scale: f64, chosen: BTreeMap<String, usize>) -> ModelScore {
+    let h = run.forecasts.first().map_or(0, |f| f.point.len());
+    let (mut abs, mut sq, mut inside, mut pin, mut n) = (0.0, 0.0, 0usize, 0.0, 0usize);
+    let mut by_step = vec![0.0; h];
+    for (&o, f) in origins.iter().zip(&run.forecasts) {
+        for k in 0..h {
+            let y = series.values[o + k];
+            let e = (y - f.p50[k]).abs();
+            abs += e;
+            by_step[k] += e;
+            sq += (y - f.point[k]).powi(2);
+            inside += usize::from(f.p10[k] <= y && y <= f.p90[k]);
+            pin += (pinball(y, f.p10[k], 0.1) + pinball(y, f.p50[k], 0.5) + pinball(y, f.p90[k], 0.9)) / 3.0;
+            n += 1;
+        }
+    }
+    let nf = n.max(1) as f64;
+    let origins_f = origins.len().max(1) as f64;
+    ModelScore {
+        name: run.name.clone(),
+        mae: abs / nf,
+        rmse: (sq / nf).sqrt(),
+        mase: abs / nf / scale,
+        coverage_p10_p90: inside as f64 / nf,
+        pinball: pin / nf,
+        fit_ms: run.fit_seconds * 1e3,
+        predict_ms: run.predict_seconds * 1e3 / origins_f,
+        mae_by_step: by_step.into_iter().map(|s| s / origins_f).collect(),
+        chosen,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seasonal_series(n: usize) -> TimeSeries {
+        let values = (0..n).map(|i| 5.0 + 2.0 * ((i % 24) as f64 / 24.0 * std::f64::consts::TAU).sin()).collect();
+        TimeSeries::from_values("s", 0, 3600, values).unwrap()
+    }
+
+    #[test]
+    fn origins_end_one_horizon_before_the_end() {
+        let mut o = BacktestOptions::new(FitOptions::new(3, 24));
+        o.origins = 4;
+        o.spacing = Some(10);
+        let (slots, spacing) = origin_slots(100, 3, &o).unwrap();
+        assert_eq!(spacing, 10);
+        assert_eq!(slots, vec![67, 77, 87, 97]);
+        o.origins = 20;
+        assert!(origin_slots(100, 3, &o).is_err());
+    }
+
+    #[test]
+    fn seasonal_naive_is_exact_on_a_pure_season_and_auto_finds_it() {
+        let s = seasonal_series(24 * 30);
+        let mut o = BacktestOptions::new(FitOptions::new(6, 24));
+        o.origins = 10;
+        let specs = [ModelSpec::Persistence, ModelSpec::SeasonalNaive, ModelSpec::Auto(vec![])];
+        let r = backtest(&s, &specs, &o, &|| {}).unwrap();
+        let by_name = |n: &str| r.models.iter().find(|m| m.name == n).unwrap();
+        assert!(by_name("seasonal-naive").mae < 1e-9);
+        assert!(by_name("persistence").mae > 0.1);
+        assert!(by_name("auto").mae < 1e-9, "{:?}", by_name("auto"));
+        assert_eq!(by_name("auto").chosen.get("seasonal-naive"), Some(&10));
+    }
+
+    #[test]
+    fn pinball_penalises_the_wrong_side_more() {
+        assert!((pinball(10.0, 8.0, 0.9) - 1.8).abs() < 1e-12);
+        assert!((pinball(8.0, 10.0, 0.9) - 0.2).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,477 @@
+//! Reading a CSV into a regular time series, with a stated policy for every irregularity.
+//!
+//! Policies (each counted in [`Regularisation`]):
+//! - **Irregular sampling**: the grid starts at the first timestamp with the step given or, if
+//!   none is given, the median positive spacing; each sample goes to the nearest slot.
+//! - **Duplicates** (several samples in one slot, e.g. the repeated hour when daylight saving
+//!   ends on local clock times): their mean is the slot's value. Rows need not be sorted.
+//! - **Gaps** (empty slots, empty cells, `NaN`, or the hour skipped when daylight saving
+//!   starts): runs up to `max_interpolate` slots are linearly interpolated; longer runs take
+//!   the value one season earlier when there is one (so a day-long outage does not become a
+//!   straight line), otherwise they are interpolated too. Leading and trailing gaps are cut.
+//! - Timestamps with `Z` or an offset are converted to UTC; timestamps without are taken as
+//!   wall-clock time and time-of-day features use that clock.
+
+use std::path::Path;
+
+use crate::error::{ForecastError, Result};
+
+/// How to turn a file into a regular series.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// Column with timestamps.
+    pub time_column: String,
+    /// Column with the target value.
+    pub value_column: String,
+    /// Exogenous feature columns (aligned to the same grid).
+    pub feature_columns: Vec<String>,
+    /// Slot length in seconds; `None` infers the median spacing.
+    pub step_seconds: Option<i64>,
+    /// Longest gap (in slots) filled by linear interpolation before seasonal filling is tried.
+    pub max_interpolate: usize,
+    /// Season length in slots used to fill long gaps (`None`: one day when the step divides it).
+    pub season: Option<usize>,
+    /// The column holds a cumulative meter reading: forecast its first differences.
+    pub cumulative: bool,
+}
+
+impl ReadOptions {
+    /// Options for `time_column` and `value_column` with the default policies.
+    pub fn new(time_column: impl Into<String>, value_column: impl Into<String>) -> Self {
+        Self {
+            time_column: time_column.into(),
+            value_column: value_column.into(),
+            feature_columns: Vec::new(),
+            step_seconds: None,
+            max_interpolate: 12,
+            season: None,
+            cumulative: false,
+        }
+    }
+}
+
+/// What regularisation did to the raw rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Regularisation {
+    /// Data rows read.
+    pub rows: usize,
+    /// Samples that were off the grid and snapped to the nearest slot.
+    pub snapped: usize,
+    /// Slots that received more than one sample (averaged).
+    pub duplicate_slots: usize,
+    /// Slots filled by linear interpolation.
+    pub interpolated: usize,
+    /// Slots filled from one season earlier.
+    pub seasonal_filled: usize,
+    /// Slots cut at the start or end because no value was known there.
+    pub trimmed: usize,
+}
+
+/// A regular time series with optional exogenous features on the same grid.
+#[derive(Debug, Clone)]
+pub struct TimeSeries {
+    /// Name (usually the value column).
+    pub name: String,
+    /// Timestamp of slot 0, seconds since 1970 (UTC, or wall clock for local timestamps).
+    pub start: i64,
+    /// Slot length in seconds.
+    pub step_seconds: i64,
+    /// One value per slot, all finite.
+    pub values: Vec<f64>,
+    /// Exogenous features: name and one finite value per slot.
+    pub features: Vec<(String, Vec<f64>)>,
+    /// What regularisation did.
+    pub regularisation: Regularisation,
+}
+
+impl TimeSeries {
+    /// A series from values on a grid, without features. Errors on non-finite values.
+    pub fn from_values(
+        name: impl Into<String>,
+        start: i64,
+        step_seconds: i64,
+        values: Vec<f64>,
+    ) -> Result<Self> {
+        let name = name.into();
+        if step_seconds <= 0 {
+            return Err(ForecastError::InvalidParameter {
+                name: "step_seconds".into(),
+                message: format!("must be positive, got {step_seconds}"),
+            });
+        }
+        if let Some((index, &value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(ForecastError::NonFinite { what: name, index, value });
+        }
+        Ok(Self {
+            name,
+            start,
+            step_seconds,
+            regularisation: Regularisation { rows: values.len(), ..Default::default() },
+            values,
+            features: Vec::new(),
+        })
+    }
+
+    /// Number of slots.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// True when there are no slots.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Timestamp (seconds) of slot `i`.
+    pub fn time_of(&self, i: usize) -> i64 {
+        self.start + i as i64 * self.step_seconds
+    }
+
+    /// Slots per day, if the step divides a day.
+    pub fn slots_per_day(&self) -> Option<usize> {
+        (86_400 % self.step_seconds == 0).then(|| (86_400 / self.step_seconds) as usize)
+    }
+
+    /// Slots `from..to` as a new series (features included).
+    pub fn slice(&self, from: usize, to: usize) -> TimeSeries {
+        TimeSeries {
+            name: self.name.clone(),
+            start: self.time_of(from),
+            step_seconds: self.step_seconds,
+            values: self.values[from..to].to_vec(),
+            features: self.features.iter().map(|(n, v)| (n.clone(), v[from..to].to_vec())).collect(),
+            regularisation: self.regularisation.clone(),
+        }
+    }
+}
+
+/// Formats a timestamp (seconds) as `YYYY-MM-DDTHH:MM:SS`.
+pub fn format_time(seconds: i64) -> String {
+    jiff::Timestamp::from_second(seconds)
+        .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).datetime().to_string())
+        .unwrap_or_else(|_| seconds.to_string())
+}
+
+/// Parses a timestamp into seconds: UTC for `Z`/offset forms, wall clock otherwise.
+pub fn parse_time(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(ts) = text.parse::<jiff::Timestamp>() {
+        return Some(ts.as_second());
+    }
+    let dt = text.parse::<jiff::civil::DateTime>().ok()?;
+    dt.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp().as_second())
+}
+
+/// Parses a numeric cell: empty, `NaN` and `?` are missing; anything else must be a number.
+fn parse_cell(text: &str) -> std::result::Result<Option<f64>, ()> {
+    let t = text.trim();
+    if t.is_empty() || t == "?" || t.eq_ignore_ascii_case("nan") || t.eq_ignore_ascii_case("na") {
+        return Ok(None);
+    }
+    match t.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(Some(v)),
+        Ok(_) => Ok(None),
+        Err(_) => Err(()),
+    }
+}
+
+/// Reads `path` into a regular series following `options`.
+pub fn read_csv(path: &Path, options: &ReadOptions) -> Result<TimeSeries> {
+    let file = std::fs::File::open(path)
+        .map_err(|source| ForecastError::Io { path: path.to_path_buf(), source })?;
+    read_csv_from(file, path, options)
+}
+
+/// Reads CSV text from any reader; `path` is only used in messages.
+pub fn read_csv_from(reader: impl std::io::Read, path: &Path, options: &ReadOptions) -> Result<TimeSeries> {
+    let pb = || path.to_path_buf();
+    let csv_err = |e: csv::Error| ForecastError::Csv {
+        path: pb(),
+        line: e.position().map(|p| p.line()).unwrap_or(0),
+        message: e.to_string(),
+    };
+    let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(reader);
+    let header = rdr.headers().map_err(csv_err)?.clone();
+    let find = |name: &str| {
+        header.iter().position(|h| h.trim() == name).ok_or_else(|| ForecastError::UnknownColumn {
+            path: pb(),
+            column: name.to_string(),
+            available: header.iter().collect::<Vec<_>>().join(", "),
+        })
+    };
+    let time_idx = find(&options.time_column)?;
+    let value_idx = find(&options.value_column)?;
+    let feat_idx: Vec<usize> = options.feature_columns.iter().map(|c| find(c)).collect::<Result<_>>()?;
+
+    // (time, value, features) per row, kept raw until the grid is known.
+    let mut rows: Vec<(i64, Option<f64>, Vec<Option<f64>>)> = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match rdr.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(csv_err(e)),
+        }
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let cell = |i: usize, col: &str| -> Result<Option<f64>> {
+            parse_cell(&record[i]).map_err(|()| ForecastError::NotANumber {
+                path: pb(),
+                line,
+                column: col.to_string(),
+                value: record[i].to_string(),
+            })
+        };
+        let t = parse_time(&record[time_idx]).ok_or_else(|| ForecastError::BadTimestamp {
+            path: pb(),
+            line,
+            column: options.time_column.clone(),
+            value: record[time_idx].to_string(),
+        })?;
+        let v = cell(value_idx, &options.value_column)?;
+        let f = feat_idx
+            .iter()
+            .zip(&options.feature_columns)
+            .map(|(&i, c)| cell(i, c))
+            .collect::<Result<Vec<_>>>()?;
+        rows.push((t, v, f));
+    }
+    if rows.is_empty() {
+        return Err(ForecastError::Empty { path: pb() });
+    }
+    let what = path.display().to_string();
+    let check_any = |col: &str, get: &dyn Fn(&(i64, Option<f64>, Vec<Option<f64>>)) -> Option<f64>| {
+        if rows.iter().all(|r| get(r).is_none()) {
+            Err(ForecastError::AllMissing { what: what.clone(), column: col.to_string() })
+        } else {
+            Ok(())
+        }
+    };
+    check_any(&options.value_column, &|r| r.1)?;
+    for (k, c) in options.feature_columns.iter().enumerate() {
+        check_any(c, &|r| r.2[k])?;
+    }
+    regularise(rows, &options.value_column, options, &what)
+}
+
+#[allow(clippy::type_complexity)]
+fn regularise(
+    mut rows: Vec<(i64, Option<f64>, Vec<Option<f64>>)>,
+    name: &str,
+    options: &ReadOptions,
+    what: &str,
+) -> Result<TimeSeries> {
+    let mut report = Regularisation { rows: rows.len(), ..Default::default() };
+    rows.sort_by_key(|r| r.0);
+    let step = match options.step_seconds {
+        Some(s) if s > 0 => s,
+        Some(s) => {
+            return Err(ForecastError::InvalidParameter {
+                name: "step".into(),
+                message: format!("must be positive, got {s}"),
+            });
+        }
+        None => {
+            let mut diffs: Vec<i64> = rows.windows(2).map(|w| w[1].0 - w[0].0).filter(|&d| d > 0).collect();
+            if diffs.is_empty() {
+                return Err(ForecastError::TooShort {
+                    what: what.to_string(),
+                    have: rows.len(),
+                    need: 2,
+                    why: "the slot length is inferred from distinct timestamps".into(),
+                });
+            }
+            diffs.sort_unstable();
+            diffs[diffs.len() / 2]
+        }
+    };
+    let t0 = rows[0].0;
+    let slots = ((rows.last().map(|r| r.0).unwrap_or(t0) - t0 + step / 2) / step) as usize + 1;
+    let nf = options.feature_columns.len();
+    let mut sum = vec![0.0; slots];
+    let mut count = vec![0u32; slots];
+    let mut fsum = vec![vec![0.0; slots]; nf];
+    let mut fcount = vec![vec![0u32; slots]; nf];
+    let mut samples = vec![0u32; slots];
+    for (t, v, f) in &rows {
+        let offset = t - t0;
+        let slot = ((offset + step / 2) / step) as usize;
+        if offset % step != 0 {
+            report.snapped += 1;
+        }
+        samples[slot] += 1;
+        if let Some(v) = v {
+            sum[slot] += v;
+            count[slot] += 1;
+        }
+        for k in 0..nf {
+            if let Some(x) = f[k] {
+                fsum[k][slot] += x;
+                fcount[k][slot] += 1;
+            }
+        }
+    }
+    report.duplicate_slots = samples.iter().filter(|&&c| c > 1).count();
+    let mean = |s: &[f64], c: &[u32]| -> Vec<Option<f64>> {
+        s.iter().zip(c).map(|(&s, &c)| (c > 0).then(|| s / f64::from(c))).collect()
+    };
+    let raw = mean(&sum, &count);
+    let first = raw.iter().position(Option::is_some).unwrap_or(0);
+    let last = raw.iter().rposition(Option::is_some).unwrap_or(0);
+    report.trimmed = slots - (last + 1 - first);
+    let season = options.season.or_else(|| (86_400 % step == 0).then(|| (86_400 / step) as usize));
+    let (mut values, interp, seasonal) = fill(&raw[first..=last], options.max_interpolate, season);
+    report.interpolated = interp;
+    report.seasonal_filled = seasonal;
+    let mut features = Vec::with_capacity(nf);
+    for k in 0..nf {
+        let col = mean(&fsum[k], &fcount[k]);
+        let window = &col[first..=last];
+        // A feature may be missing at the edges of the target's span: carry the nearest value.
+        let (filled, _, _) = fill_with_edges(window, options.max_interpolate, season);
+        features.push((options.feature_columns[k].clone(), filled));
+    }
+    let mut start = t0 + first as i64 * step;
+    if options.cumulative {
+        if values.len() < 2 {
+            return Err(ForecastError::TooShort {
+                what: what.to_string(),
+                have: values.len(),
+                need: 2,
+                why: "a cumulative column is differenced".into(),
+            });
+        }
+        // A meter reset shows as a negative step: treat that slot as unknown and refill it.
+        let diffs: Vec<Option<f64>> = values.windows(2).map(|w| Some(w[1] - w[0]).filter(|d| *d >= 0.0)).collect();
+        let (d, i2, s2) = fill_with_edges(&diffs, options.max_interpolate, season);
+        report.interpolated += i2;
+        report.seasonal_filled += s2;
+        values = d;
+        for (_, f) in &mut features {
+            f.remove(0);
+        }
+        start += step;
+    }
+    Ok(TimeSeries {
+        name: name.to_string(),
+        start,
+        step_seconds: step,
+        values,
+        features,
+        regularisation: report,
+    })
+}
+
+/// Fills missing slots of a series whose first and last slots are known.
+/// Returns the values and how many were interpolated and seasonally filled.
+fn fill(raw: &[Option<f64>], max_interpolate: usize, season: Option<usize>) -> (Vec<f64>, usize, usize) {
+    let mut out: Vec<f64> = Vec::with_capacity(raw.len());
+    let (mut interpolated, mut seasonal) = (0, 0);
+    let mut i = 0;
+    while i < raw.len() {
+        if let Some(v) = raw[i] {
+            out.push(v);
+            i += 1;
+            continue;
+        }
+        let gap_start = i;
+        while i < raw.len() && raw[i].is_none() {
+            i += 1;
+        }
+        let len = i - gap_start;
+        let before = out.last().copied().unwrap_or(0.0);
+        let after = raw.get(i).copied().flatten().unwrap_or(before);
+        let use_season = len > max_interpolate && season.is_some_and(|m| gap_start >= m);
+        for j in 0..len {
+            if use_season {
+                let m = season.unwrap_or(1);
+                let v = out[gap_start + j - m];
+                out.push(v);
+                seasonal += 1;
+            } else {
+                let frac = (j + 1) as f64 / (len + 1) as f64;
+                out.push(before + (after - before) * frac);
+                interpolated += 1;
+            }
+        }
+    }
+    (out, interpolated, seasonal)
+}
+
+/// Like [`fill`] but also carries the nearest known value into leading and trailing gaps.
+fn fill_with_edges(raw: &[Option<f64>], max_interpolate: usize, season: Option<usize>) -> (Vec<f64>, usize, usize) {
+    let first = raw.iter().position(Option::is_some);
+    let last = raw.iter().rposition(Option::is_some);
+    let (Some(first), Some(last)) = (first, last) else {
+        return (vec![0.0; raw.len()], 0, 0);
+    };
+    let (mid, i, s) = fill(&raw[first..=last], max_interpolate, season);
+    let mut out = vec![mid[0]; first];
+    let tail = raw.len() - last - 1;
+    let end = *mid.last().unwrap_or(&0.0);
+    out.extend(mid);
+    out.extend(std::iter::repeat_n(end, tail));
+    (out, i + first + tail, s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str, opts: &ReadOptions) -> Result<TimeSeries> {
+        read_csv_from(text.as_bytes(), Path::new("t.csv"), opts)
+    }
+
+    #[test]
+    fn gaps_duplicates_and_irregular_samples_follow_the_policy() {
+        let text = "time,v\n2020-01-01T00:00,1\n2020-01-01T00:01,2\n2020-01-01T00:01,4\n\
+                    2020-01-01T00:03:10,6\n2020-01-01T00:04,\n2020-01-01T00:05,10\n";
+        let s = read(text, &ReadOptions::new("time", "v")).unwrap();
+        assert_eq!(s.step_seconds, 60);
+        assert_eq!(s.values, vec![1.0, 3.0, 4.5, 6.0, 8.0, 10.0]);
+        assert_eq!(s.regularisation.duplicate_slots, 1);
+        assert_eq!(s.regularisation.snapped, 1);
+        assert_eq!(s.regularisation.interpolated, 2);
+    }
+
+    #[test]
+    fn long_gaps_are_filled_from_the_previous_season() {
+        let mut text = String::from("t,v\n");
+        for i in 0..10 {
+            if (6..9).contains(&i) {
+                continue;
+            }
+            text.push_str(&format!("2020-01-01T00:{i:02},{}\n", i % 3));
+        }
+        let mut o = ReadOptions::new("t", "v");
+        o.max_interpolate = 1;
+        o.season = Some(3);
+        let s = read(&text, &o).unwrap();
+        assert_eq!(s.values, vec![0.0, 1.0, 2.0, 0.0, 1.0, 2.0, 0.0, 1.0, 2.0, 0.0]);
+        assert_eq!(s.regularisation.seasonal_filled, 3);
+    }
+
+    #[test]
+    fn cumulative_columns_are_differenced() {
+        let text = "t,v\n2020-01-01T00:00:00Z,1\n2020-01-01T01:00:00Z,3\n2020-01-01T02:00:00Z,6\n";
+        let mut o = ReadOptions::new("t", "v");
+        o.cumulative = true;
+        let s = read(text, &o).unwrap();
+        assert_eq!(s.values, vec![2.0, 3.0]);
+        assert_eq!(s.step_seconds, 3600);
+    }
+
+    #[test]
+    fn bad_input_is_named() {
+        let o = ReadOptions::new("t", "v");
+        let e = read("t,v\n", &o).unwrap_err().to_string();
+        assert!(e.contains("no data rows"), "{e}");
+        let e = read("t,w\n2020-01-01T00:00,1\n", &o).unwrap_err().to_string();
+        assert!(e.contains("no column named `v`"), "{e}");
+        let e = read("t,v\n2020-01-01T00:00,1\n2020-01-01T00:01,abc\n", &o).unwrap_err().to_string();
+        assert!(e.contains("line 3") && e.contains("`abc`"), "{e}");
+        let e = read("t,v\n2020-01-01T00:00,NaN\n2020-01-01T00:01,\n", &o).unwrap_err().to_string();
+        assert!(e.contains("no numeric value"), "{e}");
+        let e = read("t,v\nyesterday,1\n", &o).unwrap_err().to_string();
+        assert!(e.contains("not a timestamp"), "{e}");
+    }
+}
