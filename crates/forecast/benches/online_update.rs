@@ -6,12 +6,26 @@ use powerslot_forecast::model::{FitOptions, FittedModel, ModelSpec};
 use powerslot_forecast::series::{ReadOptions, read_csv};
 
 fn bench(c: &mut Criterion) {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/machines_nab_ec2_cpu/ec2_cpu_utilization_5f5533.csv");
-    let series = read_csv(std::path::Path::new(path), &ReadOptions::new("timestamp", "value")).expect("NAB sample");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/machines_nab_ec2_cpu/ec2_cpu_utilization_5f5533.csv"
+    );
+    let series = read_csv(
+        std::path::Path::new(path),
+        &ReadOptions::new("timestamp", "value"),
+    )
+    .expect("NAB sample");
     let split = 3000;
     let train = series.slice(0, split);
     let mut group = c.benchmark_group("update_plus_5_step_forecast");
-    for spec in ["persistence", "seasonal-naive", "ewma", "ets", "mstl", "ridge"] {
+    for spec in [
+        "persistence",
+        "seasonal-naive",
+        "ewma",
+        "ets",
+        "mstl",
+        "ridge",
+    ] {
         let spec = ModelSpec::parse(spec).expect("known model");
         let mut model = FittedModel::fit(&spec, &train, &FitOptions::new(5, 288)).expect("fits");
         let mut i = split;

@@ -32,7 +32,12 @@ pub struct BacktestOptions {
 impl BacktestOptions {
     /// 100 origins with the default spacing for `fit`.
     pub fn new(fit: FitOptions) -> Self {
-        Self { origins: 100, spacing: None, max_train: None, fit }
+        Self {
+            origins: 100,
+            spacing: None,
+            max_train: None,
+            fit,
+        }
     }
 }
 
@@ -45,8 +50,12 @@ pub struct ModelScore {
     pub mae: f64,
     /// Root mean squared error of the point forecast.
     pub rmse: f64,
-    /// MAE divided by the in-sample MAE of the seasonal naive forecast (Hyndman's MASE).
+    /// MAE divided by the MAE of the seasonal naive forecast (the value one season earlier)
+    /// on the same held-out points: below 1 means better than seasonal naive.
     pub mase: f64,
+    /// MAE divided by the in-sample (training) MAE of seasonal naive: Hyndman's MASE, which
+    /// also moves when the test period is harder than the training period.
+    pub mase_in_sample: f64,
     /// Share of actual values inside [P10, P90] (target 0.8).
     pub coverage_p10_p90: f64,
     /// Mean pinball loss over the 0.1, 0.5 and 0.9 quantiles.
@@ -89,8 +98,10 @@ pub struct BacktestReport {
     pub season: usize,
     /// Slots used to fit before the first origin.
     pub train_slots: usize,
-    /// The MASE denominator (in-sample seasonal naive MAE).
+    /// The MASE denominator: seasonal naive MAE on the held-out points.
     pub mase_scale: f64,
+    /// Hyndman's MASE denominator: in-sample seasonal naive MAE on the training slots.
+    pub mase_scale_in_sample: f64,
     /// Scores, in the order the models were given (`auto` last).
     pub models: Vec<ModelScore>,
     /// Models that could not be fitted, with the reason.
@@ -110,7 +121,11 @@ struct Run {
 }
 
 /// Where the origins go for a series of `n` slots.
-pub fn origin_slots(n: usize, horizon: usize, options: &BacktestOptions) -> Result<(Vec<usize>, usize)> {
+pub fn origin_slots(
+    n: usize,
+    horizon: usize,
+    options: &BacktestOptions,
+) -> Result<(Vec<usize>, usize)> {
     if options.origins == 0 || horizon == 0 {
         return Err(ForecastError::InvalidParameter {
             name: "origins/horizon".into(),
@@ -123,13 +138,22 @@ pub fn origin_slots(n: usize, horizon: usize, options: &BacktestOptions) -> Resu
         .max(horizon)
         .max(1);
     let span = (options.origins - 1) * spacing + horizon;
-    let first = n.checked_sub(span).filter(|&f| f >= 2).ok_or_else(|| ForecastError::TooShort {
-        what: "backtest".into(),
-        have: n,
-        need: span + 2,
-        why: format!("{} origins {} slots apart, horizon {}, plus history", options.origins, spacing, horizon),
-    })?;
-    Ok(((0..options.origins).map(|i| first + i * spacing).collect(), spacing))
+    let first = n
+        .checked_sub(span)
+        .filter(|&f| f >= 2)
+        .ok_or_else(|| ForecastError::TooShort {
+            what: "backtest".into(),
+            have: n,
+            need: span + 2,
+            why: format!(
+                "{} origins {} slots apart, horizon {}, plus history",
+                options.origins, spacing, horizon
+            ),
+        })?;
+    Ok((
+        (0..options.origins).map(|i| first + i * spacing).collect(),
+        spacing,
+    ))
 }
 
 /// Runs `specs` over `series`. `auto` in `specs` is evaluated from the other single models in
@@ -147,7 +171,11 @@ pub fn backtest(
     let train_from = options.max_train.map_or(0, |m| first.saturating_sub(m));
     let train = series.slice(train_from, first);
     let want_auto = specs.iter().any(|s| matches!(s, ModelSpec::Auto(_)));
-    let mut singles: Vec<ModelSpec> = specs.iter().filter(|s| !matches!(s, ModelSpec::Auto(_))).cloned().collect();
+    let mut singles: Vec<ModelSpec> = specs
+        .iter()
+        .filter(|s| !matches!(s, ModelSpec::Auto(_)))
+        .cloned()
+        .collect();
     let hidden_candidates = if want_auto && singles.is_empty() {
         singles = ModelSpec::all_single();
         true
@@ -168,17 +196,29 @@ pub fn backtest(
         }
     }
     if runs.is_empty() {
-        let why = skipped.iter().map(|(n, e)| format!("{n}: {e}")).collect::<Vec<_>>().join("; ");
-        return Err(ForecastError::Model { model: "all".into(), message: why });
+        let why = skipped
+            .iter()
+            .map(|(n, e)| format!("{n}: {e}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(ForecastError::Model {
+            model: "all".into(),
+            message: why,
+        });
     }
     let season = options.fit.season.max(1);
-    let mase_scale = seasonal_scale(&train.values, season);
+    let mase_scale_in_sample = seasonal_scale(&train.values, season);
+    let mase_scale = held_out_seasonal_scale(&series.values, &origins, horizon, season);
+    let scales = (mase_scale, mase_scale_in_sample);
     let mut models: Vec<ModelScore> = Vec::new();
     let mut traces = Vec::new();
     for run in &runs {
         if !hidden_candidates {
-            models.push(score(series, &origins, run, mase_scale, BTreeMap::new()));
-            traces.push(Trace { name: run.name.clone(), forecasts: run.forecasts.clone() });
+            models.push(score(series, &origins, run, scales, BTreeMap::new()));
+            traces.push(Trace {
+                name: run.name.clone(),
+                forecasts: run.forecasts.clone(),
+            });
         }
     }
     if want_auto {
@@ -197,8 +237,11 @@ pub fn backtest(
             forecasts,
             recent: Vec::new(),
         };
-        models.push(score(series, &origins, &auto, mase_scale, chosen));
-        traces.push(Trace { name: "auto".into(), forecasts: auto.forecasts });
+        models.push(score(series, &origins, &auto, scales, chosen));
+        traces.push(Trace {
+            name: "auto".into(),
+            forecasts: auto.forecasts,
+        });
     }
     Ok(BacktestReport {
         series: series.name.clone(),
@@ -209,6 +252,7 @@ pub fn backtest(
         season,
         train_slots: train.len(),
         mase_scale,
+        mase_scale_in_sample,
         models,
         skipped,
         traces,
@@ -224,7 +268,8 @@ fn run_model(
     tick: &(dyn Fn() + Sync),
 ) -> std::result::Result<Run, (String, String)> {
     let name = spec.name().to_string();
-    let mut fitted = FittedModel::fit(spec, train, &options.fit).map_err(|e| (name.clone(), e.to_string()))?;
+    let mut fitted =
+        FittedModel::fit(spec, train, &options.fit).map_err(|e| (name.clone(), e.to_string()))?;
     let mut pos = origins[0];
     let mut row = vec![0.0; series.features.len()];
     let mut forecasts = Vec::with_capacity(origins.len());
@@ -244,7 +289,13 @@ fn run_model(
         recent.push(fitted.recent_mae());
         tick();
     }
-    Ok(Run { name, fit_seconds: fitted.fit_seconds(), predict_seconds, forecasts, recent })
+    Ok(Run {
+        name,
+        fit_seconds: fitted.fit_seconds(),
+        predict_seconds,
+        forecasts,
+        recent,
+    })
 }
 
 /// Mean |y_t − y_{t−m}| (the in-sample seasonal naive error); 1 if undefined or zero.
@@ -253,28 +304,61 @@ pub fn seasonal_scale(values: &[f64], season: usize) -> f64 {
     if values.len() <= m {
         return 1.0;
     }
-    let s = values.windows(m + 1).map(|w| (w[m] - w[0]).abs()).sum::<f64>() / (values.len() - m) as f64;
+    let s = values
+        .windows(m + 1)
+        .map(|w| (w[m] - w[0]).abs())
+        .sum::<f64>()
+        / (values.len() - m) as f64;
     if s > 0.0 { s } else { 1.0 }
+}
+
+/// Mean |y_t − y_{t−m}| over the slots the origins forecast (1 if undefined or zero).
+fn held_out_seasonal_scale(
+    values: &[f64],
+    origins: &[usize],
+    horizon: usize,
+    season: usize,
+) -> f64 {
+    let (mut s, mut n) = (0.0, 0usize);
+    for &o in origins {
+        for t in (o..o + horizon).filter(|&t| t >= season && t < values.len()) {
+            s += (values[t] - values[t - season]).abs();
+            n += 1;
+        }
+    }
+    if n > 0 && s > 0.0 { s / n as f64 } else { 1.0 }
 }
 
 /// Pinball (quantile) loss of forecasting `q`-quantile `f` when `y` happened.
 pub fn pinball(y: f64, f: f64, q: f64) -> f64 {
-    if y >= f { q * (y - f) } else { (1.0 - q) * (f - y) }
+    if y >= f {
+        q * (y - f)
+    } else {
+        (1.0 - q) * (f - y)
+    }
 }
 
-fn score(series: &TimeSeries, origins: &[usize], run: &Run, scale: f64, chosen: BTreeMap<String, usize>) -> ModelScore {
+fn score(
+    series: &TimeSeries,
+    origins: &[usize],
+    run: &Run,
+    (scale, scale_in_sample): (f64, f64),
+    chosen: BTreeMap<String, usize>,
+) -> ModelScore {
     let h = run.forecasts.first().map_or(0, |f| f.point.len());
     let (mut abs, mut sq, mut inside, mut pin, mut n) = (0.0, 0.0, 0usize, 0.0, 0usize);
     let mut by_step = vec![0.0; h];
     for (&o, f) in origins.iter().zip(&run.forecasts) {
-        for k in 0..h {
+        for (k, step) in by_step.iter_mut().enumerate() {
             let y = series.values[o + k];
             let e = (y - f.p50[k]).abs();
             abs += e;
-            by_step[k] += e;
+            *step += e;
             sq += (y - f.point[k]).powi(2);
             inside += usize::from(f.p10[k] <= y && y <= f.p90[k]);
-            pin += (pinball(y, f.p10[k], 0.1) + pinball(y, f.p50[k], 0.5) + pinball(y, f.p90[k], 0.9)) / 3.0;
+            pin +=
+                (pinball(y, f.p10[k], 0.1) + pinball(y, f.p50[k], 0.5) + pinball(y, f.p90[k], 0.9))
+                    / 3.0;
             n += 1;
         }
     }
@@ -285,6 +369,7 @@ fn score(series: &TimeSeries, origins: &[usize], run: &Run, scale: f64, chosen: 
         mae: abs / nf,
         rmse: (sq / nf).sqrt(),
         mase: abs / nf / scale,
+        mase_in_sample: abs / nf / scale_in_sample,
         coverage_p10_p90: inside as f64 / nf,
         pinball: pin / nf,
         fit_ms: run.fit_seconds * 1e3,
@@ -299,7 +384,9 @@ mod tests {
     use super::*;
 
     fn seasonal_series(n: usize) -> TimeSeries {
-        let values = (0..n).map(|i| 5.0 + 2.0 * ((i % 24) as f64 / 24.0 * std::f64::consts::TAU).sin()).collect();
+        let values = (0..n)
+            .map(|i| 5.0 + 2.0 * ((i % 24) as f64 / 24.0 * std::f64::consts::TAU).sin())
+            .collect();
         TimeSeries::from_values("s", 0, 3600, values).unwrap()
     }
 
@@ -320,7 +407,11 @@ mod tests {
         let s = seasonal_series(24 * 30);
         let mut o = BacktestOptions::new(FitOptions::new(6, 24));
         o.origins = 10;
-        let specs = [ModelSpec::Persistence, ModelSpec::SeasonalNaive, ModelSpec::Auto(vec![])];
+        let specs = [
+            ModelSpec::Persistence,
+            ModelSpec::SeasonalNaive,
+            ModelSpec::Auto(vec![]),
+        ];
         let r = backtest(&s, &specs, &o, &|| {}).unwrap();
         let by_name = |n: &str| r.models.iter().find(|m| m.name == n).unwrap();
         assert!(by_name("seasonal-naive").mae < 1e-9);

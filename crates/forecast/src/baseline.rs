@@ -11,7 +11,9 @@ pub(crate) struct Persistence {
 
 impl Persistence {
     pub(crate) fn fit(values: &[f64]) -> Self {
-        Self { last: values.last().copied().unwrap_or(0.0) }
+        Self {
+            last: values.last().copied().unwrap_or(0.0),
+        }
     }
 }
 
@@ -32,7 +34,9 @@ pub(crate) struct SeasonalNaive {
 impl SeasonalNaive {
     pub(crate) fn fit(values: &[f64], season: usize) -> Self {
         let start = values.len().saturating_sub(season);
-        Self { season: values[start..].iter().copied().collect() }
+        Self {
+            season: values[start..].iter().copied().collect(),
+        }
     }
 }
 
@@ -43,7 +47,9 @@ impl PointModel for SeasonalNaive {
     }
     fn forecast(&self, horizon: usize) -> Vec<f64> {
         let m = self.season.len();
-        (0..horizon).map(|k| if m == 0 { 0.0 } else { self.season[k % m] }).collect()
+        (0..horizon)
+            .map(|k| if m == 0 { 0.0 } else { self.season[k % m] })
+            .collect()
     }
 }
 

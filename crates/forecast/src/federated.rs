@@ -7,6 +7,8 @@
 //! - **federated**: FedAvg rounds — each device trains the current global weights for a few
 //!   local epochs and sends its update masked ([`secure`]); the aggregator only sees the sum and
 //!   averages weighted by training windows (with [`privacy`] on, clipped changes plus noise);
+//! - **federated + fine-tuned**: each device then trains the federated weights a little more on
+//!   its own data (personalisation; nothing leaves the device);
 //! - **central**: one network on everybody's windows pooled (what a data centre would do).
 //!
 //! One device (`cold_device`) only keeps its most recent `cold_history` slots, as if it had just
@@ -39,6 +41,8 @@ pub struct FederatedOptions {
     pub rounds: usize,
     /// Epochs each device trains per round.
     pub local_epochs: usize,
+    /// Epochs each device fine-tunes the final federated weights on its own data (0: none).
+    pub finetune_epochs: usize,
     /// Index of the device that has only recent history.
     pub cold_device: usize,
     /// Slots of history the cold device keeps (0: two days, or 48 slots without a daily clock).
@@ -57,9 +61,13 @@ impl Default for FederatedOptions {
     fn default() -> Self {
         Self {
             horizon: 6,
-            lstm: LstmConfig { max_windows: 1000, ..LstmConfig::default() },
+            lstm: LstmConfig {
+                max_windows: 1000,
+                ..LstmConfig::default()
+            },
             rounds: 8,
             local_epochs: 1,
+            finetune_epochs: 2,
             cold_device: 0,
             cold_history: 0,
             test_fraction: 0.2,
@@ -85,6 +93,8 @@ pub struct DeviceScore {
     pub local_mae: f64,
     /// MAE of the federated network.
     pub federated_mae: f64,
+    /// MAE of the federated network after the device fine-tuned it on its own data.
+    pub finetuned_mae: f64,
     /// MAE of the network trained on all devices' data pooled.
     pub central_mae: f64,
 }
@@ -126,7 +136,7 @@ pub struct FederatedReport {
     pub epsilon: Option<f64>,
     /// Seconds spent training every local network.
     pub local_seconds: f64,
-    /// Seconds spent in federated rounds (training, masking, aggregation).
+    /// Seconds spent in federated rounds (training, masking, aggregation) and fine-tuning.
     pub federated_seconds: f64,
     /// Seconds spent training the central network.
     pub central_seconds: f64,
@@ -141,34 +151,52 @@ impl FederatedReport {
 
 impl fmt::Display for FederatedReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "test MAE, {} steps ahead (series units; * = cold start with {} slots)", self.horizon, self.cold_history)?;
         writeln!(
             f,
-            "{:<34} {:>7} {:>12} {:>12} {:>12} {:>12}",
-            "device", "train", "persistence", "local", "federated", "central"
+            "test MAE, {} steps ahead (series units; * = cold start with {} slots)",
+            self.horizon, self.cold_history
+        )?;
+        writeln!(
+            f,
+            "{:<34} {:>7} {:>12} {:>12} {:>12} {:>12} {:>12}",
+            "device", "train", "persistence", "local", "federated", "fed+tuned", "central"
         )?;
         for d in &self.devices {
             let mark = if d.name == self.cold_device { "*" } else { " " };
             writeln!(
                 f,
-                "{:<33}{mark} {:>7} {:>12.4} {:>12.4} {:>12.4} {:>12.4}",
-                d.name, d.train_slots, d.persistence_mae, d.local_mae, d.federated_mae, d.central_mae
+                "{:<33}{mark} {:>7} {:>12.4} {:>12.4} {:>12.4} {:>12.4} {:>12.4}",
+                d.name,
+                d.train_slots,
+                d.persistence_mae,
+                d.local_mae,
+                d.federated_mae,
+                d.finetuned_mae,
+                d.central_mae
             )?;
         }
         let mean = |g: fn(&DeviceScore) -> f64| {
-            self.devices.iter().map(|d| g(d) / d.persistence_mae.max(1e-12)).sum::<f64>()
+            self.devices
+                .iter()
+                .map(|d| g(d) / d.persistence_mae.max(1e-12))
+                .sum::<f64>()
                 / self.devices.len().max(1) as f64
         };
         writeln!(
             f,
-            "mean MAE / persistence MAE: local {:.3}, federated {:.3}, central {:.3}",
+            "mean MAE / persistence MAE: local {:.3}, federated {:.3}, fed+tuned {:.3}, central {:.3}",
             mean(|d| d.local_mae),
             mean(|d| d.federated_mae),
+            mean(|d| d.finetuned_mae),
             mean(|d| d.central_mae)
         )?;
         let dropped: usize = self.rounds.iter().map(|r| r.dropped.len()).sum();
         let recovered: usize = self.rounds.iter().map(|r| r.recovered_masks).sum();
-        let worst = self.rounds.iter().map(|r| r.max_sum_error).fold(0.0, f64::max);
+        let worst = self
+            .rounds
+            .iter()
+            .map(|r| r.max_sum_error)
+            .fold(0.0, f64::max);
         writeln!(
             f,
             "secure aggregation: {} rounds, {dropped} dropouts, {recovered} masks recovered, \
@@ -201,18 +229,38 @@ struct DeviceData {
 }
 
 fn check(devices: &[TimeSeries], o: &FederatedOptions) -> Result<()> {
-    let bad = |name: &str, message: String| Err(ForecastError::InvalidParameter { name: name.into(), message });
+    let bad = |name: &str, message: String| {
+        Err(ForecastError::InvalidParameter {
+            name: name.into(),
+            message,
+        })
+    };
     if devices.len() < 2 {
-        return bad("devices", format!("federated averaging needs at least 2 devices, got {}", devices.len()));
+        return bad(
+            "devices",
+            format!(
+                "federated averaging needs at least 2 devices, got {}",
+                devices.len()
+            ),
+        );
     }
     if o.cold_device >= devices.len() {
-        return bad("cold_device", format!("index {} but only {} devices", o.cold_device, devices.len()));
+        return bad(
+            "cold_device",
+            format!("index {} but only {} devices", o.cold_device, devices.len()),
+        );
     }
     if o.horizon == 0 || o.rounds == 0 || o.local_epochs == 0 {
-        return bad("rounds", "horizon, rounds and local epochs must be at least 1".into());
+        return bad(
+            "rounds",
+            "horizon, rounds and local epochs must be at least 1".into(),
+        );
     }
     if !(o.test_fraction > 0.0 && o.test_fraction < 1.0) {
-        return bad("test_fraction", format!("must be in (0, 1), got {}", o.test_fraction));
+        return bad(
+            "test_fraction",
+            format!("must be in (0, 1), got {}", o.test_fraction),
+        );
     }
     if !(0.0..1.0).contains(&o.dropout) {
         return bad("dropout", format!("must be in [0, 1), got {}", o.dropout));
@@ -245,8 +293,16 @@ fn prepare(series: &TimeSeries, cold: Option<usize>, o: &FederatedOptions) -> Re
     if split - from < need || test_len < o.horizon + 1 {
         return Err(ForecastError::TooShort {
             what: series.name.clone(),
-            have: if split - from < need { split - from } else { test_len },
-            need: if split - from < need { need } else { o.horizon + 1 },
+            have: if split - from < need {
+                split - from
+            } else {
+                test_len
+            },
+            need: if split - from < need {
+                need
+            } else {
+                o.horizon + 1
+            },
             why: format!(
                 "training needs one window of {window} slots plus the horizon {}, testing needs \
                  more than the horizon ({} of the series is held out)",
@@ -270,12 +326,23 @@ fn prepare(series: &TimeSeries, cold: Option<usize>, o: &FederatedOptions) -> Re
 fn mae(weights: &LstmWeights, d: &DeviceData) -> f64 {
     let predicted = weights.predict(&d.test);
     let n = predicted.len().max(1) as f64;
-    d.sd * predicted.iter().zip(&d.test.targets).map(|(p, t)| f64::from((p - t).abs())).sum::<f64>() / n
+    d.sd * predicted
+        .iter()
+        .zip(&d.test.targets)
+        .map(|(p, t)| f64::from((p - t).abs()))
+        .sum::<f64>()
+        / n
 }
 
 fn persistence_mae(d: &DeviceData) -> f64 {
     let n = d.test.targets.len().max(1) as f64;
-    d.sd * d.test.targets.iter().map(|t| f64::from(t.abs())).sum::<f64>() / n
+    d.sd * d
+        .test
+        .targets
+        .iter()
+        .map(|t| f64::from(t.abs()))
+        .sum::<f64>()
+        / n
 }
 
 /// Runs the local, federated and central trainings and scores every device on its test part.
@@ -289,7 +356,13 @@ pub fn run(devices: &[TimeSeries], options: &FederatedOptions) -> Result<Federat
     let data = devices
         .iter()
         .enumerate()
-        .map(|(i, s)| prepare(s, (i == options.cold_device).then_some(cold_history), options))
+        .map(|(i, s)| {
+            prepare(
+                s,
+                (i == options.cold_device).then_some(cold_history),
+                options,
+            )
+        })
         .collect::<Result<Vec<_>>>()?;
     let inputs = 1 + devices[0].features.len() + 2;
     let cfg = &options.lstm;
@@ -300,7 +373,15 @@ pub fn run(devices: &[TimeSeries], options: &FederatedOptions) -> Result<Federat
     let local: Vec<LstmWeights> = data
         .iter()
         .enumerate()
-        .map(|(i, d)| initial.train(&d.train, epochs, cfg.batch_size, cfg.learning_rate, options.seed + i as u64))
+        .map(|(i, d)| {
+            initial.train(
+                &d.train,
+                epochs,
+                cfg.batch_size,
+                cfg.learning_rate,
+                options.seed + i as u64,
+            )
+        })
         .collect();
     let local_seconds = started.elapsed().as_secs_f64();
 
@@ -311,19 +392,43 @@ pub fn run(devices: &[TimeSeries], options: &FederatedOptions) -> Result<Federat
     let started = Instant::now();
     let mut pooled = Windows::default();
     data.iter().for_each(|d| pooled.extend(&d.train));
-    let central = initial.train(&pooled, epochs, cfg.batch_size, cfg.learning_rate, options.seed);
+    let central = initial.train(
+        &pooled,
+        epochs,
+        cfg.batch_size,
+        cfg.learning_rate,
+        options.seed,
+    );
     let central_seconds = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let tuned: Vec<LstmWeights> = data
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let seed = options.seed.wrapping_add(7_000 + i as u64);
+            global.train(
+                &d.train,
+                options.finetune_epochs,
+                cfg.batch_size,
+                cfg.learning_rate,
+                seed,
+            )
+        })
+        .collect();
+    let federated_seconds = federated_seconds + started.elapsed().as_secs_f64();
 
     let scores = data
         .iter()
-        .zip(&local)
-        .map(|(d, own)| DeviceScore {
+        .zip(local.iter().zip(&tuned))
+        .map(|(d, (own, tuned))| DeviceScore {
             name: d.name.clone(),
             train_slots: d.train_slots,
             test_windows: d.test.count,
             persistence_mae: persistence_mae(d),
             local_mae: mae(own, d),
             federated_mae: mae(&global, d),
+            finetuned_mae: mae(tuned, d),
             central_mae: mae(&central, d),
         })
         .collect();
@@ -355,8 +460,11 @@ fn federate(
     let everyone: Vec<usize> = (0..data.len()).collect();
     for round in 0..o.rounds {
         let masking = secure::MaskingRound::new(rng.next_u64(), everyone.clone());
-        let mut survivors: Vec<usize> =
-            everyone.iter().copied().filter(|_| rng.next_u64() as f64 / u64::MAX as f64 >= o.dropout).collect();
+        let mut survivors: Vec<usize> = everyone
+            .iter()
+            .copied()
+            .filter(|_| rng.next_u64() as f64 / u64::MAX as f64 >= o.dropout)
+            .collect();
         if survivors.is_empty() {
             // A round needs someone to finish; the first device stays.
             survivors.push(0);
@@ -366,15 +474,26 @@ fn federate(
         let mut norms = 0.0;
         for &i in &survivors {
             let seed = o.seed.wrapping_add(1000 * (round as u64 + 1) + i as u64);
-            let trained = global.train(&data[i].train, o.local_epochs, cfg.batch_size, cfg.learning_rate, seed);
-            let mut change: Vec<f64> =
-                trained.values.iter().zip(&global.values).map(|(a, b)| f64::from(a - b)).collect();
+            let trained = global.train(
+                &data[i].train,
+                o.local_epochs,
+                cfg.batch_size,
+                cfg.learning_rate,
+                seed,
+            );
+            let mut change: Vec<f64> = trained
+                .values
+                .iter()
+                .zip(&global.values)
+                .map(|(a, b)| f64::from(a - b))
+                .collect();
             norms += change.iter().map(|v| v * v).sum::<f64>().sqrt();
             let payload = match &o.dp {
                 None => {
                     // FedAvg weighting by samples: send n·w and n, divide the sums.
                     let n = data[i].train.count as f64;
-                    let mut p: Vec<f64> = trained.values.iter().map(|&w| n * f64::from(w)).collect();
+                    let mut p: Vec<f64> =
+                        trained.values.iter().map(|&w| n * f64::from(w)).collect();
                     p.push(n);
                     p
                 }
@@ -382,38 +501,64 @@ fn federate(
                     privacy::clip(&mut change, dp.clip);
                     // Each device adds its share so the sum carries the full noise.
                     let sd = dp.noise_multiplier * dp.clip / (everyone.len() as f64).sqrt();
-                    change.iter_mut().for_each(|v| *v += sd * privacy::standard_normal(&mut rng));
+                    change
+                        .iter_mut()
+                        .for_each(|v| *v += sd * privacy::standard_normal(&mut rng));
                     change.push(1.0);
                     change
                 }
             };
-            payload.iter().zip(plain.iter_mut()).for_each(|(p, s)| *s += p);
+            payload
+                .iter()
+                .zip(plain.iter_mut())
+                .for_each(|(p, s)| *s += p);
             sent.push((i, masking.mask(i, &secure::encode(&payload)?)));
         }
-        let aggregate = secure::aggregate(masking.participants(), &sent, |a, b| masking.reveal(a, b))
-            .map_err(|e| match e {
-                ForecastError::Federated { message, .. } => ForecastError::Federated { round: round + 1, message },
-                other => other,
-            })?;
+        let aggregate =
+            secure::aggregate(masking.participants(), &sent, |a, b| masking.reveal(a, b)).map_err(
+                |e| match e {
+                    ForecastError::Federated { message, .. } => ForecastError::Federated {
+                        round: round + 1,
+                        message,
+                    },
+                    other => other,
+                },
+            )?;
         let sum = secure::decode(&aggregate.sum);
-        let max_sum_error = sum.iter().zip(&plain).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        let max_sum_error = sum
+            .iter()
+            .zip(&plain)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
         let (total, count) = sum.split_at(sum.len() - 1);
         let count = count[0];
         if count <= 0.0 {
-            return Err(ForecastError::Federated { round: round + 1, message: "no training windows in the sum".into() });
+            return Err(ForecastError::Federated {
+                round: round + 1,
+                message: "no training windows in the sum".into(),
+            });
         }
         global.values = match &o.dp {
             None => total.iter().map(|s| (s / count) as f32).collect(),
             Some(dp) => {
                 let share = survivors.len() as f64 / everyone.len() as f64;
                 rho += privacy::round_rho(dp.clip, dp.noise_multiplier * dp.clip * share.sqrt());
-                global.values.iter().zip(total).map(|(w, s)| w + (s / survivors.len() as f64) as f32).collect()
+                global
+                    .values
+                    .iter()
+                    .zip(total)
+                    .map(|(w, s)| w + (s / survivors.len() as f64) as f32)
+                    .collect()
             }
         };
         reports.push(RoundReport {
             round: round + 1,
             participants: everyone.len(),
-            dropped: everyone.iter().filter(|d| !survivors.contains(d)).map(|&d| data[d].name.clone()).collect(),
+            dropped: everyone
+                .iter()
+                .filter(|d| !survivors.contains(d))
+                .map(|&d| data[d].name.clone())
+                .collect(),
             recovered_masks: aggregate.recovered_masks,
             max_sum_error,
             mean_update_norm: norms / survivors.len() as f64,
@@ -445,7 +590,13 @@ mod tests {
     fn small() -> FederatedOptions {
         FederatedOptions {
             horizon: 3,
-            lstm: LstmConfig { window: 12, hidden: 8, batch_size: 32, max_windows: 200, ..LstmConfig::default() },
+            lstm: LstmConfig {
+                window: 12,
+                hidden: 8,
+                batch_size: 32,
+                max_windows: 200,
+                ..LstmConfig::default()
+            },
             rounds: 4,
             local_epochs: 3,
             cold_history: 30,
@@ -459,14 +610,21 @@ mod tests {
         let cold = report.cold().expect("cold device");
         assert_eq!(cold.train_slots, 30);
         assert!(cold.federated_mae < cold.local_mae, "{report}");
-        assert!(report.rounds.iter().all(|r| r.max_sum_error < 1e-3), "{report}");
+        assert!(
+            report.rounds.iter().all(|r| r.max_sum_error < 1e-3),
+            "{report}"
+        );
     }
 
     #[test]
     fn dropouts_and_privacy_keep_the_round_going() {
         let options = FederatedOptions {
             dropout: 0.4,
-            dp: Some(DpConfig { clip: 1.0, noise_multiplier: 1.0, delta: 1e-5 }),
+            dp: Some(DpConfig {
+                clip: 1.0,
+                noise_multiplier: 1.0,
+                delta: 1e-5,
+            }),
             rounds: 3,
             local_epochs: 1,
             ..small()
@@ -484,8 +642,14 @@ mod tests {
     #[test]
     fn bad_settings_are_named() {
         let one = fleet(300, 1);
-        assert!(matches!(run(&one, &small()), Err(ForecastError::InvalidParameter { .. })));
+        assert!(matches!(
+            run(&one, &small()),
+            Err(ForecastError::InvalidParameter { .. })
+        ));
         let short = fleet(15, 2);
-        assert!(matches!(run(&short, &small()), Err(ForecastError::TooShort { .. })));
+        assert!(matches!(
+            run(&short, &small()),
+            Err(ForecastError::TooShort { .. })
+        ));
     }
 }

@@ -1,10 +1,11 @@
 //! A small LSTM trained per device (burn, CPU backend with autodiff).
 //!
-//! The network reads the last `window` slots — the value, the exogenous features and the time
-//! of day, each standardised with statistics of the device's own history — and emits the next
-//! `horizon` values at once (direct multi-step), as changes from the last value in units of
-//! the history's standard deviation. Predicting changes keeps an untrained or poorly trained
-//! network close to persistence instead of somewhere arbitrary.
+//! The network reads the last `window` slots — the value relative to the latest one, the
+//! exogenous features and the time of day, standardised with statistics of the device's own
+//! history — and emits the next `horizon` values at once (direct multi-step), as changes from
+//! the last value in units of the history's standard deviation, trained with a Huber loss.
+//! Working in changes keeps an untrained network close to persistence instead of somewhere
+//! arbitrary, and makes it indifferent to the level, so devices of different sizes can share it.
 //!
 //! The weights live in a flat `Vec<f32>` between trainings ([`LstmWeights`]), which is what the
 //! federated rounds average; [`Lstm`] is the online forecaster built on them: each new sample
@@ -15,7 +16,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
-use burn::nn::loss::{MseLoss, Reduction};
+use burn::nn::loss::{HuberLossConfig, Reduction};
 use burn::nn::{Linear, LinearConfig, LstmConfig as BurnLstmConfig};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -62,7 +63,10 @@ impl Default for LstmConfig {
 
 impl LstmConfig {
     fn check(&self) -> Result<()> {
-        let bad = |message: String| ForecastError::InvalidParameter { name: "lstm".into(), message };
+        let bad = |message: String| ForecastError::InvalidParameter {
+            name: "lstm".into(),
+            message,
+        };
         if self.window == 0 || self.hidden == 0 || self.batch_size == 0 || self.max_windows == 0 {
             return Err(bad(format!(
                 "window, hidden, batch_size and max_windows must be at least 1 (got {}, {}, {}, {})",
@@ -70,7 +74,10 @@ impl LstmConfig {
             )));
         }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return Err(bad(format!("learning_rate must be positive, got {}", self.learning_rate)));
+            return Err(bad(format!(
+                "learning_rate must be positive, got {}",
+                self.learning_rate
+            )));
         }
         Ok(())
     }
@@ -110,7 +117,9 @@ fn cpu() -> Device {
 }
 
 fn init_net(inputs: usize, hidden: usize, horizon: usize, device: &Device, seed: u64) -> Net {
-    let _guard = INIT_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _guard = INIT_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     device.seed(seed);
     Net::new(inputs, hidden, horizon, device)
 }
@@ -144,7 +153,11 @@ impl ModuleMapper for Unflatten<'_> {
             let slice = values[*at..*at + n].to_vec();
             *at += n;
             let fresh = Tensor::<D>::from_data(TensorData::new(slice, shape), &device);
-            if tensor.is_require_grad() { fresh.require_grad() } else { fresh }
+            if tensor.is_require_grad() {
+                fresh.require_grad()
+            } else {
+                fresh
+            }
         })
     }
 }
@@ -156,7 +169,10 @@ fn flatten(net: &Net) -> Vec<f32> {
 }
 
 fn load(net: Net, weights: &[f32]) -> Net {
-    let mut u = Unflatten { values: weights, at: 0 };
+    let mut u = Unflatten {
+        values: weights,
+        at: 0,
+    };
     net.map(&mut u)
 }
 
@@ -173,7 +189,10 @@ impl Scale {
         let mean = values.iter().sum::<f64>() / n;
         let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
         let sd = var.sqrt();
-        Self { mean, sd: if sd > 1e-9 && sd.is_finite() { sd } else { 1.0 } }
+        Self {
+            mean,
+            sd: if sd > 1e-9 && sd.is_finite() { sd } else { 1.0 },
+        }
     }
     fn apply(&self, v: f64) -> f32 {
         ((v - self.mean) / self.sd) as f32
@@ -215,6 +234,18 @@ impl Encoder {
     }
 }
 
+/// Shifts the value channel of a window so the last slot reads 0: the network sees the shape
+/// of the recent past, not its level, which keeps it valid after level shifts and lets devices
+/// with different levels share one network.
+fn relative_to_last(window: &mut [f32], inputs: usize) {
+    let last = window.len().checked_sub(inputs).map_or(0.0, |i| window[i]);
+    window.iter_mut().step_by(inputs).for_each(|v| *v -= last);
+}
+
+/// Huber transition (in standard deviations of the series): close to absolute error, which
+/// the forecasts are judged by, so rare spikes do not dominate training.
+const HUBER_DELTA: f32 = 0.25;
+
 /// Training windows of one device: inputs `[n, window, inputs]` and targets `[n, horizon]`.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Windows {
@@ -253,6 +284,8 @@ impl Windows {
                 encoder.encode(offset + i as i64, series.values[i], &row, &mut slot);
                 out.inputs.extend_from_slice(&slot);
             }
+            let from = out.inputs.len() - window * encoder.inputs();
+            relative_to_last(&mut out.inputs[from..], encoder.inputs());
             let base = series.values[end];
             out.targets.extend(
                 (1..=horizon).map(|k| ((series.values[end + k] - base) / encoder.value.sd) as f32),
@@ -288,7 +321,12 @@ impl LstmWeights {
     /// Freshly initialised weights (seeded).
     pub(crate) fn init(inputs: usize, hidden: usize, horizon: usize, seed: u64) -> Self {
         let net = init_net(inputs, hidden, horizon, &cpu(), seed);
-        Self { inputs, hidden, horizon, values: flatten(&net) }
+        Self {
+            inputs,
+            hidden,
+            horizon,
+            values: flatten(&net),
+        }
     }
 
     /// True when both describe the same network shape (so they can be averaged).
@@ -301,7 +339,10 @@ impl LstmWeights {
 
     fn net(&self, device: &Device) -> Net {
         // The initial values are overwritten at once; the seed only fixes the parameter ids.
-        load(init_net(self.inputs, self.hidden, self.horizon, device, 0), &self.values)
+        load(
+            init_net(self.inputs, self.hidden, self.horizon, device, 0),
+            &self.values,
+        )
     }
 
     /// Trains from these weights on `windows` for `epochs` passes; returns the new weights.
@@ -332,17 +373,30 @@ impl LstmWeights {
                 ys.clear();
                 for &i in batch {
                     xs.extend_from_slice(&windows.inputs[i * per_input..(i + 1) * per_input]);
-                    ys.extend_from_slice(&windows.targets[i * self.horizon..(i + 1) * self.horizon]);
+                    ys.extend_from_slice(
+                        &windows.targets[i * self.horizon..(i + 1) * self.horizon],
+                    );
                 }
                 let b = batch.len();
-                let x = Tensor::<3>::from_data(TensorData::new(xs.clone(), [b, window, self.inputs]), &device);
-                let y = Tensor::<2>::from_data(TensorData::new(ys.clone(), [b, self.horizon]), &device);
-                let loss = MseLoss::new().forward(net.forward(x), y, Reduction::Mean);
+                let x = Tensor::<3>::from_data(
+                    TensorData::new(xs.clone(), [b, window, self.inputs]),
+                    &device,
+                );
+                let y =
+                    Tensor::<2>::from_data(TensorData::new(ys.clone(), [b, self.horizon]), &device);
+                let loss = HuberLossConfig::new(HUBER_DELTA).init().forward(
+                    net.forward(x),
+                    y,
+                    Reduction::Mean,
+                );
                 let grads = GradientsParams::from_grads(loss.backward(), &net);
                 net = optimizer.step(learning_rate, net, grads);
             }
         }
-        LstmWeights { values: flatten(&net.valid()), ..self.clone() }
+        LstmWeights {
+            values: flatten(&net.valid()),
+            ..self.clone()
+        }
     }
 
     /// Standardised change predictions for every window, `[count * horizon]`.
@@ -354,7 +408,12 @@ impl LstmWeights {
         let per_input = windows.inputs.len() / windows.count;
         let mut out = Vec::with_capacity(windows.count * self.horizon);
         for x in windows.inputs.chunks(per_input) {
-            out.extend(plain.forward(x.chunks(self.inputs)).into_iter().map(|v| v as f32));
+            out.extend(
+                plain
+                    .forward(x.chunks(self.inputs))
+                    .into_iter()
+                    .map(|v| v as f32),
+            );
         }
         out
     }
@@ -379,14 +438,26 @@ impl Plain {
         let (n, h, m) = (w.inputs, w.hidden, w.horizon);
         let mut at = 0;
         let mut take = |len: usize| {
-            let part: Vec<f64> = w.values[at..at + len].iter().map(|&v| f64::from(v)).collect();
+            let part: Vec<f64> = w.values[at..at + len]
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect();
             at += len;
             part
         };
-        let gates = (0..4).map(|_| [take(n * h), take(h), take(h * h), take(h)]).collect();
+        let gates = (0..4)
+            .map(|_| [take(n * h), take(h), take(h * h), take(h)])
+            .collect();
         let head_weight = take(h * m);
         let head_bias = take(m);
-        Self { inputs: n, hidden: h, horizon: m, gates, head_weight, head_bias }
+        Self {
+            inputs: n,
+            hidden: h,
+            horizon: m,
+            gates,
+            head_weight,
+            head_bias,
+        }
     }
 
     /// One window (slots oldest first, each `inputs` values) → `horizon` outputs.
@@ -415,7 +486,14 @@ impl Plain {
             }
         }
         (0..self.horizon)
-            .map(|m| self.head_bias[m] + hidden.iter().enumerate().map(|(j, hj)| hj * self.head_weight[j * self.horizon + m]).sum::<f64>())
+            .map(|m| {
+                self.head_bias[m]
+                    + hidden
+                        .iter()
+                        .enumerate()
+                        .map(|(j, hj)| hj * self.head_weight[j * self.horizon + m])
+                        .sum::<f64>()
+            })
             .collect()
     }
 }
@@ -444,7 +522,11 @@ pub(crate) struct Lstm {
 }
 
 impl Lstm {
-    pub(crate) fn fit(config: &LstmConfig, train: &TimeSeries, options: &FitOptions) -> Result<Self> {
+    pub(crate) fn fit(
+        config: &LstmConfig,
+        train: &TimeSeries,
+        options: &FitOptions,
+    ) -> Result<Self> {
         config.check()?;
         let horizon = options.horizon.max(1);
         let need = config.window + horizon + 16;
@@ -453,15 +535,29 @@ impl Lstm {
                 what: format!("{} for model `lstm`", train.name),
                 have: train.len(),
                 need,
-                why: format!("a window of {} slots, the horizon {horizon} and 16 training windows", config.window),
+                why: format!(
+                    "a window of {} slots, the horizon {horizon} and 16 training windows",
+                    config.window
+                ),
             });
         }
         let encoder = Encoder::of(train);
         let windows = Windows::build(train, &encoder, config.window, horizon, config.max_windows);
         let initial = LstmWeights::init(encoder.inputs(), config.hidden, horizon, options.seed);
-        let weights =
-            initial.train(&windows, config.epochs, config.batch_size, config.learning_rate, options.seed);
-        Ok(Self::from_weights(config.clone(), encoder, weights, train, options.seed))
+        let weights = initial.train(
+            &windows,
+            config.epochs,
+            config.batch_size,
+            config.learning_rate,
+            options.seed,
+        );
+        Ok(Self::from_weights(
+            config.clone(),
+            encoder,
+            weights,
+            train,
+            options.seed,
+        ))
     }
 
     /// An online forecaster from trained weights, primed with the end of `history`.
@@ -510,7 +606,8 @@ impl Lstm {
 
     fn push(&mut self, value: f64, features: &[f64]) {
         let mut slot = Vec::with_capacity(self.encoder.inputs());
-        self.encoder.encode(self.next_index, value, features, &mut slot);
+        self.encoder
+            .encode(self.next_index, value, features, &mut slot);
         self.next_index += 1;
         self.recent.push_back(slot);
         while self.recent.len() > self.config.window {
@@ -537,7 +634,9 @@ impl Lstm {
             regularisation: Default::default(),
         };
         for k in 0..self.encoder.features.len() {
-            series.features.push((String::new(), self.tail.iter().map(|(_, f)| f[k]).collect()));
+            series
+                .features
+                .push((String::new(), self.tail.iter().map(|(_, f)| f[k]).collect()));
         }
         let windows = Windows::build(
             &series,
@@ -574,12 +673,18 @@ impl PointModel for Lstm {
         if self.recent.len() < self.config.window {
             return vec![self.last_value; horizon];
         }
-        let steps = self.plain.forward(self.recent.iter().map(Vec::as_slice));
+        let mut flat: Vec<f32> = self.recent.iter().flatten().copied().collect();
+        let inputs = self.encoder.inputs();
+        relative_to_last(&mut flat, inputs);
+        let steps = self.plain.forward(flat.chunks(inputs));
         let sd = self.encoder.value.sd;
         (0..horizon)
             .map(|k| {
                 // Beyond the trained horizon the last predicted step is held.
-                let change = steps.get(k.min(steps.len().saturating_sub(1))).copied().unwrap_or(0.0);
+                let change = steps
+                    .get(k.min(steps.len().saturating_sub(1)))
+                    .copied()
+                    .unwrap_or(0.0);
                 self.last_value + change * sd
             })
             .collect()
@@ -591,18 +696,30 @@ mod tests {
     use super::*;
 
     fn sine(n: usize) -> TimeSeries {
-        let values = (0..n).map(|i| 5.0 + 2.0 * (i as f64 * std::f64::consts::TAU / 12.0).sin()).collect();
+        let values = (0..n)
+            .map(|i| 5.0 + 2.0 * (i as f64 * std::f64::consts::TAU / 12.0).sin())
+            .collect();
         TimeSeries::from_values("sine", 0, 3600, values).expect("finite")
     }
 
     fn tiny() -> LstmConfig {
-        LstmConfig { window: 12, hidden: 8, epochs: 25, batch_size: 32, max_windows: 200, ..Default::default() }
+        LstmConfig {
+            window: 12,
+            hidden: 8,
+            epochs: 25,
+            batch_size: 32,
+            max_windows: 200,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn weights_round_trip_through_the_network() {
         let w = LstmWeights::init(3, 4, 2, 7);
-        let again = LstmWeights { values: flatten(&w.net(&cpu())), ..w.clone() };
+        let again = LstmWeights {
+            values: flatten(&w.net(&cpu())),
+            ..w.clone()
+        };
         assert_eq!(w, again);
         // 4 gates × (input and hidden transforms with bias) + head.
         assert_eq!(w.values.len(), 4 * (3 * 4 + 4 + 4 * 4 + 4) + 4 * 2 + 2);
@@ -611,13 +728,23 @@ mod tests {
     #[test]
     fn plain_inference_matches_burn() {
         let w = LstmWeights::init(3, 5, 2, 11);
-        let x: Vec<f32> = (0..4 * 3).map(|i| ((i * 37 % 11) as f32 - 5.0) / 4.0).collect();
+        let x: Vec<f32> = (0..4 * 3)
+            .map(|i| ((i * 37 % 11) as f32 - 5.0) / 4.0)
+            .collect();
         let burn_out = w
             .net(&cpu())
-            .forward(Tensor::<3>::from_data(TensorData::new(x.clone(), [1, 4, 3]), &cpu()))
+            .forward(Tensor::<3>::from_data(
+                TensorData::new(x.clone(), [1, 4, 3]),
+                &cpu(),
+            ))
             .into_data_as::<f32>();
         let plain_out = Plain::new(&w).forward(x.chunks(3));
-        for (b, p) in burn_out.as_slice::<f32>().expect("f32").iter().zip(&plain_out) {
+        for (b, p) in burn_out
+            .as_slice::<f32>()
+            .expect("f32")
+            .iter()
+            .zip(&plain_out)
+        {
             assert!((f64::from(*b) - p).abs() < 1e-5, "{b} vs {p}");
         }
     }
@@ -625,7 +752,10 @@ mod tests {
     #[test]
     fn initialisation_is_seeded() {
         assert_eq!(LstmWeights::init(3, 4, 2, 1), LstmWeights::init(3, 4, 2, 1));
-        assert_ne!(LstmWeights::init(3, 4, 2, 1).values, LstmWeights::init(3, 4, 2, 2).values);
+        assert_ne!(
+            LstmWeights::init(3, 4, 2, 1).values,
+            LstmWeights::init(3, 4, 2, 2).values
+        );
     }
 
     #[test]
@@ -640,12 +770,17 @@ mod tests {
             naive_err += (series.values[i - 1] - series.values[i + 2]).abs();
             model.update(series.values[i], &[]);
         }
-        assert!(lstm_err < 0.6 * naive_err, "lstm {lstm_err} vs persistence {naive_err}");
+        assert!(
+            lstm_err < 0.6 * naive_err,
+            "lstm {lstm_err} vs persistence {naive_err}"
+        );
     }
 
     #[test]
     fn too_short_history_is_an_error() {
-        let err = Lstm::fit(&tiny(), &sine(20), &FitOptions::new(3, 12)).err().expect("too short");
+        let err = Lstm::fit(&tiny(), &sine(20), &FitOptions::new(3, 12))
+            .err()
+            .expect("too short");
         assert!(matches!(err, ForecastError::TooShort { .. }), "{err}");
     }
 }

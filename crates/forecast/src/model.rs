@@ -37,7 +37,13 @@ pub struct FitOptions {
 impl FitOptions {
     /// Defaults for `horizon` steps and a season of `season` slots.
     pub fn new(horizon: usize, season: usize) -> Self {
-        Self { horizon, season, calibration: 1000, max_fit_points: 5000, seed: 42 }
+        Self {
+            horizon,
+            season,
+            calibration: 200,
+            max_fit_points: 5000,
+            seed: 42,
+        }
     }
 }
 
@@ -123,7 +129,8 @@ impl ModelSpec {
             ModelSpec::SeasonalNaive => m,
             ModelSpec::Ets => 10,
             ModelSpec::Mstl => 2 * m + 1,
-            ModelSpec::Ridge(c) => c.lags.max(m) + options.horizon + 10,
+            // The lag window, then at least as many rows as coefficients.
+            ModelSpec::Ridge(c) => c.lags.max(m).max(64) + options.horizon + c.lags + 16,
             ModelSpec::Lstm(c) => c.window + options.horizon + 16,
             ModelSpec::Auto(c) => c.iter().map(|s| s.min_points(options)).min().unwrap_or(2),
         }
@@ -132,7 +139,9 @@ impl ModelSpec {
     fn fit_point(&self, train: &TimeSeries, options: &FitOptions) -> Result<Box<dyn PointModel>> {
         Ok(match self {
             ModelSpec::Persistence => Box::new(Persistence::fit(&train.values)),
-            ModelSpec::SeasonalNaive => Box::new(SeasonalNaive::fit(&train.values, options.season.max(1))),
+            ModelSpec::SeasonalNaive => {
+                Box::new(SeasonalNaive::fit(&train.values, options.season.max(1)))
+            }
             ModelSpec::Ewma => Box::new(Ewma::fit(&train.values)),
             ModelSpec::Ets => Box::new(PathModel::fit(PathKind::Ets, &train.values, options)?),
             ModelSpec::Mstl => Box::new(PathModel::fit(PathKind::Mstl, &train.values, options)?),
@@ -163,14 +172,21 @@ enum Kind {
 
 impl std::fmt::Debug for FittedModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FittedModel").field("name", &self.name).field("horizon", &self.horizon).finish()
+        f.debug_struct("FittedModel")
+            .field("name", &self.name)
+            .field("horizon", &self.horizon)
+            .finish()
     }
 }
 
 impl FittedModel {
     /// Fits `spec` on `history`. The last `options.calibration` points (at most a third) are
     /// replayed through [`FittedModel::update`] to collect the errors behind the intervals.
-    pub fn fit(spec: &ModelSpec, history: &TimeSeries, options: &FitOptions) -> Result<FittedModel> {
+    pub fn fit(
+        spec: &ModelSpec,
+        history: &TimeSeries,
+        options: &FitOptions,
+    ) -> Result<FittedModel> {
         if options.horizon == 0 {
             return Err(ForecastError::InvalidParameter {
                 name: "horizon".into(),
@@ -218,7 +234,12 @@ impl FittedModel {
             horizon: options.horizon,
             fit_seconds: 0.0,
         };
-        if let Kind::Single { calibrator, last: l, .. } = &mut fitted.kind {
+        if let Kind::Single {
+            calibrator,
+            last: l,
+            ..
+        } = &mut fitted.kind
+        {
             calibrator.issue(last.clone());
             *l = last;
         }
@@ -250,21 +271,35 @@ impl FittedModel {
             return;
         }
         match &mut self.kind {
-            Kind::Single { model, calibrator, last } => {
+            Kind::Single {
+                model,
+                calibrator,
+                last,
+            } => {
                 calibrator.observe(value);
                 model.update(value, features);
                 *last = model.forecast(self.horizon);
                 calibrator.issue(last.clone());
             }
-            Kind::Auto(candidates) => candidates.iter_mut().for_each(|c| c.update(value, features)),
+            Kind::Auto(candidates) => candidates
+                .iter_mut()
+                .for_each(|c| c.update(value, features)),
         }
     }
 
     /// Forecast of the next `horizon` slots with P10/P50/P90.
     pub fn predict(&self, horizon: usize) -> QuantileForecast {
         match &self.kind {
-            Kind::Single { model, calibrator, last } => {
-                let point = if horizon <= last.len() { last[..horizon].to_vec() } else { model.forecast(horizon) };
+            Kind::Single {
+                model,
+                calibrator,
+                last,
+            } => {
+                let point = if horizon <= last.len() {
+                    last[..horizon].to_vec()
+                } else {
+                    model.forecast(horizon)
+                };
                 calibrator.quantiles(point)
             }
             Kind::Auto(candidates) => candidates[self.chosen().unwrap_or(0)].predict(horizon),
@@ -275,7 +310,10 @@ impl FittedModel {
     pub fn recent_mae(&self) -> f64 {
         match &self.kind {
             Kind::Single { calibrator, .. } => calibrator.recent_mae(),
-            Kind::Auto(c) => self.chosen().map(|i| c[i].recent_mae()).unwrap_or(f64::INFINITY),
+            Kind::Auto(c) => self
+                .chosen()
+                .map(|i| c[i].recent_mae())
+                .unwrap_or(f64::INFINITY),
         }
     }
 

@@ -87,7 +87,12 @@ impl Calibrator {
             p50.push(p + quantile_sorted(&sorted, 0.5));
             p90.push(p + quantile_sorted(&sorted, 0.9));
         }
-        QuantileForecast { point, p10, p50, p90 }
+        QuantileForecast {
+            point,
+            p10,
+            p50,
+            p90,
+        }
     }
 }
 

@@ -100,13 +100,20 @@ impl TimeSeries {
             });
         }
         if let Some((index, &value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(ForecastError::NonFinite { what: name, index, value });
+            return Err(ForecastError::NonFinite {
+                what: name,
+                index,
+                value,
+            });
         }
         Ok(Self {
             name,
             start,
             step_seconds,
-            regularisation: Regularisation { rows: values.len(), ..Default::default() },
+            regularisation: Regularisation {
+                rows: values.len(),
+                ..Default::default()
+            },
             values,
             features: Vec::new(),
         })
@@ -139,7 +146,11 @@ impl TimeSeries {
             start: self.time_of(from),
             step_seconds: self.step_seconds,
             values: self.values[from..to].to_vec(),
-            features: self.features.iter().map(|(n, v)| (n.clone(), v[from..to].to_vec())).collect(),
+            features: self
+                .features
+                .iter()
+                .map(|(n, v)| (n.clone(), v[from..to].to_vec()))
+                .collect(),
             regularisation: self.regularisation.clone(),
         }
     }
@@ -159,7 +170,9 @@ pub fn parse_time(text: &str) -> Option<i64> {
         return Some(ts.as_second());
     }
     let dt = text.parse::<jiff::civil::DateTime>().ok()?;
-    dt.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp().as_second())
+    dt.to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()
+        .map(|z| z.timestamp().as_second())
 }
 
 /// Parses a numeric cell: empty, `NaN` and `?` are missing; anything else must be a number.
@@ -175,36 +188,54 @@ fn parse_cell(text: &str) -> std::result::Result<Option<f64>, ()> {
     }
 }
 
+/// One raw row: timestamp (seconds), value, features (`None` = missing).
+type RawRow = (i64, Option<f64>, Vec<Option<f64>>);
+
 /// Reads `path` into a regular series following `options`.
 pub fn read_csv(path: &Path, options: &ReadOptions) -> Result<TimeSeries> {
-    let file = std::fs::File::open(path)
-        .map_err(|source| ForecastError::Io { path: path.to_path_buf(), source })?;
+    let file = std::fs::File::open(path).map_err(|source| ForecastError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     read_csv_from(file, path, options)
 }
 
 /// Reads CSV text from any reader; `path` is only used in messages.
-pub fn read_csv_from(reader: impl std::io::Read, path: &Path, options: &ReadOptions) -> Result<TimeSeries> {
+pub fn read_csv_from(
+    reader: impl std::io::Read,
+    path: &Path,
+    options: &ReadOptions,
+) -> Result<TimeSeries> {
     let pb = || path.to_path_buf();
     let csv_err = |e: csv::Error| ForecastError::Csv {
         path: pb(),
         line: e.position().map(|p| p.line()).unwrap_or(0),
         message: e.to_string(),
     };
-    let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(reader);
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(reader);
     let header = rdr.headers().map_err(csv_err)?.clone();
     let find = |name: &str| {
-        header.iter().position(|h| h.trim() == name).ok_or_else(|| ForecastError::UnknownColumn {
-            path: pb(),
-            column: name.to_string(),
-            available: header.iter().collect::<Vec<_>>().join(", "),
-        })
+        header
+            .iter()
+            .position(|h| h.trim() == name)
+            .ok_or_else(|| ForecastError::UnknownColumn {
+                path: pb(),
+                column: name.to_string(),
+                available: header.iter().collect::<Vec<_>>().join(", "),
+            })
     };
     let time_idx = find(&options.time_column)?;
     let value_idx = find(&options.value_column)?;
-    let feat_idx: Vec<usize> = options.feature_columns.iter().map(|c| find(c)).collect::<Result<_>>()?;
+    let feat_idx: Vec<usize> = options
+        .feature_columns
+        .iter()
+        .map(|c| find(c))
+        .collect::<Result<_>>()?;
 
     // (time, value, features) per row, kept raw until the grid is known.
-    let mut rows: Vec<(i64, Option<f64>, Vec<Option<f64>>)> = Vec::new();
+    let mut rows: Vec<RawRow> = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
         match rdr.read_record(&mut record) {
@@ -239,9 +270,12 @@ pub fn read_csv_from(reader: impl std::io::Read, path: &Path, options: &ReadOpti
         return Err(ForecastError::Empty { path: pb() });
     }
     let what = path.display().to_string();
-    let check_any = |col: &str, get: &dyn Fn(&(i64, Option<f64>, Vec<Option<f64>>)) -> Option<f64>| {
+    let check_any = |col: &str, get: &dyn Fn(&RawRow) -> Option<f64>| {
         if rows.iter().all(|r| get(r).is_none()) {
-            Err(ForecastError::AllMissing { what: what.clone(), column: col.to_string() })
+            Err(ForecastError::AllMissing {
+                what: what.clone(),
+                column: col.to_string(),
+            })
         } else {
             Ok(())
         }
@@ -253,14 +287,16 @@ pub fn read_csv_from(reader: impl std::io::Read, path: &Path, options: &ReadOpti
     regularise(rows, &options.value_column, options, &what)
 }
 
-#[allow(clippy::type_complexity)]
 fn regularise(
-    mut rows: Vec<(i64, Option<f64>, Vec<Option<f64>>)>,
+    mut rows: Vec<RawRow>,
     name: &str,
     options: &ReadOptions,
     what: &str,
 ) -> Result<TimeSeries> {
-    let mut report = Regularisation { rows: rows.len(), ..Default::default() };
+    let mut report = Regularisation {
+        rows: rows.len(),
+        ..Default::default()
+    };
     rows.sort_by_key(|r| r.0);
     let step = match options.step_seconds {
         Some(s) if s > 0 => s,
@@ -271,7 +307,11 @@ fn regularise(
             });
         }
         None => {
-            let mut diffs: Vec<i64> = rows.windows(2).map(|w| w[1].0 - w[0].0).filter(|&d| d > 0).collect();
+            let mut diffs: Vec<i64> = rows
+                .windows(2)
+                .map(|w| w[1].0 - w[0].0)
+                .filter(|&d| d > 0)
+                .collect();
             if diffs.is_empty() {
                 return Err(ForecastError::TooShort {
                     what: what.to_string(),
@@ -312,13 +352,18 @@ fn regularise(
     }
     report.duplicate_slots = samples.iter().filter(|&&c| c > 1).count();
     let mean = |s: &[f64], c: &[u32]| -> Vec<Option<f64>> {
-        s.iter().zip(c).map(|(&s, &c)| (c > 0).then(|| s / f64::from(c))).collect()
+        s.iter()
+            .zip(c)
+            .map(|(&s, &c)| (c > 0).then(|| s / f64::from(c)))
+            .collect()
     };
     let raw = mean(&sum, &count);
     let first = raw.iter().position(Option::is_some).unwrap_or(0);
     let last = raw.iter().rposition(Option::is_some).unwrap_or(0);
     report.trimmed = slots - (last + 1 - first);
-    let season = options.season.or_else(|| (86_400 % step == 0).then(|| (86_400 / step) as usize));
+    let season = options
+        .season
+        .or_else(|| (86_400 % step == 0).then(|| (86_400 / step) as usize));
     let (mut values, interp, seasonal) = fill(&raw[first..=last], options.max_interpolate, season);
     report.interpolated = interp;
     report.seasonal_filled = seasonal;
@@ -341,7 +386,10 @@ fn regularise(
             });
         }
         // A meter reset shows as a negative step: treat that slot as unknown and refill it.
-        let diffs: Vec<Option<f64>> = values.windows(2).map(|w| Some(w[1] - w[0]).filter(|d| *d >= 0.0)).collect();
+        let diffs: Vec<Option<f64>> = values
+            .windows(2)
+            .map(|w| Some(w[1] - w[0]).filter(|d| *d >= 0.0))
+            .collect();
         let (d, i2, s2) = fill_with_edges(&diffs, options.max_interpolate, season);
         report.interpolated += i2;
         report.seasonal_filled += s2;
@@ -363,7 +411,11 @@ fn regularise(
 
 /// Fills missing slots of a series whose first and last slots are known.
 /// Returns the values and how many were interpolated and seasonally filled.
-fn fill(raw: &[Option<f64>], max_interpolate: usize, season: Option<usize>) -> (Vec<f64>, usize, usize) {
+fn fill(
+    raw: &[Option<f64>],
+    max_interpolate: usize,
+    season: Option<usize>,
+) -> (Vec<f64>, usize, usize) {
     let mut out: Vec<f64> = Vec::with_capacity(raw.len());
     let (mut interpolated, mut seasonal) = (0, 0);
     let mut i = 0;
@@ -398,7 +450,11 @@ fn fill(raw: &[Option<f64>], max_interpolate: usize, season: Option<usize>) -> (
 }
 
 /// Like [`fill`] but also carries the nearest known value into leading and trailing gaps.
-fn fill_with_edges(raw: &[Option<f64>], max_interpolate: usize, season: Option<usize>) -> (Vec<f64>, usize, usize) {
+fn fill_with_edges(
+    raw: &[Option<f64>],
+    max_interpolate: usize,
+    season: Option<usize>,
+) -> (Vec<f64>, usize, usize) {
     let first = raw.iter().position(Option::is_some);
     let last = raw.iter().rposition(Option::is_some);
     let (Some(first), Some(last)) = (first, last) else {
@@ -446,7 +502,10 @@ mod tests {
         o.max_interpolate = 1;
         o.season = Some(3);
         let s = read(&text, &o).unwrap();
-        assert_eq!(s.values, vec![0.0, 1.0, 2.0, 0.0, 1.0, 2.0, 0.0, 1.0, 2.0, 0.0]);
+        assert_eq!(
+            s.values,
+            vec![0.0, 1.0, 2.0, 0.0, 1.0, 2.0, 0.0, 1.0, 2.0, 0.0]
+        );
         assert_eq!(s.regularisation.seasonal_filled, 3);
     }
 
@@ -465,11 +524,17 @@ mod tests {
         let o = ReadOptions::new("t", "v");
         let e = read("t,v\n", &o).unwrap_err().to_string();
         assert!(e.contains("no data rows"), "{e}");
-        let e = read("t,w\n2020-01-01T00:00,1\n", &o).unwrap_err().to_string();
+        let e = read("t,w\n2020-01-01T00:00,1\n", &o)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no column named `v`"), "{e}");
-        let e = read("t,v\n2020-01-01T00:00,1\n2020-01-01T00:01,abc\n", &o).unwrap_err().to_string();
+        let e = read("t,v\n2020-01-01T00:00,1\n2020-01-01T00:01,abc\n", &o)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 3") && e.contains("`abc`"), "{e}");
-        let e = read("t,v\n2020-01-01T00:00,NaN\n2020-01-01T00:01,\n", &o).unwrap_err().to_string();
+        let e = read("t,v\n2020-01-01T00:00,NaN\n2020-01-01T00:01,\n", &o)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no numeric value"), "{e}");
         let e = read("t,v\nyesterday,1\n", &o).unwrap_err().to_string();
         assert!(e.contains("not a timestamp"), "{e}");

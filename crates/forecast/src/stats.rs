@@ -63,7 +63,10 @@ impl PathModel {
             PathKind::Ets => "ets",
             PathKind::Mstl => "mstl",
         };
-        let err = |e: &dyn std::fmt::Display| ForecastError::Model { model: name.into(), message: e.to_string() };
+        let err = |e: &dyn std::fmt::Display| ForecastError::Model {
+            model: name.into(),
+            message: e.to_string(),
+        };
         let m = self.season;
         let point = match self.kind {
             PathKind::Ets => {
@@ -85,11 +88,13 @@ impl PathModel {
                     });
                 }
                 let mut periods = vec![m];
-                if y.len() >= 2 * 7 * m + 1 {
+                if y.len() > 2 * 7 * m {
                     periods.push(7 * m);
                 }
                 let trend = AutoETS::non_seasonal().into_trend_model();
-                let fitted = MSTLModel::new(periods, trend).fit(&y).map_err(|e| err(&e))?;
+                let fitted = MSTLModel::new(periods, trend)
+                    .fit(&y)
+                    .map_err(|e| err(&e))?;
                 fitted.predict(len, None).map_err(|e| err(&e))?.point
             }
         };
@@ -100,7 +105,11 @@ impl PathModel {
     }
 
     fn path_at(&self, k: usize) -> f64 {
-        self.path.get(k).or(self.path.last()).copied().unwrap_or(0.0)
+        self.path
+            .get(k)
+            .or(self.path.last())
+            .copied()
+            .unwrap_or(0.0)
     }
 }
 
@@ -126,6 +135,8 @@ impl PointModel for PathModel {
     }
 
     fn forecast(&self, horizon: usize) -> Vec<f64> {
-        (0..horizon).map(|k| self.path_at(self.step + k) + self.correction).collect()
+        (0..horizon)
+            .map(|k| self.path_at(self.step + k) + self.correction)
+            .collect()
     }
 }

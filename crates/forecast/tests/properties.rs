@@ -10,7 +10,7 @@ proptest! {
     /// Quantiles are ordered and finite for every model and every step, after any updates.
     #[test]
     fn quantiles_are_ordered_and_finite(
-        values in prop::collection::vec(0.0f64..10.0, 120..200),
+        values in prop::collection::vec(0.0f64..10.0, 240..320),
         updates in prop::collection::vec(0.0f64..10.0, 0..20),
         which in 0usize..4,
     ) {

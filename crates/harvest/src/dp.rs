@@ -83,7 +83,7 @@ impl DpScheduler {
                 reason: alloc::format!("need 1..={MAX_TASKS} tasks, got {n}"),
             });
         }
-        if input.gains.len() % n != 0 {
+        if !input.gains.len().is_multiple_of(n) {
             return Err(HarvestError::BadInput {
                 what: "gains",
                 reason: alloc::format!(
@@ -131,7 +131,8 @@ impl DpScheduler {
         for i in (0..k).rev() {
             let gains = &input.gains[i * n..(i + 1) * n];
             let row = &mut self.choice[i * levels..(i + 1) * levels];
-            for b in 0..levels {
+            for (b, (value_out, arg_out)) in self.current.iter_mut().zip(row.iter_mut()).enumerate()
+            {
                 let mut best = f64::NEG_INFINITY;
                 let mut arg = NONE;
                 for (j, (&g, &u)) in gains.iter().zip(input.utilities).enumerate() {
@@ -145,8 +146,8 @@ impl DpScheduler {
                         arg = j as u8;
                     }
                 }
-                self.current[b] = best;
-                row[b] = arg;
+                *value_out = best;
+                *arg_out = arg;
             }
             core::mem::swap(&mut self.current, &mut self.next);
         }

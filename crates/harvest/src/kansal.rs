@@ -256,7 +256,7 @@ impl KansalPlanner {
         Ok(())
     }
 
-    /// Number of slots per day that exist under this planner's snapping (for reports).
+    /// The duty cycles this planner can choose: the snapped levels, or just the two bounds.
     pub fn snapped_levels(&self) -> Vec<f64> {
         match self.levels {
             Some(n) if n >= 2 => self

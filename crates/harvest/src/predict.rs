@@ -21,7 +21,7 @@ pub struct SlotSeries {
 impl SlotSeries {
     /// A series from `values` (whole days, row-major); values must be finite and ≥ 0.
     pub fn new(slots_per_day: usize, values: Vec<Option<f64>>) -> Result<Self> {
-        if slots_per_day == 0 || values.len() % slots_per_day != 0 {
+        if slots_per_day == 0 || !values.len().is_multiple_of(slots_per_day) {
             return Err(HarvestError::BadInput {
                 what: "slot series",
                 reason: alloc::format!(

@@ -312,7 +312,7 @@ pub fn simulate(
 ) -> Result<SimReport> {
     config.validate()?;
     let spd = series.slots_per_day();
-    if slots == 0 || slots > spd || spd % slots != 0 {
+    if slots == 0 || slots > spd || !spd.is_multiple_of(slots) {
         return Err(HarvestError::InvalidParameter {
             name: "slots",
             value: slots as f64,

@@ -15,6 +15,8 @@
 //! * [`bounds`] — lower bounds (critical path, resource energy, cumulative with
 //!   time-varying capacity); every [`Solution`] carries them.
 //! * [`exact`] — branch and bound for small instances (the reference in tests).
+//! * [`serial`] and [`parallel`] — the two schedule generation schemes every
+//!   planner builds on; [`benchmark`] — per-set summaries against published bounds.
 //!
 //! Every planner is deterministic for a given seed and thread count and stops at
 //! a schedule limit or a time limit with the best schedule so far. [`solve`]

@@ -48,7 +48,7 @@ fn build(caps: Vec<Vec<i64>>, repeat: bool, raw: Vec<RawTask>) -> Option<Instanc
                 .map(|(q, r)| q * r.capacity.max() / 8)
                 .collect(),
             predecessors: (0..j).filter(|&i| preds[i]).collect(),
-            release: if release > 2 { release - 2 } else { 0 },
+            release: release.saturating_sub(2),
             deadline: None,
         })
         .collect();

@@ -55,7 +55,7 @@ pub enum SimError {
     /// The generated instance is not schedulable (e.g. a device never fits
     /// under the curves chosen).
     #[error("the generated instance is not schedulable: {0}")]
-    Model(#[from] powerslot_core::ModelError),
+    Model(Box<powerslot_core::ModelError>),
     /// A planner failed on a generated instance.
     #[error("{method} failed on {instance}: {source}")]
     Plan {
@@ -64,9 +64,15 @@ pub enum SimError {
         /// The method.
         method: &'static str,
         /// The planner's error.
-        source: powerslot_plan::PlanError,
+        source: Box<powerslot_plan::PlanError>,
     },
     /// The worker pool could not be started.
     #[error("cannot start {0}")]
     ThreadPool(String),
+}
+
+impl From<powerslot_core::ModelError> for SimError {
+    fn from(e: powerslot_core::ModelError) -> Self {
+        SimError::Model(Box::new(e))
+    }
 }

@@ -122,9 +122,11 @@ pub fn draw_devices(
 }
 
 fn check_devices(p: &DeviceParams) -> Result<(), SimError> {
-    if !(p.power_min_kw.is_finite() && p.power_min_kw > 0.0 && p.power_min_kw <= p.power_max_kw)
-        || !p.power_max_kw.is_finite()
-    {
+    let range_ok = p.power_min_kw.is_finite()
+        && p.power_max_kw.is_finite()
+        && p.power_min_kw > 0.0
+        && p.power_min_kw <= p.power_max_kw;
+    if !range_ok {
         return Err(SimError::BadParameter(format!(
             "device power range {}-{} kW must satisfy 0 < min <= max",
             p.power_min_kw, p.power_max_kw
@@ -134,10 +136,13 @@ fn check_devices(p: &DeviceParams) -> Result<(), SimError> {
         return Err(SimError::BadParameter("no duration bins".into()));
     }
     for b in &p.durations {
-        if !(b.probability.is_finite() && b.probability >= 0.0)
-            || !(b.from_h.is_finite() && b.from_h > 0.0 && b.from_h <= b.to_h)
-            || !b.to_h.is_finite()
-        {
+        let bin_ok = b.probability.is_finite()
+            && b.probability >= 0.0
+            && b.from_h.is_finite()
+            && b.to_h.is_finite()
+            && b.from_h > 0.0
+            && b.from_h <= b.to_h;
+        if !bin_ok {
             return Err(SimError::BadParameter(format!(
                 "duration bin {}-{} h with probability {} is not valid",
                 b.from_h, b.to_h, b.probability

@@ -226,7 +226,7 @@ pub fn run_one(cfg: &StudyConfig, run: usize, scenario: Scenario) -> Result<Scen
         let sol = solve(&instance, &solver, &opts).map_err(|source| SimError::Plan {
             instance: instance.name().to_string(),
             method: method.name(),
-            source,
+            source: Box::new(source),
         })?;
         lower_bound = lower_bound.max(sol.bounds.best());
         methods.push(MethodRun {
@@ -367,9 +367,8 @@ pub fn summarize(study: &Study) -> Table {
                         .map(|x| x.elapsed.as_secs_f64())
                         .collect();
                     let reference = method.reference(scenario);
-                    let deltas: Option<Vec<f64>> = reference.map(|rm| {
-                        values.iter().zip(of(rm)).map(|(a, b)| a - b).collect()
-                    });
+                    let deltas: Option<Vec<f64>> =
+                        reference.map(|rm| values.iter().zip(of(rm)).map(|(a, b)| a - b).collect());
                     let delta_mean = deltas.as_deref().map(stats::mean);
                     let paper = paper_delta_min(scenario, method);
                     MethodSummary {
@@ -379,9 +378,7 @@ pub fn summarize(study: &Study) -> Table {
                         delta_vs_aco_mean_min: delta_mean,
                         delta_vs_aco_ci95_min: deltas.as_deref().map(stats::ci95_half_width),
                         paper_delta_min: paper,
-                        sign_matches: paper
-                            .zip(delta_mean)
-                            .map(|(p, d)| (p > 0.0) == (d > 0.0)),
+                        sign_matches: paper.zip(delta_mean).map(|(p, d)| (p > 0.0) == (d > 0.0)),
                         mean_elapsed_s: stats::mean(&elapsed),
                     }
                 })

@@ -45,7 +45,10 @@ pub fn validation_instance() -> Instance {
             name: "power".into(),
             unit: ResourceUnit::Milliwatts,
             capacity: CapacityProfile::new(
-                capacity_kw.iter().map(|&kw| Milliwatts::from_kw(kw).0).collect(),
+                capacity_kw
+                    .iter()
+                    .map(|&kw| Milliwatts::from_kw(kw).0)
+                    .collect(),
                 Tail::Repeat,
             )
             .expect("non-negative capacity"),
@@ -73,11 +76,10 @@ pub fn brute_force_optimum(inst: &Instance) -> Result<(Slot, Schedule), SimError
     let mut order: Vec<usize> = (0..n).collect();
     let mut best: Option<(Slot, Vec<Slot>)> = None;
     let mut visit = |order: &[usize], sgs: &mut SerialSgs| {
-        let feasible = order.iter().enumerate().all(|(pos, &j)| {
-            p.preds[j]
-                .iter()
-                .all(|q| order[..pos].contains(q))
-        });
+        let feasible = order
+            .iter()
+            .enumerate()
+            .all(|(pos, &j)| p.preds[j].iter().all(|q| order[..pos].contains(q)));
         if !feasible {
             return;
         }
@@ -132,7 +134,7 @@ pub fn aco_convergence(
             let sol = solve(inst, &solver, &opts).map_err(|source| SimError::Plan {
                 instance: inst.name().to_string(),
                 method: "ACO (paper)",
-                source,
+                source: Box::new(source),
             })?;
             Ok((it, sol.makespan, sol.schedule))
         })

@@ -30,16 +30,17 @@ fn scenario_sizes_and_chains() {
     assert!(std.tasks().iter().all(|t| t.predecessors.is_empty()));
     for s in [Scenario::WithPrecedence, Scenario::Strict] {
         let inst = generate(s, &p, 1).unwrap();
-        assert_eq!(
-            inst.len(),
-            if s == Scenario::Strict { 100 } else { 200 }
-        );
+        assert_eq!(inst.len(), if s == Scenario::Strict { 100 } else { 200 });
         for (i, t) in inst.tasks().iter().enumerate() {
             // Two-element chains: every odd device follows the one before it, and
             // nothing follows an odd device.
             let expect: Vec<usize> = if i % 2 == 1 { vec![i - 1] } else { vec![] };
             assert_eq!(t.predecessors, expect, "{s:?} device {i}");
-            assert_eq!(inst.successors(i).len(), usize::from(i % 2 == 0), "{s:?} {i}");
+            assert_eq!(
+                inst.successors(i).len(),
+                usize::from(i % 2 == 0),
+                "{s:?} {i}"
+            );
         }
     }
 }
@@ -56,12 +57,18 @@ fn devices_follow_the_paper_distributions() {
             powers.push(t.demand[0]);
         }
     }
-    assert!(durations.iter().all(|&d| (60..360).contains(&d)), "1-6 h in minutes");
-    assert!(powers.iter().all(|&w| (1_000_000..=10_000_000).contains(&w)));
+    assert!(
+        durations.iter().all(|&d| (60..360).contains(&d)),
+        "1-6 h in minutes"
+    );
+    assert!(
+        powers
+            .iter()
+            .all(|&w| (1_000_000..=10_000_000).contains(&w))
+    );
     let n = durations.len() as f64;
-    let share = |lo: u32, hi: u32| {
-        durations.iter().filter(|&&d| (lo..hi).contains(&d)).count() as f64 / n
-    };
+    let share =
+        |lo: u32, hi: u32| durations.iter().filter(|&&d| (lo..hi).contains(&d)).count() as f64 / n;
     // 4,000 draws: each share within ~4 standard errors of Table 1.
     for (lo, prob) in [(60, 0.35), (120, 0.25), (180, 0.2), (240, 0.1), (300, 0.1)] {
         let got = share(lo, lo + 60);
@@ -98,7 +105,9 @@ fn curves_repeat_daily_and_capacity_is_budget_minus_baseline() {
     let p = params();
     for s in Scenario::ALL {
         let inst = generate(s, &p, 3).unwrap();
-        let curves = inst.power_curves().expect("paper instances keep their curves");
+        let curves = inst
+            .power_curves()
+            .expect("paper instances keep their curves");
         let cap = &inst.resources()[0].capacity;
         assert_eq!(cap.tail(), Tail::Repeat);
         assert_eq!(cap.period(), 1440, "{s:?}: one day of one-minute slots");
@@ -129,7 +138,10 @@ fn documented_levels() {
     let strict = curves::power_curves(&c, grid, Baseline::Strict);
     let cap = powerslot_core::CapacityProfile::difference(&strict.budget_mw, &strict.baseline_mw);
     assert!((kw(cap.min()) - 6.0).abs() < 0.01);
-    assert_eq!(strict.baseline_mw.at(14 * 60), strict.baseline_mw.at(23 * 60));
+    assert_eq!(
+        strict.baseline_mw.at(14 * 60),
+        strict.baseline_mw.at(23 * 60)
+    );
     assert!((kw(cap.at(20 * 60)) - 6.0).abs() < 0.01);
 }
 

@@ -15,7 +15,10 @@ fn validation_optimum_is_confirmed_by_exact_search() {
     assert_eq!(opt, 11);
     for q in [QueueMethod::Simple, QueueMethod::DescendingDuration] {
         let sol = solve(&inst, &Solver::Queue(q), &Options::default()).unwrap();
-        assert!(sol.makespan > opt, "{q:?} is not expected to find the optimum");
+        assert!(
+            sol.makespan > opt,
+            "{q:?} is not expected to find the optimum"
+        );
     }
     let exact = exact::optimum(&Problem::new(&inst), 10_000_000).expect("small enough");
     assert_eq!(exact.makespan, opt);
@@ -64,7 +67,11 @@ fn tiny_study_is_valid_and_independent_of_threads() {
         for m in &r.methods {
             validate(&r.instance, &m.schedule).unwrap();
             assert_eq!(m.schedule.makespan(&r.instance), m.makespan);
-            assert!(m.makespan >= r.lower_bound, "{:?} below the bound", m.method);
+            assert!(
+                m.makespan >= r.lower_bound,
+                "{:?} below the bound",
+                m.method
+            );
         }
     }
     let table = summarize(&study);

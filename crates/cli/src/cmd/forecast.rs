@@ -66,7 +66,11 @@ pub(crate) struct BacktestArgs {
     #[arg(long, default_value_t = 5)]
     horizon: usize,
     /// Models (comma separated): persistence, seasonal-naive, ewma, ets, mstl, ridge, lstm, auto.
-    #[arg(long, value_delimiter = ',', default_value = "persistence,seasonal-naive,ewma,ets,mstl,ridge,lstm,auto")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "persistence,seasonal-naive,ewma,ets,mstl,ridge,lstm,auto"
+    )]
     models: Vec<String>,
     /// Season length in slots (default: one day).
     #[arg(long)]
@@ -152,9 +156,16 @@ pub(crate) fn run(cmd: Forecast) -> anyhow::Result<()> {
 }
 
 fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
-    let series = read_csv(&args.file, &args.input.options(&args.value_column, &args.features))?;
+    let series = read_csv(
+        &args.file,
+        &args.input.options(&args.value_column, &args.features),
+    )?;
     let season = args.season.or(series.slots_per_day()).unwrap_or(1);
-    let specs = args.models.iter().map(|m| ModelSpec::parse(m)).collect::<Result<Vec<_>, _>>()?;
+    let specs = args
+        .models
+        .iter()
+        .map(|m| ModelSpec::parse(m))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut fit = FitOptions::new(args.horizon, season);
     fit.calibration = args.calibration;
     fit.seed = args.seed;
@@ -163,7 +174,11 @@ fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
     options.spacing = args.spacing;
     options.max_train = args.max_train;
 
-    let singles = specs.iter().filter(|s| !matches!(s, ModelSpec::Auto(_))).count().max(1);
+    let singles = specs
+        .iter()
+        .filter(|s| !matches!(s, ModelSpec::Auto(_)))
+        .count()
+        .max(1);
     let bar = crate::progress::bar((singles * args.origins) as u64, "backtest");
     let report = backtest(&series, &specs, &options, &|| bar.inc(1))?;
     bar.finish_and_clear();
@@ -201,14 +216,16 @@ fn print_backtest(series: &TimeSeries, r: &BacktestReport) {
         g.trimmed
     );
     println!(
-        "backtest: {} origins every {} slots from {} (trained on {} slots), horizon {}, season {}, MASE scale {:.4}",
+        "backtest: {} origins every {} slots from {} (trained on {} slots), horizon {}, season {}; MASE scale {:.4} \
+         (seasonal naive on the held-out points; in-sample {:.4})",
         r.origins,
         r.spacing,
         format_time(series.time_of(r.origin_slots[0])),
         r.train_slots,
         r.horizon,
         r.season,
-        r.mase_scale
+        r.mase_scale,
+        r.mase_scale_in_sample
     );
     println!(
         "{:<15} {:>10} {:>10} {:>7} {:>9} {:>10} {:>10} {:>10}   MAE by step",
@@ -239,11 +256,24 @@ fn print_backtest(series: &TimeSeries, r: &BacktestReport) {
 }
 
 fn sanitize(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Actual values over the last origins against the P50 and P10/P90 of `auto` (or the best model).
-fn plot_backtest(series: &TimeSeries, r: &BacktestReport, dir: &Path, stem: &str) -> anyhow::Result<Vec<PathBuf>> {
+fn plot_backtest(
+    series: &TimeSeries,
+    r: &BacktestReport,
+    dir: &Path,
+    stem: &str,
+) -> anyhow::Result<Vec<PathBuf>> {
     let trace = r
         .traces
         .iter()
@@ -260,7 +290,10 @@ fn plot_backtest(series: &TimeSeries, r: &BacktestReport, dir: &Path, stem: &str
     let hours = |i: usize| (i - lo) as f64 * series.step_seconds as f64 / 3600.0;
     let actual: Vec<(f64, f64)> = (lo..hi).map(|i| (hours(i), series.values[i])).collect();
     let (mut p50, mut p10, mut p90) = (Vec::new(), Vec::new(), Vec::new());
-    for (o, f) in r.origin_slots[first..].iter().zip(&trace.forecasts[first..]) {
+    for (o, f) in r.origin_slots[first..]
+        .iter()
+        .zip(&trace.forecasts[first..])
+    {
         for k in 0..f.p50.len() {
             let x = hours(o + k);
             p50.push((x, f.p50[k]));
@@ -277,7 +310,11 @@ fn plot_backtest(series: &TimeSeries, r: &BacktestReport, dir: &Path, stem: &str
     );
     let chart = Chart::new(title, "hours", series.name.clone())
         .with(Series::new("actual", actual, Style::Line))
-        .with(Series::new(format!("{} P50", trace.name), p50, Style::Points))
+        .with(Series::new(
+            format!("{} P50", trace.name),
+            p50,
+            Style::Points,
+        ))
         .with(Series::new("P10", p10, Style::Points))
         .with(Series::new("P90", p90, Style::Points));
     chart.save(dir, stem)
@@ -287,11 +324,21 @@ fn run_federated(args: FederatedArgs) -> anyhow::Result<()> {
     let devices = read_devices(&args)?;
     let cold_device = match args.cold_device.parse::<usize>() {
         Ok(i) if i < devices.len() => i,
-        Ok(i) => anyhow::bail!("--cold-device {i}: there are only {} devices", devices.len()),
-        Err(_) => devices.iter().position(|d| d.name == args.cold_device).with_context(|| {
-            let names: Vec<&str> = devices.iter().map(|d| d.name.as_str()).collect();
-            format!("--cold-device `{}` is not one of: {}", args.cold_device, names.join(", "))
-        })?,
+        Ok(i) => anyhow::bail!(
+            "--cold-device {i}: there are only {} devices",
+            devices.len()
+        ),
+        Err(_) => devices
+            .iter()
+            .position(|d| d.name == args.cold_device)
+            .with_context(|| {
+                let names: Vec<&str> = devices.iter().map(|d| d.name.as_str()).collect();
+                format!(
+                    "--cold-device `{}` is not one of: {}",
+                    args.cold_device,
+                    names.join(", ")
+                )
+            })?,
     };
     let options = FederatedOptions {
         horizon: args.horizon,
@@ -334,23 +381,35 @@ fn read_devices(args: &FederatedArgs) -> anyhow::Result<Vec<TimeSeries>> {
             .iter()
             .map(|f| {
                 let mut s = read_csv(f, &args.input.options(column, &[]))?;
-                s.name = f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                s.name = f
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 Ok(s)
             })
             .collect(),
-        _ => anyhow::bail!("give either one file with several --value-column, or several files with one"),
+        _ => anyhow::bail!(
+            "give either one file with several --value-column, or several files with one"
+        ),
     }
 }
 
 /// Length of the prefix all `columns` share up to a `_` (OPSD's `DE_KN_residential4_` says
 /// nothing about the device), or 0 for a single column.
 fn shared_prefix(columns: &[String]) -> usize {
-    let [first, rest @ ..] = columns else { return 0 };
+    let [first, rest @ ..] = columns else {
+        return 0;
+    };
     if rest.is_empty() {
         return 0;
     }
     let common = rest.iter().fold(first.len(), |n, c| {
-        first.bytes().zip(c.bytes()).take(n).take_while(|(a, b)| a == b).count()
+        first
+            .bytes()
+            .zip(c.bytes())
+            .take(n)
+            .take_while(|(a, b)| a == b)
+            .count()
     });
     first[..common].rfind('_').map_or(0, |i| i + 1)
 }

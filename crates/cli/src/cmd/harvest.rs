@@ -17,7 +17,7 @@ pub(crate) enum Harvest {
     /// Score every predictor (persistence, EWMA, WCMA, clear-sky index) on a trace: MAPE and MAE.
     Predict(PredictArgs),
     /// Run a solar node over a whole trace with Kansal's algorithm or the DP scheduler.
-    Simulate(SimulateArgs),
+    Simulate(Box<SimulateArgs>),
 }
 
 /// Which trace to read and how.

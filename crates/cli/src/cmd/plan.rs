@@ -131,9 +131,8 @@ impl SolverArgs {
                         self.rho
                     );
                 }
-                if !(self.alpha.is_finite() && self.alpha >= 0.0)
-                    || !(self.beta.is_finite() && self.beta >= 0.0)
-                {
+                let ok = |x: f64| x.is_finite() && x >= 0.0;
+                if !ok(self.alpha) || !ok(self.beta) {
                     bail!("--alpha and --beta must be finite and not negative");
                 }
                 let iterations = match (self.iterations, self.schedule_limit()) {

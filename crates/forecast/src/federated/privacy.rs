@@ -27,7 +27,11 @@ pub struct DpConfig {
 
 impl Default for DpConfig {
     fn default() -> Self {
-        Self { clip: 1.0, noise_multiplier: 1.0, delta: 1e-5 }
+        Self {
+            clip: 1.0,
+            noise_multiplier: 1.0,
+            delta: 1e-5,
+        }
     }
 }
 
@@ -114,6 +118,9 @@ mod tests {
         let xs: Vec<f64> = (0..20_000).map(|_| standard_normal(&mut rng)).collect();
         let mean = xs.iter().sum::<f64>() / xs.len() as f64;
         let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / xs.len() as f64;
-        assert!(mean.abs() < 0.03 && (var - 1.0).abs() < 0.05, "{mean} {var}");
+        assert!(
+            mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
+            "{mean} {var}"
+        );
     }
 }

@@ -31,7 +31,11 @@ pub fn encode(values: &[f64]) -> Result<Vec<u64>> {
         .enumerate()
         .map(|(index, &v)| {
             if !v.is_finite() || v.abs() >= MAX_ABS {
-                return Err(ForecastError::NonFinite { what: "update to aggregate".into(), index, value: v });
+                return Err(ForecastError::NonFinite {
+                    what: "update to aggregate".into(),
+                    index,
+                    value: v,
+                });
             }
             Ok((v * f64::from(1u32 << FRACTION_BITS)).round() as i64 as u64)
         })
@@ -40,7 +44,10 @@ pub fn encode(values: &[f64]) -> Result<Vec<u64>> {
 
 /// Decodes a (summed) fixed-point vector.
 pub fn decode(words: &[u64]) -> Vec<f64> {
-    words.iter().map(|&w| w as i64 as f64 / f64::from(1u32 << FRACTION_BITS)).collect()
+    words
+        .iter()
+        .map(|&w| w as i64 as f64 / f64::from(1u32 << FRACTION_BITS))
+        .collect()
 }
 
 /// splitmix64: mixes the round secret and the pair into an independent seed.
@@ -67,7 +74,10 @@ impl MaskingRound {
     /// A round among `participants` (device ids); `secret` stands for the outcome of the
     /// pairwise key agreements and stays with the devices.
     pub fn new(secret: u64, participants: Vec<usize>) -> Self {
-        Self { secret, participants }
+        Self {
+            secret,
+            participants,
+        }
     }
 
     /// Devices taking part when the masks were set up.
@@ -86,7 +96,11 @@ impl MaskingRound {
         for &other in self.participants.iter().filter(|&&o| o != device) {
             let stream = mask_stream(self.pair_seed(device, other));
             for (w, m) in out.iter_mut().zip(stream) {
-                *w = if device < other { w.wrapping_add(m) } else { w.wrapping_sub(m) };
+                *w = if device < other {
+                    w.wrapping_add(m)
+                } else {
+                    w.wrapping_sub(m)
+                };
             }
         }
         out
@@ -114,14 +128,20 @@ pub fn aggregate(
     masked: &[(usize, Vec<u64>)],
     reveal: impl Fn(usize, usize) -> u64,
 ) -> Result<Aggregate> {
-    let len = masked.first().map(|(_, w)| w.len()).ok_or_else(|| ForecastError::Federated {
-        round: 0,
-        message: "no device sent an update".into(),
-    })?;
+    let len = masked
+        .first()
+        .map(|(_, w)| w.len())
+        .ok_or_else(|| ForecastError::Federated {
+            round: 0,
+            message: "no device sent an update".into(),
+        })?;
     if let Some((d, w)) = masked.iter().find(|(_, w)| w.len() != len) {
         return Err(ForecastError::Federated {
             round: 0,
-            message: format!("device {d} sent {} values, expected {len} (models must share a shape)", w.len()),
+            message: format!(
+                "device {d} sent {} values, expected {len} (models must share a shape)",
+                w.len()
+            ),
         });
     }
     let mut sum = vec![0u64; len];
@@ -138,12 +158,19 @@ pub fn aggregate(
             let stream = mask_stream(reveal(alive, gone));
             for (s, m) in sum.iter_mut().zip(stream) {
                 // Undo what the survivor applied for this pair.
-                *s = if alive < gone { s.wrapping_sub(m) } else { s.wrapping_add(m) };
+                *s = if alive < gone {
+                    s.wrapping_sub(m)
+                } else {
+                    s.wrapping_add(m)
+                };
             }
             recovered_masks += 1;
         }
     }
-    Ok(Aggregate { sum, recovered_masks })
+    Ok(Aggregate {
+        sum,
+        recovered_masks,
+    })
 }
 
 #[cfg(test)]

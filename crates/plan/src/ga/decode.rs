@@ -98,14 +98,30 @@ impl<'a, 'i> Ctx<'a, 'i> {
 
     /// The priority keys that reproduce `ind` when decoding towards `target`:
     /// start slots in the frame (real or mirrored time) in which `target` is
-    /// decoded forwards.
-    pub(crate) fn frame_starts(&self, ind: &Individual, target: Side, out: &mut Vec<i64>) {
+    /// decoded forwards. Parents are aligned on the side they are justified
+    /// to, as if their makespan were `anchor` (the father's), so that father
+    /// and mother keys mean the same stretch of the schedule.
+    pub(crate) fn frame_starts(
+        &self,
+        ind: &Individual,
+        target: Side,
+        anchor: Slot,
+        out: &mut Vec<i64>,
+    ) {
         out.clear();
         let d = &self.p.duration;
-        if target == Side::Right && self.rev.is_some() {
-            out.extend((0..self.p.n).map(|j| i64::from(ind.makespan - ind.starts[j] - d[j])));
-        } else {
-            out.extend(ind.starts.iter().map(|&s| i64::from(s)));
+        let anchor = i64::from(anchor);
+        match (target, &self.rev) {
+            // Left-justified parents, decoded backwards: align their starts.
+            (Side::Right, Some(_)) => {
+                out.extend((0..self.p.n).map(|j| anchor - i64::from(ind.starts[j] + d[j])))
+            }
+            (Side::Right, None) => out.extend(ind.starts.iter().map(|&s| i64::from(s))),
+            // Right-justified parents, decoded forwards: align their ends.
+            (Side::Left, _) => {
+                let shift = anchor - i64::from(ind.makespan);
+                out.extend(ind.starts.iter().map(|&s| i64::from(s) + shift));
+            }
         }
     }
 

@@ -65,9 +65,9 @@ impl Default for Params {
             population: None,
             mutation: 3.5,
             window: (0.1, 0.6),
-            peak: 1.0,
-            alpha: 1.0,
-            pressure: 2,
+            peak: 0.5,
+            alpha: 0.5,
+            pressure: 1,
             restart: 20,
         }
     }
@@ -229,8 +229,9 @@ impl<'a, 'i> Ga<'a, 'i> {
                     if m == f && pop.len() > 1 {
                         m = (f + 1 + rng.below(pop.len() - 1)) % pop.len();
                     }
-                    ctx.frame_starts(&pop[f], target, &mut s.father);
-                    ctx.frame_starts(&pop[m], target, &mut s.mother);
+                    let anchor = pop[f].makespan;
+                    ctx.frame_starts(&pop[f], target, anchor, &mut s.father);
+                    ctx.frame_starts(&pop[m], target, anchor, &mut s.mother);
                     operators::peak_crossover(
                         rng,
                         &ctx.load,

@@ -1,0 +1,113 @@
+//! The NREL PVDAQ Golden trace (`../shared/data/solar_pvdaq_nrel`): slices of it for predictors
+//! and one simulated year. Skipped with a note when the data folder is absent.
+
+use std::path::Path;
+
+use powerslot_harvest::predict::{Predictor, evaluate};
+use powerslot_harvest::sim::{NodeConfig, SchedulerKind, simulate};
+use powerslot_harvest::trace::{Trace, TraceOptions, read_trace};
+
+const TRACE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/data/solar_pvdaq_nrel/pvdaq_system15_poa_irradiance_15min.csv"
+);
+
+fn trace() -> Option<Trace> {
+    if !Path::new(TRACE).exists() {
+        eprintln!("skipping: {TRACE} not found");
+        return None;
+    }
+    let options = TraceOptions {
+        time_column: "timestamp".into(),
+        value_column: "poa_irradiance_w_m2".into(),
+        slot_minutes: 15,
+        clip: Some(1500.0),
+    };
+    Some(read_trace(Path::new(TRACE), &options).expect("the shipped trace reads"))
+}
+
+#[test]
+fn whole_trace_reads_with_the_stated_policy() {
+    let Some(t) = trace() else { return };
+    assert_eq!(t.summary.rows, 165_588);
+    assert_eq!(t.summary.missing, 13_360);
+    assert_eq!(t.summary.clipped, 2_310);
+    assert_eq!(t.series.slots_per_day(), 96);
+    assert_eq!(t.summary.first_day, "2019-02-01");
+    assert!(t.series.peak() <= 1500.0);
+}
+
+#[test]
+fn clear_sky_index_beats_wcma_on_a_year() {
+    let Some(t) = trace() else { return };
+    // 2021-03-19 .. 2022-03-18: no gaps.
+    let year = t.slice_days(1142 - 365, 1142);
+    let predictors = [
+        Predictor::Ewma { alpha: 0.5 },
+        Predictor::Wcma {
+            alpha: 0.7,
+            days: 4,
+            k: 3,
+        },
+        Predictor::Wcma {
+            alpha: 0.5,
+            days: 7,
+            k: 1,
+        },
+        Predictor::ClearSky {
+            days: 10,
+            k: 1,
+            alpha: 0.7,
+        },
+    ];
+    let s = evaluate(&year.series, &predictors, 0.1).unwrap();
+    for sc in &s {
+        eprintln!("{:<28} MAPE {:6.2} % MAE {:6.2}", sc.name, sc.mape, sc.mae);
+    }
+    assert!(
+        s[0].mape > 30.0 && s[0].mape < 60.0,
+        "EWMA day-ahead is in the expected range"
+    );
+    assert!(
+        s[3].mape < s[1].mape && s[3].mape < s[2].mape,
+        "clear-sky index beats both WCMAs on MAPE"
+    );
+    assert!(s[3].mae < s[1].mae && s[3].mae < s[2].mae, "and on MAE");
+}
+
+#[test]
+fn a_feasible_node_has_no_downtime_in_a_year() {
+    let Some(t) = trace() else { return };
+    let year = t.slice_days(1142, 1142 + 365);
+    let config = NodeConfig::golden_default();
+    let dp = simulate(&year.series, year.first_day, &config, SchedulerKind::Dp, 24).unwrap();
+    assert_eq!(dp.days, 365);
+    assert_eq!(dp.downtime_slots, 0, "DP: no downtime");
+    let check = dp.plan_check.as_ref().unwrap();
+    assert!(check.kansal_feasible > 300);
+    assert_eq!(
+        check.dp_worse, 0,
+        "the DP never plans less utility than Kansal's feasible plan"
+    );
+    assert!(check.dp_planned_utility >= check.kansal_planned_utility);
+    let kansal = simulate(
+        &year.series,
+        year.first_day,
+        &config,
+        SchedulerKind::Kansal,
+        24,
+    )
+    .unwrap();
+    assert!(kansal.utility_fraction > 0.5 && dp.utility_fraction > 0.5);
+    assert!(
+        (dp.harvested - kansal.harvested).abs() < 1e-6,
+        "same trace, same harvest"
+    );
+    // Every month is present and the battery stays within its bounds.
+    assert_eq!(dp.months.len(), 12);
+    assert!(
+        dp.battery_end_of_day
+            .iter()
+            .all(|&b| (config.battery_min..=config.battery_max).contains(&b))
+    );
+}
