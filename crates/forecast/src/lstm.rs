@@ -52,10 +52,10 @@ impl Default for LstmConfig {
         Self {
             window: 24,
             hidden: 16,
-            epochs: 6,
+            epochs: 8,
             batch_size: 64,
             learning_rate: 5e-3,
-            max_windows: 3000,
+            max_windows: 8000,
             finetune_every: 0,
         }
     }
@@ -774,6 +774,25 @@ mod tests {
             lstm_err < 0.6 * naive_err,
             "lstm {lstm_err} vs persistence {naive_err}"
         );
+    }
+
+    #[test]
+    fn online_fine_tuning_moves_the_weights() {
+        let series = sine(140);
+        let config = LstmConfig {
+            finetune_every: 10,
+            epochs: 2,
+            ..tiny()
+        };
+        let mut model =
+            Lstm::fit(&config, &series.slice(0, 100), &FitOptions::new(3, 12)).expect("fits");
+        let before = model.weights.clone();
+        for i in 100..125 {
+            model.update(series.values[i], &[]);
+        }
+        assert_eq!(model.finetunes, 2);
+        assert_ne!(model.weights, before);
+        assert!(model.forecast(3).iter().all(|v| v.is_finite()));
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub enum HarvestError {
     },
     /// The trace file could not be opened or read.
     #[cfg(feature = "std")]
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         /// The file.
         path: String,

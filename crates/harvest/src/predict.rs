@@ -370,8 +370,10 @@ pub fn evaluate(
         .collect())
 }
 
-/// The default line-up: persistence, yesterday, EWMA (α = 0.5), WCMA (α = 0.7, D = 4, K = 3) and
-/// the clear-sky-index predictor.
+/// The default line-up: persistence, yesterday, EWMA (α = 0.5), WCMA with Piorno's parameters
+/// (α = 0.7, D = 4, K = 3) and with the best of a small grid on the NREL Golden trace
+/// (α = 0.5, D = 7, K = 1), and the clear-sky-index predictor (D = 10, K = 1, α = 0.7, the best
+/// of the same grid search).
 pub fn default_predictors() -> Vec<Predictor> {
     vec![
         Predictor::Persistence,
@@ -382,10 +384,15 @@ pub fn default_predictors() -> Vec<Predictor> {
             days: 4,
             k: 3,
         },
+        Predictor::Wcma {
+            alpha: 0.5,
+            days: 7,
+            k: 1,
+        },
         Predictor::ClearSky {
             days: 10,
-            k: 2,
-            alpha: 0.5,
+            k: 1,
+            alpha: 0.7,
         },
     ]
 }

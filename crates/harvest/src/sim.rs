@@ -17,6 +17,7 @@ use crate::dp::{GainRounding, Quantizer, TaskScheduler};
 use crate::error::{HarvestError, Result};
 use crate::kansal::KansalPlanner;
 use crate::linear::{DutyCycleModel, Task};
+use crate::neutrality::{NeutralityReport, check};
 use crate::predict::SlotSeries;
 
 /// Which scheduler runs the node.
@@ -269,6 +270,19 @@ pub struct SimReport {
     pub months: Vec<MonthStat>,
     /// DP against Kansal on each day's plan (DP runs only).
     pub plan_check: Option<PlanCheck>,
+    /// Kansal's sufficient conditions for this harvest with the load held at `dc_min` and at
+    /// `dc_max` (per planning slot, starting from the initial battery level).
+    pub neutrality: [NeutralityReport; 2],
+}
+
+fn empty_neutrality() -> NeutralityReport {
+    NeutralityReport {
+        rho_s: 0.0,
+        sigma: 0.0,
+        rho_c: 0.0,
+        delta: 0.0,
+        conditions: Vec::new(),
+    }
 }
 
 /// Per-day energies (Wh) of the planning slots, and how many trace slots of each were gaps.
@@ -365,6 +379,7 @@ pub fn simulate(
         battery_min_of_day: Vec::with_capacity(series.days()),
         daily_utility_fraction: Vec::with_capacity(series.days()),
         months: Vec::new(),
+        neutrality: [empty_neutrality(), empty_neutrality()],
         plan_check: (kind == SchedulerKind::Dp).then_some(PlanCheck {
             days: 0,
             kansal_feasible: 0,
@@ -374,6 +389,7 @@ pub fn simulate(
             kansal_planned_utility: 0.0,
         }),
     };
+    let mut harvest_trace: Vec<f64> = Vec::with_capacity(series.days() * slots);
     let mut month_acc = [(0usize, 0.0f64, 0.0f64); 12];
     for day in 0..series.days() {
         let (mut actual, gaps) = day_energy(series, day, slots, wh_per_unit);
@@ -461,6 +477,7 @@ pub fn simulate(
                 }
             };
             let produced = actual[i];
+            harvest_trace.push(produced);
             let mut step = battery.step(b, produced, tasks[choice].cost);
             let mut ran = Some(choice);
             if step.depleted && choice != cheapest {
@@ -512,6 +529,15 @@ pub fn simulate(
         m.1 += fraction;
         m.2 += b;
     }
+    let at = |p: f64| {
+        check(
+            &harvest_trace,
+            &vec![p * slot_hours; harvest_trace.len()],
+            &battery,
+            config.start,
+        )
+    };
+    report.neutrality = [at(load.p_min)?, at(load.p_max)?];
     report.utility_fraction = report.utility / (max_day_utility * series.days() as f64);
     report.months = month_acc
         .iter()

@@ -103,6 +103,16 @@ fn a_feasible_node_has_no_downtime_in_a_year() {
         (dp.harvested - kansal.harvested).abs() < 1e-6,
         "same trace, same harvest"
     );
+    // Kansal's sufficient conditions hold for the minimum load over this year, and fail for the
+    // maximum load on the battery: winter's shortfall is deeper than the starting charge.
+    assert!(dp.neutrality[0].neutral(), "{:?}", dp.neutrality[0]);
+    let at_max = dp.neutrality[1].first_failure().map(|c| c.name);
+    assert_eq!(
+        at_max,
+        Some("B0 >= eta*sigma + delta"),
+        "{:?}",
+        dp.neutrality[1]
+    );
     // Every month is present and the battery stays within its bounds.
     assert_eq!(dp.months.len(), 12);
     assert!(

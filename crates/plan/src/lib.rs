@@ -162,6 +162,23 @@ pub enum PlanError {
         /// The first missed deadline.
         violation: Violation,
     },
+    /// The capacity holds too low for some task after a slot, and no schedule was
+    /// found that finishes those tasks before it.
+    #[error(
+        "no schedule found for {instance} that fits the capacity: from slot {from} on, {resource} holds at {level}, which some task needs more than, and the best schedule found still needs more ({violation})"
+    )]
+    CapacityRunsOut {
+        /// The instance.
+        instance: String,
+        /// The resource.
+        resource: String,
+        /// First slot of the low held tail.
+        from: Slot,
+        /// The held capacity, with unit.
+        level: String,
+        /// The first slot where the best schedule exceeds it.
+        violation: Violation,
+    },
     /// The options make no sense (e.g. zero threads).
     #[error("invalid option: {0}")]
     BadOption(String),
@@ -177,6 +194,14 @@ pub fn solve(inst: &Instance, solver: &Solver, opts: &Options) -> Result<Solutio
             "the schedule limit must be at least 1".into(),
         ));
     }
+    // Rules keep sampling (regret-biased) while the budget lasts; ACO and queues are finite.
+    let open_ended = matches!(solver, Solver::Best | Solver::Rule { .. });
+    if open_ended && opts.schedules.is_none() && opts.time_limit.is_none() {
+        return Err(PlanError::BadOption(format!(
+            "{} searches until a limit: give a schedule limit or a time limit",
+            solver.name()
+        )));
+    }
     let started = Instant::now();
     let p = Problem::new(inst);
     let bounds = bounds::compute(&p);
@@ -189,12 +214,29 @@ pub fn solve(inst: &Instance, solver: &Solver, opts: &Options) -> Result<Solutio
     };
     let schedule = Schedule::new(starts);
     if let Err(violation) = validate(inst, &schedule) {
-        return Err(match violation {
-            Violation::AfterDeadline { .. } => PlanError::DeadlineMissed {
+        // A capacity violation past a run-out point comes from the lifted tail
+        // (see `problem::RunOut`): no schedule within the real capacity was found.
+        let run_out = match &violation {
+            Violation::Capacity { resource, slot, .. } => inst
+                .resources()
+                .iter()
+                .position(|r| &r.name == resource)
+                .and_then(|k| p.run_out[k].filter(|r| *slot >= r.from).map(|r| (k, r))),
+            _ => None,
+        };
+        return Err(match (violation, run_out) {
+            (violation, Some((k, r))) => PlanError::CapacityRunsOut {
+                instance: inst.name().into(),
+                resource: inst.resources()[k].name.clone(),
+                from: r.from,
+                level: inst.resources()[k].fmt_amount(r.level),
+                violation,
+            },
+            (violation @ Violation::AfterDeadline { .. }, None) => PlanError::DeadlineMissed {
                 instance: inst.name().into(),
                 violation,
             },
-            _ => PlanError::Infeasible {
+            (violation, None) => PlanError::Infeasible {
                 solver: solver.name(),
                 instance: inst.name().into(),
                 violation,

@@ -1,6 +1,6 @@
 //! A flat, cache-friendly view of an [`Instance`] for the planners' hot loops.
 
-use powerslot_core::{CapacityProfile, Instance, Slot};
+use powerslot_core::{CapacityProfile, Instance, Slot, Tail};
 
 /// The instance as planners read it: durations, demands (only the non-zero ones
 /// per task), precedence lists and capacity profiles, indexed by task.
@@ -22,8 +22,11 @@ pub struct Problem<'a> {
     pub succs: Vec<Vec<usize>>,
     /// Release slot of each task.
     pub release: Vec<Slot>,
-    /// Capacity profile of each resource.
+    /// Capacity profile of each resource as planners see it: the instance's, except
+    /// that a held tail too low for some task is lifted (see [`RunOut`]).
     pub capacity: Vec<CapacityProfile>,
+    /// Per resource, where its capacity runs out for good, if it does.
+    pub run_out: Vec<Option<RunOut>>,
     /// A topological order of the tasks.
     pub topo: Vec<usize>,
 }
@@ -33,6 +36,19 @@ impl<'a> Problem<'a> {
     pub fn new(instance: &'a Instance) -> Self {
         let tasks = instance.tasks();
         let n = tasks.len();
+        let total_duration = tasks.iter().map(|t| t.duration as usize).sum::<usize>();
+        let (capacity, run_out) = instance
+            .resources()
+            .iter()
+            .enumerate()
+            .map(|(k, r)| {
+                lift_run_out(
+                    &r.capacity,
+                    tasks.iter().map(|t| t.demand[k]),
+                    total_duration,
+                )
+            })
+            .unzip();
         Self {
             instance,
             n,
@@ -52,11 +68,8 @@ impl<'a> Problem<'a> {
             preds: tasks.iter().map(|t| t.predecessors.clone()).collect(),
             succs: (0..n).map(|j| instance.successors(j).to_vec()).collect(),
             release: tasks.iter().map(|t| t.release).collect(),
-            capacity: instance
-                .resources()
-                .iter()
-                .map(|r| r.capacity.clone())
-                .collect(),
+            capacity,
+            run_out,
             topo: instance.topological_order().to_vec(),
         }
     }
@@ -94,4 +107,48 @@ impl<'a> Problem<'a> {
         }
         es
     }
+}
+
+/// A capacity that holds, from slot `from` on, at a `level` below some task's
+/// demand. Such a task must finish before `from`; whether all of them can is not
+/// known before planning (it is a packing problem). Planners see the real tail for
+/// another `Σ durations` slots and then a tail lifted above every demand: they
+/// always terminate, a schedule that needs the lift is longer than any schedule
+/// that fits the real capacity (an active schedule never ends later than
+/// `from + Σ durations`), and `solve` turns one that uses the lift into a clear
+/// error instead of an endless search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunOut {
+    /// First slot of the held tail.
+    pub from: Slot,
+    /// The held capacity.
+    pub level: i64,
+}
+
+fn lift_run_out(
+    cap: &CapacityProfile,
+    demands: impl Iterator<Item = i64>,
+    total_duration: usize,
+) -> (CapacityProfile, Option<RunOut>) {
+    let (mut max_demand, mut total) = (0i64, 0i64);
+    for q in demands {
+        max_demand = max_demand.max(q);
+        total = total.saturating_add(q);
+    }
+    let level = *cap.values().last().expect("profiles are never empty");
+    if cap.tail() != Tail::Hold || level >= max_demand {
+        return (cap.clone(), None);
+    }
+    let from = cap.values().len();
+    let mut values = cap.values().to_vec();
+    values.resize(from + total_duration + 1, level);
+    values.push(level.saturating_add(total));
+    let lifted = CapacityProfile::new(values, Tail::Hold).expect("values stay non-negative");
+    (
+        lifted,
+        Some(RunOut {
+            from: from as Slot,
+            level,
+        }),
+    )
 }

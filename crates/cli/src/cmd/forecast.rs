@@ -84,8 +84,8 @@ pub(crate) struct BacktestArgs {
     /// Most recent slots before the first origin used to fit (default: all).
     #[arg(long)]
     max_train: Option<usize>,
-    /// Recent errors per step behind the P10/P90.
-    #[arg(long, default_value_t = 1000)]
+    /// Recent errors per step behind the P10/P90 (fewer adapt faster when the series drifts).
+    #[arg(long, default_value_t = 200)]
     calibration: usize,
     /// Seed for the randomised models.
     #[arg(long, default_value_t = 42)]

@@ -1,5 +1,6 @@
 //! `powerslot harvest`: score solar predictors on a trace, and run a harvesting node over it.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
@@ -171,6 +172,7 @@ pub(crate) fn run(cmd: Harvest) -> Result<()> {
 }
 
 fn predict(args: &PredictArgs) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
     let trace = args.trace.read()?;
     let series = &trace.series;
     let scores = evaluate(series, &default_predictors(), args.threshold)?;
@@ -180,11 +182,12 @@ fn predict(args: &PredictArgs) -> Result<()> {
             "days": series.days(),
             "predictors": scores,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        writeln!(stdout, "{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(());
     }
     let s = &trace.summary;
-    println!(
+    writeln!(
+        stdout,
         "{}: {} rows, {} days x {} slots from {}; {} missing samples, {} clipped, {} negatives set to 0; {} gap slots",
         args.trace.trace.display(),
         s.rows,
@@ -195,18 +198,21 @@ fn predict(args: &PredictArgs) -> Result<()> {
         s.clipped,
         s.negatives_clamped,
         s.gap_slots
-    );
-    println!(
+    )?;
+    writeln!(
+        stdout,
         "peak {:.1}; MAPE over slots above {:.0} % of peak",
         series.peak(),
         100.0 * args.threshold
-    );
-    println!(
+    )?;
+    writeln!(
+        stdout,
         "{:<34} {:>10} {:>9} {:>10} {:>9}",
         "predictor", "horizon", "MAPE %", "MAE", "slots"
-    );
+    )?;
     for sc in &scores {
-        println!(
+        writeln!(
+            stdout,
             "{:<34} {:>10} {:>9.2} {:>10.2} {:>9}",
             sc.name,
             match sc.horizon {
@@ -216,7 +222,7 @@ fn predict(args: &PredictArgs) -> Result<()> {
             sc.mape,
             sc.mae,
             sc.mape_slots
-        );
+        )?;
     }
     Ok(())
 }
@@ -251,6 +257,7 @@ fn node(args: &SimulateArgs) -> Result<NodeConfig> {
 }
 
 fn simulate_cmd(args: &SimulateArgs) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
     let trace = args.trace.read()?;
     if args.from_day >= trace.series.days() {
         bail!(
@@ -295,17 +302,19 @@ fn simulate_cmd(args: &SimulateArgs) -> Result<()> {
                     "scheduler": r.scheduler, "slots": r.slots, "days": r.days, "utility": r.utility,
                     "utility_fraction": r.utility_fraction, "downtime_slots": r.downtime_slots,
                     "downtime_days": r.downtime_days, "harvested_wh": r.harvested, "consumed_wh": r.consumed,
-                    "wasted_wh": r.wasted, "neutral_days": r.neutral_days, "infeasible_days": r.infeasible_days,
+                    "wasted_wh": r.wasted, "neutral_days": r.neutral_days, "kansal_conditions": r.neutrality, "infeasible_days": r.infeasible_days,
                     "months": r.months, "plan_check": r.plan_check, "seconds": secs,
                 })
             })
             .collect();
-        println!(
+        writeln!(
+            stdout,
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({ "node": config, "runs": out }))?
-        );
+        )?;
     } else {
-        println!(
+        writeln!(
+            stdout,
             "{} days from {} ({} trace slots/day, {} gap slots); DP table for 96 slots x {} levels: {} bytes",
             series.days(),
             first,
@@ -313,8 +322,9 @@ fn simulate_cmd(args: &SimulateArgs) -> Result<()> {
             series.gaps(),
             config.levels,
             DpScheduler::table_bytes(96, config.levels as usize)
-        );
-        println!(
+        )?;
+        writeln!(
+            stdout,
             "{:<7} {:>5} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9} {:>10} {:>7}",
             "sched",
             "slots",
@@ -326,9 +336,10 @@ fn simulate_cmd(args: &SimulateArgs) -> Result<()> {
             "neutral",
             "infeasible",
             "secs"
-        );
+        )?;
         for (r, secs) in &reports {
-            println!(
+            writeln!(
+                stdout,
                 "{:<7} {:>5} {:>9.2} {:>8} {:>9} {:>9.1} {:>9.1} {:>9} {:>10} {:>7.2}",
                 format!("{:?}", r.scheduler).to_lowercase(),
                 r.slots,
@@ -340,9 +351,21 @@ fn simulate_cmd(args: &SimulateArgs) -> Result<()> {
                 format!("{}/{}", r.neutral_days, r.days),
                 r.infeasible_days,
                 secs
-            );
+            )?;
+            for (what, n) in ["dc_min", "dc_max"].iter().zip(&r.neutrality) {
+                let verdict = match n.first_failure() {
+                    None => "all hold".to_string(),
+                    Some(c) => format!("fails {} ({:.3} < {:.3})", c.name, c.lhs, c.rhs),
+                };
+                writeln!(
+                    stdout,
+                    "        Kansal's conditions at {what}: rho_s {:.4} Wh/slot, sigma {:.2} Wh, rho_c {:.4} Wh/slot: {verdict}",
+                    n.rho_s, n.sigma, n.rho_c
+                )?;
+            }
             if let Some(c) = &r.plan_check {
-                println!(
+                writeln!(
+                    stdout,
                     "        plans vs Kansal: {} days, Kansal feasible in the DP model on {}, DP worse on {}, Kansal infeasible on {}; planned utility DP {:.0} vs Kansal {:.0}",
                     c.days,
                     c.kansal_feasible,
@@ -350,7 +373,7 @@ fn simulate_cmd(args: &SimulateArgs) -> Result<()> {
                     c.kansal_infeasible,
                     c.dp_planned_utility,
                     c.kansal_planned_utility
-                );
+                )?;
             }
         }
     }

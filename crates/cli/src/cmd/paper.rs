@@ -360,16 +360,6 @@ fn validation_figures(out: &Path) -> Result<Vec<PathBuf>> {
     ))
     .with(
         Series::new(
-            "ACO best so far ",
-            conv.iter()
-                .map(|(it, ms, _)| (*it as f64, hours(*ms)))
-                .collect(),
-            Style::Points,
-        )
-        .color(0),
-    )
-    .with(
-        Series::new(
             "optimum (enumeration)",
             vec![(1.0, hours(optimum)), (conv.len() as f64, hours(optimum))],
             Style::Dashed,

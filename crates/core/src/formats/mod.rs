@@ -17,12 +17,12 @@ use crate::profile::CapacityProfile;
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     /// The file could not be opened or read.
-    #[error("{}: {source}", .file.display())]
+    #[error("{}: {error}", .file.display())]
     Io {
         /// The file.
         file: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (shown in the message, not chained, so it prints once).
+        error: std::io::Error,
     },
     /// The file's extension names no known format.
     #[error("{}: unknown instance format (expected .sm, .rcp or .json)", .file.display())]
@@ -41,20 +41,20 @@ pub enum ReadError {
         message: String,
     },
     /// The file parses but describes an instance no planner could schedule.
-    #[error("{}: {source}", .file.display())]
+    #[error("{}: {error}", .file.display())]
     Model {
         /// The file.
         file: PathBuf,
         /// What is wrong with the model.
-        source: ModelError,
+        error: ModelError,
     },
 }
 
 /// Reads an instance, choosing the format by extension (`.sm`, `.rcp`, `.json`).
 pub fn read_instance(path: &Path) -> Result<Instance, ReadError> {
-    let text = std::fs::read(path).map_err(|source| ReadError::Io {
+    let text = std::fs::read(path).map_err(|error| ReadError::Io {
         file: path.into(),
-        source,
+        error,
     })?;
     // PSPLIB solution files are Latin-1; instance files are ASCII. Map bytes 1:1 so
     // a stray non-UTF-8 byte becomes a syntax error with a line, not an I/O error.
@@ -77,9 +77,9 @@ pub fn read_instance(path: &Path) -> Result<Instance, ReadError> {
         _ => return Err(ReadError::UnknownFormat { file: path.into() }),
     }
     .map_err(|e| e.in_file(path))?;
-    Instance::new(spec).map_err(|source| ReadError::Model {
+    Instance::new(spec).map_err(|error| ReadError::Model {
         file: path.into(),
-        source,
+        error,
     })
 }
 

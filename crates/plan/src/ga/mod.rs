@@ -5,12 +5,18 @@
 //! * Two populations: left-justified and right-justified schedules. Every
 //!   generation takes parents from one and decodes the children in the other
 //!   direction, so each decoding pass is also a justification pass of the
-//!   inherited material (see [`decode`]); the justified start slots are the
-//!   chromosome, so the improvement is written back.
+//!   inherited material (one schedule per child with constant capacity, two
+//!   with time-varying capacity, where time cannot be mirrored); the
+//!   justified start slots are the chromosome, so the improvement is written
+//!   back.
 //! * The first population comes from regret-based biased random sampling with
-//!   latest finish times; children come from peak crossover and a small key
-//!   mutation; each population keeps its best distinct members (elitist,
-//!   duplicates dropped).
+//!   latest finish times; children come from a window crossover (half the time
+//!   the father's most densely loaded window, Valls et al.'s peak crossover,
+//!   otherwise a random one) and a small key mutation; each population keeps
+//!   its best distinct members (elitist, duplicates dropped). When the search
+//!   stalls, both populations are re-seeded by fresh sampling, keeping the
+//!   best schedule.
+//! * The population grows with the schedule limit (see [`population_for`]).
 //! * Children of a generation are decoded in parallel on a rayon pool of
 //!   `threads` threads; every child's randomness is derived from (seed,
 //!   generation, child index) and the coordinating thread reserves the whole
@@ -55,7 +61,8 @@ pub struct Params {
     pub pressure: usize,
     /// Generations without a new best (per 32 tasks: larger instances improve
     /// more slowly) after which both populations are re-seeded by sampling,
-    /// keeping only the best schedule (0 = never).
+    /// keeping only the best schedule (0 = never). Restarts pay off on small
+    /// instances, where the populations converge long before the limit.
     pub restart: usize,
 }
 
@@ -74,7 +81,7 @@ impl Default for Params {
 }
 
 /// The population size for a limit of `schedules`: larger budgets afford
-/// larger, more diverse populations (60 at 5,000 schedules, 300 at 50,000;
+/// larger, more diverse populations (60 at 5,000 schedules, about 300 at 50,000;
 /// 100 when only time is limited).
 pub fn population_for(schedules: Option<u64>) -> usize {
     match schedules {
