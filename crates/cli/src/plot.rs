@@ -13,7 +13,7 @@ use plotters::prelude::*;
 
 /// How a series is drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Style {
+pub(crate) enum Style {
     /// Straight segments between points.
     Line,
     /// A staircase: each value holds until the next point's x.
@@ -28,24 +28,24 @@ pub enum Style {
 
 /// One named curve.
 #[derive(Clone, Debug)]
-pub struct Series {
+pub(crate) struct Series {
     /// Legend text.
-    pub name: String,
+    pub(crate) name: String,
     /// (x, y) in data units, sorted by x for lines.
-    pub points: Vec<(f64, f64)>,
+    pub(crate) points: Vec<(f64, f64)>,
     /// How to draw it.
-    pub style: Style,
+    pub(crate) style: Style,
     /// Index into the palette (series get distinct colours by default).
-    pub color: Option<usize>,
+    pub(crate) color: Option<usize>,
 }
 
 impl Series {
     /// A series with the given style and the next free colour.
-    pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>, style: Style) -> Self {
+    pub(crate) fn new(name: impl Into<String>, points: Vec<(f64, f64)>, style: Style) -> Self {
         Self { name: name.into(), points, style, color: None }
     }
     /// Fixes the colour (palette index).
-    pub fn color(mut self, c: usize) -> Self {
+    pub(crate) fn color(mut self, c: usize) -> Self {
         self.color = Some(c);
         self
     }
@@ -53,21 +53,21 @@ impl Series {
 
 /// A 2-D chart with labelled axes.
 #[derive(Clone, Debug)]
-pub struct Chart {
+pub(crate) struct Chart {
     /// Title above the plot.
-    pub title: String,
+    pub(crate) title: String,
     /// X axis label, with unit.
-    pub x_label: String,
+    pub(crate) x_label: String,
     /// Y axis label, with unit.
-    pub y_label: String,
+    pub(crate) y_label: String,
     /// The curves, drawn in order.
-    pub series: Vec<Series>,
+    pub(crate) series: Vec<Series>,
     /// Pixel size (width, height).
-    pub size: (u32, u32),
+    pub(crate) size: (u32, u32),
     /// Fixed y range; by default from 0 (or the data minimum if negative) to the maximum plus 5 %.
-    pub y_range: Option<(f64, f64)>,
+    pub(crate) y_range: Option<(f64, f64)>,
     /// Fixed x range; by default the data range.
-    pub x_range: Option<(f64, f64)>,
+    pub(crate) x_range: Option<(f64, f64)>,
 }
 
 const PALETTE: [RGBColor; 8] = [
@@ -93,7 +93,7 @@ fn register_font() {
 
 impl Chart {
     /// An empty chart.
-    pub fn new(title: impl Into<String>, x_label: impl Into<String>, y_label: impl Into<String>) -> Self {
+    pub(crate) fn new(title: impl Into<String>, x_label: impl Into<String>, y_label: impl Into<String>) -> Self {
         Self {
             title: title.into(),
             x_label: x_label.into(),
@@ -106,13 +106,13 @@ impl Chart {
     }
 
     /// Adds a series.
-    pub fn with(mut self, s: Series) -> Self {
+    pub(crate) fn with(mut self, s: Series) -> Self {
         self.series.push(s);
         self
     }
 
     /// Writes `dir/STEM.svg` and `dir/STEM.png`, creating `dir` if needed.
-    pub fn save(&self, dir: &Path, stem: &str) -> Result<Vec<PathBuf>> {
+    pub(crate) fn save(&self, dir: &Path, stem: &str) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         register_font();
         let svg = dir.join(format!("{stem}.svg"));
@@ -136,10 +136,10 @@ impl Chart {
         if x0 > x1 {
             (x0, x1) = (0.0, 1.0);
         }
-        if x1 - x0 < f64::EPSILON {
+        if (x1 - x0).abs() < f64::EPSILON {
             x1 = x0 + 1.0;
         }
-        if y1 < y0 || y1 - y0 < f64::EPSILON {
+        if y1 < y0 || (y1 - y0).abs() < f64::EPSILON {
             y1 = y0 + 1.0;
         }
         let pad = (y1 - y0) * 0.05;

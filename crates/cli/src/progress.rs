@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 /// A progress bar over `len` steps labelled `what`; hidden when stderr is not a
 /// terminal or `CI` is set, so logs stay clean.
-pub fn bar(len: u64, what: &str) -> ProgressBar {
+pub(crate) fn bar(len: u64, what: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() || std::env::var_os("CI").is_some() {
         return ProgressBar::hidden();
     }

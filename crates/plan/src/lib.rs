@@ -177,7 +177,7 @@ pub enum PlanError {
         /// The held capacity, with unit.
         level: String,
         /// The first slot where the best schedule exceeds it.
-        violation: Violation,
+        violation: Box<Violation>,
     },
     /// The options make no sense (e.g. zero threads).
     #[error("invalid option: {0}")]
@@ -230,7 +230,7 @@ pub fn solve(inst: &Instance, solver: &Solver, opts: &Options) -> Result<Solutio
                 resource: inst.resources()[k].name.clone(),
                 from: r.from,
                 level: inst.resources()[k].fmt_amount(r.level),
-                violation,
+                violation: Box::new(violation),
             },
             (violation @ Violation::AfterDeadline { .. }, None) => PlanError::DeadlineMissed {
                 instance: inst.name().into(),

@@ -359,7 +359,7 @@ fn run_federated(args: FederatedArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{report}");
+        println!("{report}");
     }
     Ok(())
 }
