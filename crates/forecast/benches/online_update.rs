@@ -25,6 +25,7 @@ fn bench(c: &mut Criterion) {
         "ets",
         "mstl",
         "ridge",
+        "quantile",
     ] {
         let spec = ModelSpec::parse(spec).expect("known model");
         let mut model = FittedModel::fit(&spec, &train, &FitOptions::new(5, 288)).expect("fits");

@@ -7,7 +7,8 @@
 //!   duplicates and irregular sampling each follow a stated policy) with optional exogenous
 //!   features (CPU %, network, sensors) on the same grid.
 //! - [`model::ModelSpec`] names a model — persistence, seasonal naive, EWMA, ETS and MSTL
-//!   (through `augurs`), direct ridge regression on features, a small LSTM (`burn`), or `auto` —
+//!   (through `augurs`), direct ridge regression on features, direct median (LAD) regression
+//!   for spiky load, a small LSTM (`burn`), or `auto` —
 //!   and [`model::FittedModel::fit`] turns it into a fitted model that takes one sample per slot
 //!   ([`model::FittedModel::update`]) and predicts a [`quantiles::QuantileForecast`]. Intervals
 //!   come from each model's own recent errors, so every model gets calibrated P10/P90 alike.
@@ -37,6 +38,7 @@ pub mod federated;
 pub mod lstm;
 pub mod model;
 pub mod quantiles;
+pub mod quantreg;
 pub mod ridge;
 pub mod series;
 mod stats;

@@ -6,6 +6,7 @@ use std::time::Instant;
 use crate::baseline::{Ewma, Persistence, SeasonalNaive};
 use crate::error::{ForecastError, Result};
 use crate::quantiles::{Calibrator, QuantileForecast};
+use crate::quantreg::{QuantReg, QuantRegConfig};
 use crate::ridge::{Ridge, RidgeConfig};
 use crate::series::TimeSeries;
 use crate::stats::{PathKind, PathModel};
@@ -63,6 +64,9 @@ pub enum ModelSpec {
     Mstl,
     /// Direct multi-step ridge regression on lags, time of day and exogenous features.
     Ridge(RidgeConfig),
+    /// Direct multi-step median (least absolute deviation) regression on lags, running
+    /// medians, time of day and exogenous features: aimed at MAE on spiky load.
+    Quantile(QuantRegConfig),
     /// A small LSTM trained per device (burn, CPU).
     Lstm(crate::lstm::LstmConfig),
     /// Each prediction comes from the candidate with the lowest recent error.
@@ -71,7 +75,7 @@ pub enum ModelSpec {
 
 impl ModelSpec {
     /// The model's short name (`persistence`, `seasonal-naive`, `ewma`, `ets`, `mstl`,
-    /// `ridge`, `lstm`, `auto`).
+    /// `ridge`, `quantile`, `lstm`, `auto`).
     pub fn name(&self) -> &'static str {
         match self {
             ModelSpec::Persistence => "persistence",
@@ -80,6 +84,7 @@ impl ModelSpec {
             ModelSpec::Ets => "ets",
             ModelSpec::Mstl => "mstl",
             ModelSpec::Ridge(_) => "ridge",
+            ModelSpec::Quantile(_) => "quantile",
             ModelSpec::Lstm(_) => "lstm",
             ModelSpec::Auto(_) => "auto",
         }
@@ -94,6 +99,7 @@ impl ModelSpec {
             "ets" => ModelSpec::Ets,
             "mstl" => ModelSpec::Mstl,
             "ridge" => ModelSpec::Ridge(RidgeConfig::default()),
+            "quantile" | "lad" => ModelSpec::Quantile(QuantRegConfig::default()),
             "lstm" => ModelSpec::Lstm(crate::lstm::LstmConfig::default()),
             "auto" => ModelSpec::Auto(Self::all_single()),
             other => {
@@ -101,7 +107,7 @@ impl ModelSpec {
                     name: "model".into(),
                     message: format!(
                         "unknown model `{other}` (known: persistence, seasonal-naive, ewma, ets, \
-                         mstl, ridge, lstm, auto)"
+                         mstl, ridge, quantile, lstm, auto)"
                     ),
                 });
             }
@@ -117,6 +123,7 @@ impl ModelSpec {
             ModelSpec::Ets,
             ModelSpec::Mstl,
             ModelSpec::Ridge(RidgeConfig::default()),
+            ModelSpec::Quantile(QuantRegConfig::default()),
             ModelSpec::Lstm(crate::lstm::LstmConfig::default()),
         ]
     }
@@ -131,6 +138,7 @@ impl ModelSpec {
             ModelSpec::Mstl => 2 * m + 1,
             // The lag window, then at least as many rows as coefficients.
             ModelSpec::Ridge(c) => c.lags.max(m).max(64) + options.horizon + c.lags + 16,
+            ModelSpec::Quantile(c) => c.lags.max(60) + options.horizon + 200,
             ModelSpec::Lstm(c) => c.window + options.horizon + 16,
             ModelSpec::Auto(c) => c.iter().map(|s| s.min_points(options)).min().unwrap_or(2),
         }
@@ -146,6 +154,7 @@ impl ModelSpec {
             ModelSpec::Ets => Box::new(PathModel::fit(PathKind::Ets, &train.values, options)?),
             ModelSpec::Mstl => Box::new(PathModel::fit(PathKind::Mstl, &train.values, options)?),
             ModelSpec::Ridge(c) => Box::new(Ridge::fit(c, train, options)?),
+            ModelSpec::Quantile(c) => Box::new(QuantReg::fit(c, train, options)?),
             ModelSpec::Lstm(c) => Box::new(crate::lstm::Lstm::fit(c, train, options)?),
             ModelSpec::Auto(_) => unreachable!("auto is fitted by FittedModel::fit"),
         })

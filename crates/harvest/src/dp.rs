@@ -6,6 +6,8 @@
 //! stay ≥ 0. [`DpScheduler`] fills, backwards over the slots, the best utility reachable from every
 //! level, and keeps the best task per (slot, level): `k·L` bytes. That table is also a closed-loop
 //! policy, so a node that finds its battery elsewhere than planned just looks up its actual level.
+//! Among tasks of equal total utility the DP picks the one that spends more now (see `beats` for the
+//! reasoning): the model cannot tell them apart, a real day with more sun than predicted can.
 
 use alloc::vec::Vec;
 
@@ -19,6 +21,19 @@ const NONE: u8 = u8::MAX;
 
 /// The most tasks one table entry can name (one byte per entry, `u8::MAX` means "none").
 pub const MAX_TASKS: usize = 255;
+
+/// Whether a task worth `value` in total (`utility` now) should replace the best so far.
+///
+/// Many assignments tie in the model (utility and power are both linear in the duty cycle), and
+/// the tie decides *when* energy is spent. Among equal totals the task with more utility now wins:
+/// energy spent now cannot be wasted later by a battery that a sunnier-than-predicted day fills,
+/// whereas the model, which knows only the prediction, values both the same. This is the order
+/// Kansal's algorithm spends a surplus in (dark slots raised from the first). The tolerance only
+/// absorbs rounding in the sums, so the total stays optimal to ~1e-12 relative per slot.
+fn beats(value: f64, utility: f64, best: f64, best_utility: f64) -> bool {
+    let tolerance = 1e-12 * (1.0 + best.abs());
+    value > best + tolerance || (value >= best - tolerance && utility > best_utility)
+}
 
 /// An integer instance of the scheduling problem.
 #[derive(Debug, Clone, Copy)]
@@ -141,7 +156,10 @@ impl DpScheduler {
                         continue;
                     }
                     let value = u + self.next[after.min(top) as usize];
-                    if value > best {
+                    if value == f64::NEG_INFINITY {
+                        continue;
+                    }
+                    if arg == NONE || beats(value, u, best, input.utilities[usize::from(arg)]) {
                         best = value;
                         arg = j as u8;
                     }
@@ -262,6 +280,16 @@ impl Quantizer {
         } else {
             x as u32
         })
+    }
+
+    /// The level nearest to `energy` (clamped to `0..=top`); `None` below `B_min`. Reading the
+    /// real battery this way matches [`GainRounding::Nearest`]: rounding down on every look-up
+    /// would bias a closed-loop controller half a level low each slot.
+    pub fn nearest_level(&self, energy: f64) -> Option<u32> {
+        if energy.is_nan() || energy < self.min {
+            return None;
+        }
+        self.level(energy + 0.5 * self.quantum)
     }
 
     /// The smallest level whose energy is at least `energy` (clamped to `0..=top`).
@@ -426,10 +454,15 @@ impl TaskScheduler {
 
     /// After [`plan`](Self::plan): the best task for `slot` given the battery's actual energy, or
     /// `None` when the end target is out of reach from there (or the battery is below `B_min`).
+    /// The energy is read as the level the gains' rounding implies: rounded down under
+    /// [`GainRounding::Conservative`] (so the plan stays safe), to the nearest level under
+    /// [`GainRounding::Nearest`].
     pub fn policy(&self, slot: usize, energy: f64) -> Option<usize> {
-        self.quantizer
-            .level(energy)
-            .and_then(|l| self.dp.policy(slot, l))
+        let level = match self.rounding {
+            GainRounding::Conservative => self.quantizer.level(energy),
+            GainRounding::Nearest => self.quantizer.nearest_level(energy),
+        };
+        level.and_then(|l| self.dp.policy(slot, l))
     }
 }
 
@@ -495,6 +528,36 @@ mod tests {
             target: 0,
         });
         assert!(matches!(err, Err(HarvestError::Infeasible { .. })));
+    }
+
+    #[test]
+    fn ties_spend_energy_now() {
+        // One level to spend in either of two slots: same total, so spend it in the first.
+        let utilities = [0.0, 1.0];
+        let gains = [0, -1, 0, -1];
+        let mut dp = DpScheduler::new();
+        let plan = dp
+            .solve(&DpInput {
+                utilities: &utilities,
+                gains: &gains,
+                top: 4,
+                start: 1,
+                target: 0,
+            })
+            .unwrap();
+        assert_eq!(plan.utility, 1.0);
+        assert_eq!(plan.assignment, [1, 0]);
+    }
+
+    #[test]
+    fn nearest_level_rounds_to_the_closest() {
+        let b = Battery::new(10.0, 20.0, 1.0, 0.0).unwrap();
+        let q = Quantizer::new(&b, 11).unwrap();
+        assert_eq!(q.nearest_level(9.9), None);
+        assert_eq!(q.nearest_level(15.4), Some(5));
+        assert_eq!(q.nearest_level(15.6), Some(6));
+        assert_eq!(q.nearest_level(19.8), Some(10));
+        assert_eq!(q.nearest_level(f64::NAN), None);
     }
 
     #[test]

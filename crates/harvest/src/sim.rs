@@ -3,7 +3,7 @@
 //! Each day the planner gets the day-ahead EWMA prediction per planning slot (Kansal's), the
 //! battery level at midnight and an end-of-day target (the midnight level, raised to a reserve
 //! when the prediction allows). Inside the day the DP follows its policy table at the battery's
-//! actual level; Kansal re-plans the remaining slots whenever the battery leaves its planned
+//! actual level (read to the nearest quantised level, matching the gains' rounding); Kansal re-plans the remaining slots whenever the battery leaves its planned
 //! trajectory by more than 1 % of the usable capacity (his dynamic adaptation). A slot whose task
 //! would take the battery below `B_min` falls back to the cheapest task, and if even that fails
 //! the node is off for the slot (downtime, no utility, no load).
@@ -456,8 +456,19 @@ pub fn simulate(
         for i in 0..slots {
             let choice = match kind {
                 // The policy table is the DP's adaptation: the best task from the actual level.
-                SchedulerKind::Dp if dp_ok => dp.policy(i, b).unwrap_or(cheapest),
-                SchedulerKind::Dp => cheapest,
+                SchedulerKind::Dp => {
+                    // No plan reached even the lowest target: like Kansal on such a day, re-plan the
+                    // remaining slots from the measured battery, aiming only to stay above B_min.
+                    if !dp_ok && dp.plan(&predicted[i..], b, targets[2]).is_ok() {
+                        dp_ok = true;
+                        plan_offset = i;
+                    }
+                    if dp_ok {
+                        dp.policy(i - plan_offset, b).unwrap_or(cheapest)
+                    } else {
+                        cheapest
+                    }
+                }
                 SchedulerKind::Kansal => {
                     if (b - planned_levels[i - plan_offset]).abs() > adapt_threshold && i > 0 {
                         let rest = &predicted[i..];

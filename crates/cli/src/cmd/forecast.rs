@@ -59,17 +59,18 @@ pub(crate) struct BacktestArgs {
     /// Column to forecast.
     #[arg(long)]
     value_column: String,
-    /// Exogenous feature columns (comma separated), used by ridge and lstm.
+    /// Exogenous feature columns (comma separated), used by ridge, quantile and lstm.
     #[arg(long, value_delimiter = ',')]
     features: Vec<String>,
     /// Steps ahead.
     #[arg(long, default_value_t = 5)]
     horizon: usize,
-    /// Models (comma separated): persistence, seasonal-naive, ewma, ets, mstl, ridge, lstm, auto.
+    /// Models (comma separated): persistence, seasonal-naive, ewma, ets, mstl, ridge, quantile,
+    /// lstm, auto.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "persistence,seasonal-naive,ewma,ets,mstl,ridge,lstm,auto"
+        default_value = "persistence,seasonal-naive,ewma,ets,mstl,ridge,quantile,lstm,auto"
     )]
     models: Vec<String>,
     /// Season length in slots (default: one day).

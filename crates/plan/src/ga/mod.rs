@@ -34,7 +34,10 @@ use powerslot_core::Slot;
 use rayon::prelude::*;
 
 use crate::budget::Budget;
+use crate::parallel::ParallelSgs;
 use crate::problem::Problem;
+use crate::queue::QueueMethod;
+use crate::rules::PriorityRule;
 use crate::serial::list_by_key;
 
 use decode::{Ctx, Decoder, Individual, Side};
@@ -198,6 +201,7 @@ impl<'a, 'i> Ga<'a, 'i> {
             return;
         }
         let lft = operators::latest_finish(self.ctx.p);
+        self.seed_from_parallel_rules(budget);
         self.sample(budget, &lft, 0, parallel);
         let mut source = Side::Left;
         let mut stall = 0;
@@ -270,6 +274,44 @@ impl<'a, 'i> Ga<'a, 'i> {
                 stall + 1
             };
         }
+    }
+
+    /// With capacity that changes over time (a power budget), the parallel scheme
+    /// — fill each slot with what fits — often beats serial sampling, so the
+    /// first population also gets the parallel schedules of the queue and
+    /// priority-rule heuristics (two schedules each: the parallel pass and its
+    /// serial re-decoding in start order, which never lengthens it). The search
+    /// then starts no worse than the best of them.
+    fn seed_from_parallel_rules(&mut self, budget: &Budget) {
+        let p = self.ctx.p;
+        if p.instance.has_constant_capacity() {
+            return;
+        }
+        let mut sgs = ParallelSgs::new(p);
+        let mut seeds = Vec::new();
+        let ranks: Vec<Vec<f64>> = [
+            QueueMethod::DescendingChain,
+            QueueMethod::DescendingDuration,
+        ]
+        .into_iter()
+        .map(|q| q.ranks(p).into_iter().map(|r| r as f64).collect())
+        .chain(
+            [PriorityRule::Lft, PriorityRule::Grpw]
+                .into_iter()
+                .filter_map(|r| r.keys(p)),
+        )
+        .collect();
+        for rank in &ranks {
+            if !budget.try_spend(2) {
+                break;
+            }
+            sgs.run_by_rank(p, rank);
+            let starts = &sgs.starts;
+            let mut order: Vec<usize> = (0..p.n).collect();
+            order.sort_by_key(|&j| (starts[j], j));
+            seeds.push(self.scratch.dec.decode_given(&self.ctx, &order, Side::Left));
+        }
+        self.merge(Side::Left, seeds);
     }
 
     /// Fills the left population up with regret-based samples; `false` if the
