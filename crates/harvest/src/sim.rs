@@ -3,8 +3,10 @@
 //! Each day the planner gets the day-ahead EWMA prediction per planning slot (Kansal's), the
 //! battery level at midnight and an end-of-day target (the midnight level, raised to a reserve
 //! when the prediction allows). Inside the day the DP follows its policy table at the battery's
-//! actual level (read to the nearest quantised level, matching the gains' rounding); Kansal re-plans the remaining slots whenever the battery leaves its planned
-//! trajectory by more than 1 % of the usable capacity (his dynamic adaptation). A slot whose task
+//! actual level (read to the nearest quantised level, matching the gains' rounding), and on a day
+//! it could not plan it re-plans the remaining slots from the measured battery until it can;
+//! Kansal re-plans the remaining slots whenever the battery leaves its planned trajectory by more
+//! than 1 % of the usable capacity (his dynamic adaptation). A slot whose task
 //! would take the battery below `B_min` falls back to the cheapest task, and if even that fails
 //! the node is off for the slot (downtime, no utility, no load).
 //!
@@ -458,7 +460,8 @@ pub fn simulate(
                 // The policy table is the DP's adaptation: the best task from the actual level.
                 SchedulerKind::Dp => {
                     // No plan reached even the lowest target: like Kansal on such a day, re-plan the
-                    // remaining slots from the measured battery, aiming only to stay above B_min.
+                    // remaining slots from the measured battery (still aiming at that target, where
+                    // Kansal settles for B_min) until a plan exists.
                     if !dp_ok && dp.plan(&predicted[i..], b, targets[2]).is_ok() {
                         dp_ok = true;
                         plan_offset = i;

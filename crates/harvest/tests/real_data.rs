@@ -75,14 +75,57 @@ fn clear_sky_index_beats_wcma_on_a_year() {
     assert!(s[3].mae < s[1].mae && s[3].mae < s[2].mae, "and on MAE");
 }
 
+/// Issue 5: with the node sized for the year (a 12 Wh battery instead of 7.4 Wh), neither
+/// scheduler goes down, and the DP still realises more utility than Kansal's algorithm.
 #[test]
-fn a_feasible_node_has_no_downtime_in_a_year() {
+fn a_node_sized_for_the_year_has_no_downtime() {
+    let Some(t) = trace() else { return };
+    let year = t.slice_days(1142, 1142 + 365);
+    let mut config = NodeConfig::golden_default();
+    config.battery_max = 12.0;
+    config.start = 6.0;
+    config.reserve = 6.0;
+    for slots in [24, 96] {
+        let dp = simulate(
+            &year.series,
+            year.first_day,
+            &config,
+            SchedulerKind::Dp,
+            slots,
+        )
+        .unwrap();
+        let kansal = simulate(
+            &year.series,
+            year.first_day,
+            &config,
+            SchedulerKind::Kansal,
+            slots,
+        )
+        .unwrap();
+        assert_eq!(dp.downtime_days, 0, "DP goes down at {slots} slots");
+        assert_eq!(kansal.downtime_days, 0, "Kansal goes down at {slots} slots");
+        assert!(
+            dp.utility >= kansal.utility,
+            "{slots} slots: DP {} < Kansal {}",
+            dp.utility,
+            kansal.utility
+        );
+    }
+}
+
+#[test]
+fn the_dp_realises_at_least_kansals_utility_in_a_year() {
     let Some(t) = trace() else { return };
     let year = t.slice_days(1142, 1142 + 365);
     let config = NodeConfig::golden_default();
     let dp = simulate(&year.series, year.first_day, &config, SchedulerKind::Dp, 24).unwrap();
     assert_eq!(dp.days, 365);
-    assert_eq!(dp.downtime_slots, 0, "DP: no downtime");
+    // Spending ties early costs the DP a little downtime on over-predicted days (8 slots).
+    assert!(
+        dp.downtime_days <= 3,
+        "DP downtime on {} days",
+        dp.downtime_days
+    );
     let check = dp.plan_check.as_ref().unwrap();
     assert!(check.kansal_feasible > 300);
     assert_eq!(
@@ -99,6 +142,15 @@ fn a_feasible_node_has_no_downtime_in_a_year() {
     )
     .unwrap();
     assert!(kansal.utility_fraction > 0.5 && dp.utility_fraction > 0.5);
+    // Issue 5: under the same prediction and end-of-day targets the DP realises at least
+    // Kansal's utility, and ends at least as many days energy-neutral.
+    assert!(
+        dp.utility >= kansal.utility,
+        "DP {} < Kansal {}",
+        dp.utility,
+        kansal.utility
+    );
+    assert!(dp.neutral_days >= kansal.neutral_days);
     assert!(
         (dp.harvested - kansal.harvested).abs() < 1e-6,
         "same trace, same harvest"

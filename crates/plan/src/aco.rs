@@ -207,39 +207,10 @@ fn pow(x: f64, e: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use powerslot_core::{
-        CapacityProfile, Instance, InstanceSpec, Resource, ResourceUnit, Schedule, Tail, Task,
-        TaskId, validate,
-    };
+    use powerslot_core::{Instance, Schedule, Tail, validate};
 
     fn inst() -> Instance {
-        let t = |n: u32, d: u32, q: i64, p: Vec<usize>| Task {
-            id: TaskId::Number(n),
-            duration: d,
-            demand: vec![q],
-            predecessors: p,
-            release: 0,
-            deadline: None,
-        };
-        Instance::new(InstanceSpec {
-            name: "a".into(),
-            resources: vec![Resource {
-                name: "R1".into(),
-                unit: ResourceUnit::Units,
-                capacity: CapacityProfile::new(vec![5, 5, 3, 3, 5, 5], Tail::Repeat).unwrap(),
-            }],
-            tasks: vec![
-                t(1, 2, 3, vec![]),
-                t(2, 3, 2, vec![]),
-                t(3, 1, 4, vec![0]),
-                t(4, 2, 2, vec![1]),
-                t(5, 4, 1, vec![]),
-                t(6, 1, 3, vec![2, 3]),
-            ],
-            grid: None,
-            power_curves: None,
-        })
-        .unwrap()
+        crate::test_support::instance(&[5, 5, 3, 3, 5, 5], Tail::Repeat, &[(1, 2, 3, &[]), (2, 3, 2, &[]), (3, 1, 4, &[0]), (4, 2, 2, &[1]), (5, 4, 1, &[]), (6, 1, 3, &[2, 3])])
     }
 
     #[test]

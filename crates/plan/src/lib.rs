@@ -49,6 +49,8 @@ pub mod queue;
 pub mod resources;
 pub mod rules;
 pub mod serial;
+#[cfg(test)]
+mod test_support;
 
 use std::time::{Duration, Instant};
 

@@ -138,37 +138,10 @@ pub fn list_by_key<K: PartialOrd + Copy>(p: &Problem<'_>, key: &[K]) -> Vec<usiz
 #[cfg(test)]
 mod tests {
     use super::*;
-    use powerslot_core::{
-        CapacityProfile, Instance, InstanceSpec, Resource, ResourceUnit, Schedule, Tail, Task,
-        TaskId, validate,
-    };
+    use powerslot_core::{Instance, Schedule, Tail, validate};
 
     fn inst() -> Instance {
-        let t = |n: u32, d: u32, q: i64, p: Vec<usize>| Task {
-            id: TaskId::Number(n),
-            duration: d,
-            demand: vec![q],
-            predecessors: p,
-            release: 0,
-            deadline: None,
-        };
-        Instance::new(InstanceSpec {
-            name: "s".into(),
-            resources: vec![Resource {
-                name: "R1".into(),
-                unit: ResourceUnit::Units,
-                capacity: CapacityProfile::new(vec![4, 4, 2, 2, 4], Tail::Hold).unwrap(),
-            }],
-            tasks: vec![
-                t(1, 2, 3, vec![]),
-                t(2, 3, 2, vec![]),
-                t(3, 1, 4, vec![0]),
-                t(4, 2, 2, vec![1]),
-            ],
-            grid: None,
-            power_curves: None,
-        })
-        .unwrap()
+        crate::test_support::instance(&[4, 4, 2, 2, 4], Tail::Hold, &[(1, 2, 3, &[]), (2, 3, 2, &[]), (3, 1, 4, &[0]), (4, 2, 2, &[1])])
     }
 
     #[test]

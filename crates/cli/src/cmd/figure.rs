@@ -206,7 +206,7 @@ pub(crate) fn usage_charts(
                         Series::new(
                             "baseline (non-smart load)",
                             profile_points(inst, &c.baseline_mw, scale, len),
-                            Style::Dashed,
+                            Style::Area,
                         )
                         .color(2),
                     ),
