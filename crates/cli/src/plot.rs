@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result, anyhow};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -42,7 +42,12 @@ pub(crate) struct Series {
 impl Series {
     /// A series with the given style and the next free colour.
     pub(crate) fn new(name: impl Into<String>, points: Vec<(f64, f64)>, style: Style) -> Self {
-        Self { name: name.into(), points, style, color: None }
+        Self {
+            name: name.into(),
+            points,
+            style,
+            color: None,
+        }
     }
     /// Fixes the colour (palette index).
     pub(crate) fn color(mut self, c: usize) -> Self {
@@ -93,7 +98,11 @@ fn register_font() {
 
 impl Chart {
     /// An empty chart.
-    pub(crate) fn new(title: impl Into<String>, x_label: impl Into<String>, y_label: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        title: impl Into<String>,
+        x_label: impl Into<String>,
+        y_label: impl Into<String>,
+    ) -> Self {
         Self {
             title: title.into(),
             x_label: x_label.into(),
@@ -125,7 +134,11 @@ impl Chart {
     }
 
     fn ranges(&self) -> ((f64, f64), (f64, f64)) {
-        let pts = self.series.iter().flat_map(|s| s.points.iter()).filter(|(x, y)| x.is_finite() && y.is_finite());
+        let pts = self
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter())
+            .filter(|(x, y)| x.is_finite() && y.is_finite());
         let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, 0.0f64, f64::MIN);
         for &(x, y) in pts {
             x0 = x0.min(x);
@@ -143,7 +156,11 @@ impl Chart {
             y1 = y0 + 1.0;
         }
         let pad = (y1 - y0) * 0.05;
-        (self.x_range.unwrap_or((x0, x1)), self.y_range.unwrap_or((if y0 < 0.0 { y0 - pad } else { y0 }, y1 + pad)))
+        (
+            self.x_range.unwrap_or((x0, x1)),
+            self.y_range
+                .unwrap_or((if y0 < 0.0 { y0 - pad } else { y0 }, y1 + pad)),
+        )
     }
 
     fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<()>
@@ -171,7 +188,12 @@ impl Chart {
             .map_err(e)?;
         for (i, s) in self.series.iter().enumerate() {
             let color = PALETTE[s.color.unwrap_or(i) % PALETTE.len()];
-            let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
+            let pts: Vec<(f64, f64)> = s
+                .points
+                .iter()
+                .copied()
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+                .collect();
             let stairs = || {
                 let mut out = Vec::with_capacity(pts.len() * 2);
                 for w in pts.windows(2) {
@@ -183,19 +205,28 @@ impl Chart {
                 }
                 out
             };
-            let legend = move |(x, y): (i32, i32)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3));
+            let legend = move |(x, y): (i32, i32)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
+            };
             match s.style {
-                Style::Line => chart.draw_series(LineSeries::new(pts, color.stroke_width(2))).map_err(e)?,
-                Style::Step => chart.draw_series(LineSeries::new(stairs(), color.stroke_width(2))).map_err(e)?,
-                Style::Area => chart
-                    .draw_series(AreaSeries::new(stairs(), 0.0, color.mix(0.25)).border_style(color.stroke_width(1)))
+                Style::Line => chart
+                    .draw_series(LineSeries::new(pts, color.stroke_width(2)))
                     .map_err(e)?,
-                Style::Dashed => {
-                    chart.draw_series(DashedLineSeries::new(pts, 8, 5, color.stroke_width(2))).map_err(e)?
-                }
-                Style::Points => {
-                    chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled()))).map_err(e)?
-                }
+                Style::Step => chart
+                    .draw_series(LineSeries::new(stairs(), color.stroke_width(2)))
+                    .map_err(e)?,
+                Style::Area => chart
+                    .draw_series(
+                        AreaSeries::new(stairs(), 0.0, color.mix(0.25))
+                            .border_style(color.stroke_width(1)),
+                    )
+                    .map_err(e)?,
+                Style::Dashed => chart
+                    .draw_series(DashedLineSeries::new(pts, 8, 5, color.stroke_width(2)))
+                    .map_err(e)?,
+                Style::Points => chart
+                    .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+                    .map_err(e)?,
             }
             .label(&s.name)
             .legend(legend);
@@ -223,8 +254,16 @@ mod tests {
     fn writes_svg_and_png() {
         let dir = tempfile::tempdir().unwrap();
         let chart = Chart::new("test", "time (min)", "power (kW)")
-            .with(Series::new("a", vec![(0.0, 1.0), (1.0, 2.0), (2.0, 0.5)], Style::Step))
-            .with(Series::new("b", vec![(0.0, 0.5), (2.0, 1.5)], Style::Dashed))
+            .with(Series::new(
+                "a",
+                vec![(0.0, 1.0), (1.0, 2.0), (2.0, 0.5)],
+                Style::Step,
+            ))
+            .with(Series::new(
+                "b",
+                vec![(0.0, 0.5), (2.0, 1.5)],
+                Style::Dashed,
+            ))
             .with(Series::new("c", vec![(0.0, 0.2), (2.0, 0.3)], Style::Area));
         let files = chart.save(dir.path(), "fig").unwrap();
         let svg = std::fs::read_to_string(&files[0]).unwrap();

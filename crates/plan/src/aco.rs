@@ -210,7 +210,18 @@ mod tests {
     use powerslot_core::{Instance, Schedule, Tail, validate};
 
     fn inst() -> Instance {
-        crate::test_support::instance(&[5, 5, 3, 3, 5, 5], Tail::Repeat, &[(1, 2, 3, &[]), (2, 3, 2, &[]), (3, 1, 4, &[0]), (4, 2, 2, &[1]), (5, 4, 1, &[]), (6, 1, 3, &[2, 3])])
+        crate::test_support::instance(
+            &[5, 5, 3, 3, 5, 5],
+            Tail::Repeat,
+            &[
+                (1, 2, 3, &[]),
+                (2, 3, 2, &[]),
+                (3, 1, 4, &[0]),
+                (4, 2, 2, &[1]),
+                (5, 4, 1, &[]),
+                (6, 1, 3, &[2, 3]),
+            ],
+        )
     }
 
     #[test]

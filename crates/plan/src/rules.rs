@@ -237,7 +237,17 @@ mod tests {
     use powerslot_core::{Instance, Schedule, Tail, validate};
 
     fn inst() -> Instance {
-        crate::test_support::instance(&[4, 4, 2, 2, 4], Tail::Repeat, &[(1, 2, 3, &[]), (2, 3, 2, &[]), (3, 1, 4, &[0]), (4, 2, 2, &[1]), (5, 1, 1, &[2, 3])])
+        crate::test_support::instance(
+            &[4, 4, 2, 2, 4],
+            Tail::Repeat,
+            &[
+                (1, 2, 3, &[]),
+                (2, 3, 2, &[]),
+                (3, 1, 4, &[0]),
+                (4, 2, 2, &[1]),
+                (5, 1, 1, &[2, 3]),
+            ],
+        )
     }
 
     #[test]

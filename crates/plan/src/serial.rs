@@ -141,7 +141,16 @@ mod tests {
     use powerslot_core::{Instance, Schedule, Tail, validate};
 
     fn inst() -> Instance {
-        crate::test_support::instance(&[4, 4, 2, 2, 4], Tail::Hold, &[(1, 2, 3, &[]), (2, 3, 2, &[]), (3, 1, 4, &[0]), (4, 2, 2, &[1])])
+        crate::test_support::instance(
+            &[4, 4, 2, 2, 4],
+            Tail::Hold,
+            &[
+                (1, 2, 3, &[]),
+                (2, 3, 2, &[]),
+                (3, 1, 4, &[0]),
+                (4, 2, 2, &[1]),
+            ],
+        )
     }
 
     #[test]

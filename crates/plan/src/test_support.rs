@@ -1,16 +1,23 @@
 //! Small instances shared by the unit tests of the planners.
 
-use powerslot_core::{CapacityProfile, Instance, InstanceSpec, Resource, ResourceUnit, Tail, Task, TaskId};
+use powerslot_core::{
+    CapacityProfile, Instance, InstanceSpec, Resource, ResourceUnit, Tail, Task, TaskId,
+};
 
 /// One resource `R1` with `capacity` per slot (held or repeating) and tasks given
 /// as `(job number, duration, demand, predecessor indices)`.
-pub(crate) fn instance(capacity: &[i64], tail: Tail, tasks: &[(u32, u32, i64, &[usize])]) -> Instance {
+pub(crate) fn instance(
+    capacity: &[i64],
+    tail: Tail,
+    tasks: &[(u32, u32, i64, &[usize])],
+) -> Instance {
     Instance::new(InstanceSpec {
         name: "test".into(),
         resources: vec![Resource {
             name: "R1".into(),
             unit: ResourceUnit::Units,
-            capacity: CapacityProfile::new(capacity.to_vec(), tail).expect("test capacity is valid"),
+            capacity: CapacityProfile::new(capacity.to_vec(), tail)
+                .expect("test capacity is valid"),
         }],
         tasks: tasks
             .iter()
