@@ -138,19 +138,10 @@ pub fn list_by_key<K: PartialOrd + Copy>(p: &Problem<'_>, key: &[K]) -> Vec<usiz
 #[cfg(test)]
 mod tests {
     use super::*;
-    use powerslot_core::{Instance, Schedule, Tail, validate};
+    use powerslot_core::{Instance, Schedule, validate};
 
     fn inst() -> Instance {
-        crate::test_support::instance(
-            &[4, 4, 2, 2, 4],
-            Tail::Hold,
-            &[
-                (1, 2, 3, &[]),
-                (2, 3, 2, &[]),
-                (3, 1, 4, &[0]),
-                (4, 2, 2, &[1]),
-            ],
-        )
+        crate::test_support::dip()
     }
 
     #[test]

@@ -35,3 +35,17 @@ pub(crate) fn instance(
     })
     .expect("test instance is valid")
 }
+
+/// Four tasks (two chains) under a capacity of 4 that dips to 2 in slots 2–3.
+pub(crate) fn dip() -> Instance {
+    instance(
+        &[4, 4, 2, 2, 4],
+        Tail::Hold,
+        &[
+            (1, 2, 3, &[]),
+            (2, 3, 2, &[]),
+            (3, 1, 4, &[0]),
+            (4, 2, 2, &[1]),
+        ],
+    )
+}
