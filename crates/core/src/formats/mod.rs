@@ -31,7 +31,7 @@ pub enum ReadError {
         file: PathBuf,
     },
     /// The text does not follow the format.
-    #[error("{}:{line}: {message}", .file.display())]
+    #[error("{}{}: {message}", .file.display(), fmt_line(*.line))]
     Syntax {
         /// The file.
         file: PathBuf,
@@ -48,6 +48,15 @@ pub enum ReadError {
         /// What is wrong with the model.
         error: ModelError,
     },
+}
+
+/// `:LINE` for messages, or nothing when the problem is not tied to one line.
+fn fmt_line(line: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(":{line}")
+    }
 }
 
 /// Reads an instance, choosing the format by extension (`.sm`, `.rcp`, `.json`).
