@@ -75,7 +75,8 @@ pub(crate) struct Chart {
     pub(crate) x_range: Option<(f64, f64)>,
 }
 
-const PALETTE: [RGBColor; 8] = [
+/// Twelve distinct colours (enough for one series per month).
+const PALETTE: [RGBColor; 12] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
     RGBColor(44, 160, 44),
@@ -84,6 +85,10 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
     RGBColor(80, 80, 80),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+    RGBColor(0, 0, 128),
+    RGBColor(255, 187, 120),
 ];
 
 static FONT: Once = Once::new();

@@ -452,10 +452,8 @@ fn plots(args: &SimulateArgs, config: &NodeConfig, reports: &[SimReport]) -> Res
             }
             let style = if mine.len() == 1 {
                 Style::Points
-            } else if m <= 8 {
-                Style::Line
             } else {
-                Style::Dashed
+                Style::Line
             };
             months = months
                 .with(Series::new(MONTHS[m as usize - 1], pts, style).color(usize::from(m - 1)));
