@@ -470,51 +470,6 @@ impl TaskScheduler {
 mod tests {
     use super::*;
 
-    fn brute(input: &DpInput<'_>) -> Option<f64> {
-        let n = input.utilities.len();
-        let k = input.gains.len() / n;
-        let mut best: Option<f64> = None;
-        let total = n.pow(k as u32);
-        for code in 0..total {
-            let (mut c, mut b, mut u) = (code, i64::from(input.start), 0.0);
-            let mut ok = true;
-            for i in 0..k {
-                let j = c % n;
-                c /= n;
-                b += i64::from(input.gains[i * n + j]);
-                if b < 0 {
-                    ok = false;
-                    break;
-                }
-                b = b.min(i64::from(input.top));
-                u += input.utilities[j];
-            }
-            if ok && b >= i64::from(input.target) && best.is_none_or(|x| u > x) {
-                best = Some(u);
-            }
-        }
-        best
-    }
-
-    #[test]
-    fn matches_brute_force_on_a_hand_case() {
-        // 3 tasks (off, low, high), 4 slots: night, sun, sun, night.
-        let utilities = [0.0, 1.0, 3.0];
-        let gains = [-0, -1, -3, 4, 3, 1, 4, 3, 1, 0, -1, -3];
-        let input = DpInput {
-            utilities: &utilities,
-            gains: &gains,
-            top: 6,
-            start: 2,
-            target: 2,
-        };
-        let mut dp = DpScheduler::new();
-        let plan = dp.solve(&input).unwrap();
-        assert_eq!(Some(plan.utility), brute(&input));
-        assert_eq!(plan.levels.len(), 5);
-        assert!(plan.levels[4] >= 2);
-    }
-
     #[test]
     fn reports_infeasible() {
         let utilities = [1.0];

@@ -32,6 +32,25 @@ fn brute_force(input: &DpInput<'_>) -> Option<f64> {
     best
 }
 
+#[test]
+fn matches_brute_force_on_a_hand_case() {
+    // 3 tasks (off, low, high), 4 slots: night, sun, sun, night.
+    let utilities = [0.0, 1.0, 3.0];
+    let gains = [-0, -1, -3, 4, 3, 1, 4, 3, 1, 0, -1, -3];
+    let input = DpInput {
+        utilities: &utilities,
+        gains: &gains,
+        top: 6,
+        start: 2,
+        target: 2,
+    };
+    let mut dp = DpScheduler::new();
+    let plan = dp.solve(&input).unwrap();
+    assert_eq!(Some(plan.utility), brute_force(&input));
+    assert_eq!(plan.levels.len(), 5);
+    assert!(plan.levels[4] >= 2);
+}
+
 /// The same problem as a MILP: x[i][j] binary, one task per slot, B(i+1) = B(i) + Σ g·x − w(i)
 /// with waste w ≥ 0 and 0 ≤ B ≤ top. Voluntary waste never helps (the transition is monotone in
 /// B and every constraint is a lower bound), so the optimum equals the capped model's.
