@@ -186,40 +186,22 @@ impl Search<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use powerslot_core::{
-        CapacityProfile, Instance, InstanceSpec, Resource, ResourceUnit, Schedule, Tail, Task,
-        TaskId, validate,
-    };
+    use powerslot_core::{Schedule, Tail, validate};
 
     #[test]
     fn finds_the_optimum_that_needs_a_delay() {
         // Capacity 3, dipping to 1 in every fourth slot: only some orders avoid
         // stretching over the dips. Checked against brute force.
-        let t = |n: u32, d: u32, q: i64, p: Vec<usize>| Task {
-            id: TaskId::Number(n),
-            duration: d,
-            demand: vec![q],
-            predecessors: p,
-            release: 0,
-            deadline: None,
-        };
-        let i = Instance::new(InstanceSpec {
-            name: "e".into(),
-            resources: vec![Resource {
-                name: "R1".into(),
-                unit: ResourceUnit::Units,
-                capacity: CapacityProfile::new(vec![3, 3, 3, 1], Tail::Repeat).unwrap(),
-            }],
-            tasks: vec![
-                t(1, 1, 2, vec![]),
-                t(2, 3, 2, vec![]),
-                t(3, 2, 1, vec![]),
-                t(4, 1, 3, vec![0]),
+        let i = crate::test_support::instance(
+            &[3, 3, 3, 1],
+            Tail::Repeat,
+            &[
+                (1, 1, 2, &[]),
+                (2, 3, 2, &[]),
+                (3, 2, 1, &[]),
+                (4, 1, 3, &[0]),
             ],
-            grid: None,
-            power_curves: None,
-        })
-        .unwrap();
+        );
         let p = Problem::new(&i);
         let opt = optimum(&p, 1_000_000).unwrap();
         validate(&i, &Schedule::new(opt.starts.clone())).unwrap();

@@ -414,10 +414,7 @@ fn tournament(rng: &mut Rng, pop: &[Individual], size: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use powerslot_core::{
-        CapacityProfile, Instance, InstanceSpec, Resource, ResourceUnit, Schedule, Tail, Task,
-        TaskId, read_instance, validate,
-    };
+    use powerslot_core::{Instance, Schedule, Tail, read_instance, validate};
 
     fn psplib(name: &str) -> Instance {
         let path = concat!(
@@ -444,33 +441,18 @@ mod tests {
     /// A dip in capacity that the optimum must work around: 4 units, then 2
     /// in slots 2..6, then 4 again.
     fn dip() -> Instance {
-        let t = |n: u32, d: u32, q: i64, p: Vec<usize>| Task {
-            id: TaskId::Number(n),
-            duration: d,
-            demand: vec![q],
-            predecessors: p,
-            release: 0,
-            deadline: None,
-        };
-        Instance::new(InstanceSpec {
-            name: "dip".into(),
-            resources: vec![Resource {
-                name: "R1".into(),
-                unit: ResourceUnit::Units,
-                capacity: CapacityProfile::new(vec![4, 4, 2, 2, 2, 2, 4], Tail::Hold).unwrap(),
-            }],
-            tasks: vec![
-                t(1, 2, 3, vec![]),
-                t(2, 3, 2, vec![]),
-                t(3, 2, 3, vec![0]),
-                t(4, 2, 2, vec![1]),
-                t(5, 1, 4, vec![]),
-                t(6, 3, 1, vec![2]),
+        crate::test_support::instance(
+            &[4, 4, 2, 2, 2, 2, 4],
+            Tail::Hold,
+            &[
+                (1, 2, 3, &[]),
+                (2, 3, 2, &[]),
+                (3, 2, 3, &[0]),
+                (4, 2, 2, &[1]),
+                (5, 1, 4, &[]),
+                (6, 3, 1, &[2]),
             ],
-            grid: None,
-            power_curves: None,
-        })
-        .unwrap()
+        )
     }
 
     #[test]
