@@ -1,142 +1,878 @@
-//! ETS and MSTL through `augurs`, made online.
+//! ETS and MSTL: estimated with `augurs`, then updated online in O(1) per sample.
 //!
-//! augurs fits and forecasts but has no incremental update, and refitting on every sample would
-//! cost milliseconds. So a fit produces a forecast *path* long enough to last until the next
-//! refit; each new sample moves one step along the path and nudges a level correction by a
-//! share of the surprise (as a local-level model would). The model refits itself on its recent
-//! history once per `refit_every` samples (one season, at least 24), which amortises the cost.
+//! augurs 0.10 estimates models but has no incremental update, and it keeps the fitted
+//! smoothing parameters and states private. So:
+//!
+//! * **ETS.** `AutoETS` chooses the model (error A/M, trend N/A/Ad, by AICc) and estimates it
+//!   by likelihood. The smoothing parameters (α, β, φ) are recovered exactly from its public
+//!   in-sample one-step forecasts, which obey a linear recurrence in the one-step errors (see
+//!   [`recover`]); replaying the state-space recursion with them must reproduce every one of
+//!   augurs' one-step forecasts, or the recovery is rejected. α is then tuned for the forecast
+//!   horizon ([`tune_for_horizon`]), and a replay over the window gives the final state (level,
+//!   slope). Each `update` is one step of the recursion and `forecast(h)` is O(h).
+//!   augurs 0.10.3 cannot fit seasonal ETS (its seasonal initialisation is `unimplemented!()`;
+//!   `AutoETS::new(m, "ZZZ")` panics for m = 2 and 4 and drops the seasonal candidates
+//!   otherwise), so only non-seasonal models are searched and seasonality is MSTL's job.
+//! * **MSTL.** The series is decomposed by MSTL (`stlrs`, which `augurs::mstl` re-exports and
+//!   runs itself). The last cycle of each seasonal component is kept; each new sample is
+//!   deseasonalised at its phase and fed to the online ETS above, and the forecast adds the
+//!   components back at the future phases (as augurs' MSTL forecasts). Between refits the
+//!   shortest component absorbs a share of each one-step error ([`SEASONAL_GAIN`]).
+//! * **Level shifts.** An ETS whose α suits a calm stretch follows a regime change only
+//!   slowly. When [`SHIFT_RUN`] consecutive one-step errors all exceed [`SHIFT_SIGMAS`]
+//!   standard deviations in the same direction, the level jumps by the gap still open (an
+//!   intervention, as for a level-shift outlier).
+//! * **Refits.** Parameters are re-estimated on the recent history once a tenth of the fit
+//!   window is new (at least one season); refits re-estimate the current form and only every
+//!   [`RESELECT_EVERY`]th lets AutoETS choose again, so a 5,000-point window costs ~0.1 ms per
+//!   update amortised, while the state itself follows every sample.
+//! * **No NaN.** The update is written in error-correction form without division (for
+//!   multiplicative error, l = ŷ(1 + αε) with ε = (y − ŷ)/ŷ equals ŷ + α(y − ŷ)), so zeros
+//!   cannot poison it; should the state still become non-finite, it restarts at the
+//!   observation with no slope, and a form with multiplicative error is chosen again once the
+//!   window holds a zero.
 
 use std::collections::VecDeque;
 
-use augurs::{Fit, Predict, ets::AutoETS, mstl::MSTLModel};
+use augurs::ets::AutoETS;
+use augurs::ets::model::{ErrorComponent, ModelType, TrendComponent, Unfit};
+use augurs::mstl::stlrs::MstlParams;
+use augurs::{Fit, Predict};
 
 use crate::error::{ForecastError, Result};
 use crate::model::{FitOptions, PointModel};
 
-/// Which augurs model produces the path.
+/// Which statistical model [`PathModel`] runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PathKind {
     Ets,
     Mstl,
 }
 
-/// Share of each surprise absorbed into the level correction.
-const CORRECTION_GAIN: f64 = 0.5;
+impl PathKind {
+    fn name(self) -> &'static str {
+        match self {
+            PathKind::Ets => "ets",
+            PathKind::Mstl => "mstl",
+        }
+    }
+}
 
+/// Consecutive same-signed large one-step errors that reveal a level shift. Shorter runs are
+/// common in household load (an appliance running for a few hours) and must not move the level.
+const SHIFT_RUN: usize = 6;
+/// How large each of those errors must be, in standard deviations of the in-sample one-step
+/// errors (the RMS: spikes inflate it, which makes the test more conservative on spiky load).
+const SHIFT_SIGMAS: f64 = 3.0;
+/// Share of each one-step error the shortest MSTL seasonal component absorbs (Holt-Winters γ).
+/// 0.1 is a usual γ; on the OPSD check it beat frozen components (0) and 0.05, 0.2, 0.3.
+const SEASONAL_GAIN: f64 = 0.1;
+/// α multipliers tried when tuning for the horizon: 2^(j/2) for j = −8..=4 (1/16 to 4).
+const TUNE_STEPS: std::ops::RangeInclusive<i32> = -8..=4;
+/// Most steps ahead the tuning scores (bounds its cost for very long horizons).
+const TUNE_MAX_STEPS: usize = 48;
+/// A refit is due once `1 / REFIT_SHARE` of the fit window is new data.
+const REFIT_SHARE: usize = 10;
+/// Fewest samples between refits, whatever the season and window.
+const MIN_REFIT: usize = 24;
+/// Refits re-estimate the current ETS form (one fit instead of AutoETS' six candidates); every
+/// this many, AutoETS chooses the form again.
+const RESELECT_EVERY: usize = 4;
+/// The replay of the recovered recursion must match augurs' one-step forecasts to this,
+/// relative to the scale of the series.
+const REPLAY_TOLERANCE: f64 = 1e-6;
+
+/// Smoothing parameters of a non-seasonal ETS model. No trend: β = 0 (the slope stays 0);
+/// undamped trend: φ = 1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Smoothing {
+    alpha: f64,
+    beta: f64,
+    phi: f64,
+}
+
+/// The ETS state after the latest sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct State {
+    level: f64,
+    slope: f64,
+}
+
+impl Smoothing {
+    /// One-step forecast ŷ = l + φb.
+    fn one_step(&self, s: State) -> f64 {
+        s.level + self.phi * s.slope
+    }
+
+    /// One step of the recursion (Hyndman et al. 2008, table 2.1, error-correction form):
+    /// e = y − (l + φb), l' = l + φb + αe, b' = φb + βe. Identical for additive and
+    /// multiplicative error.
+    fn step(&self, s: State, y: f64) -> State {
+        let q = self.one_step(s);
+        let e = y - q;
+        State {
+            level: q + self.alpha * e,
+            slope: self.phi * s.slope + self.beta * e,
+        }
+    }
+
+    /// Point forecasts l + (φ + … + φ^k) b for k = 1..=horizon.
+    fn forecast(&self, s: State, horizon: usize) -> Vec<f64> {
+        let mut power = 1.0;
+        let mut damped = 0.0;
+        (0..horizon)
+            .map(|_| {
+                power *= self.phi;
+                damped += power;
+                s.level + damped * s.slope
+            })
+            .collect()
+    }
+}
+
+/// Recovers α, β, φ and the state before the first observation from augurs' in-sample
+/// one-step forecasts `one_step` of `y`.
+///
+/// With f_t the forecast of y_t, e_t = y_t − f_t and d_t = f_{t+1} − f_t, the recursion gives
+/// d_t = φ d_{t−1} + (α + φβ) e_t − φα e_{t−1} (damped trend), Δd_t = (α + β) e_t − α e_{t−1}
+/// (undamped trend) and d_t = α e_t (no trend): linear in the unknowns, so least squares
+/// recovers them exactly up to rounding. `None` when the data do not identify them (e.g. no
+/// error at all) or the replay does not reproduce `one_step`.
+fn recover(trend: bool, damped: bool, y: &[f64], one_step: &[f64]) -> Option<(Smoothing, State)> {
+    let n = y.len();
+    if one_step.len() != n || n < 6 {
+        return None;
+    }
+    let e: Vec<f64> = y.iter().zip(one_step).map(|(y, f)| y - f).collect();
+    let d: Vec<f64> = one_step.windows(2).map(|w| w[1] - w[0]).collect();
+    let smoothing = if !trend {
+        let [alpha] = least_squares((0..n - 1).map(|t| ([e[t]], d[t])))?;
+        Smoothing {
+            alpha,
+            beta: 0.0,
+            phi: 1.0,
+        }
+    } else if !damped {
+        let [c1, c2] = least_squares((1..n - 1).map(|t| ([e[t], e[t - 1]], d[t] - d[t - 1])))?;
+        Smoothing {
+            alpha: -c2,
+            beta: c1 + c2,
+            phi: 1.0,
+        }
+    } else {
+        let [phi, c1, c2] = least_squares((1..n - 1).map(|t| ([d[t - 1], e[t], e[t - 1]], d[t])))?;
+        if !(phi > 0.0 && phi <= 1.0 + 1e-9) {
+            return None;
+        }
+        let alpha = -c2 / phi;
+        Smoothing {
+            alpha,
+            beta: (c1 - alpha) / phi,
+            phi,
+        }
+    };
+    let plausible = |v: f64| (-1e-6..=1.0 + 1e-6).contains(&v);
+    if !(plausible(smoothing.alpha) && plausible(smoothing.beta)) {
+        return None;
+    }
+    // f_1 = l_0 + φ b_0 and d_1 = (α + φβ) e_1 + φ² b_0.
+    let phi = smoothing.phi;
+    let slope = if trend {
+        (d[0] - (smoothing.alpha + phi * smoothing.beta) * e[0]) / (phi * phi)
+    } else {
+        0.0
+    };
+    let start = State {
+        level: one_step[0] - phi * slope,
+        slope,
+    };
+    let tolerance = REPLAY_TOLERANCE * (1.0 + y.iter().fold(0.0f64, |m, v| m.max(v.abs())));
+    let mut s = start;
+    for (&v, &f) in y.iter().zip(one_step) {
+        let gap = (smoothing.one_step(s) - f).abs();
+        if gap.is_nan() || gap > tolerance {
+            return None;
+        }
+        s = smoothing.step(s, v);
+    }
+    Some((smoothing, start))
+}
+
+/// Least squares for `K` unknowns through the normal equations (K ≤ 3, so they are tiny);
+/// `None` when they are singular.
+fn least_squares<const K: usize>(rows: impl Iterator<Item = ([f64; K], f64)>) -> Option<[f64; K]> {
+    let mut a = [[0.0; K]; K];
+    let mut b = [0.0; K];
+    for (x, y) in rows {
+        for i in 0..K {
+            b[i] += x[i] * y;
+            for j in 0..K {
+                a[i][j] += x[i] * x[j];
+            }
+        }
+    }
+    let largest = (0..K).fold(0.0f64, |m, i| m.max(a[i][i]));
+    if !(largest > 0.0 && largest.is_finite()) {
+        return None;
+    }
+    // Gaussian elimination with partial pivoting.
+    for c in 0..K {
+        let p = (c..K).max_by(|&i, &j| a[i][c].abs().total_cmp(&a[j][c].abs()))?;
+        if a[p][c].abs() <= 1e-12 * largest {
+            return None;
+        }
+        a.swap(c, p);
+        b.swap(c, p);
+        for r in c + 1..K {
+            let f = a[r][c] / a[c][c];
+            let pivot_row = a[c];
+            for (x, p) in a[r][c..].iter_mut().zip(&pivot_row[c..]) {
+                *x -= f * p;
+            }
+            b[r] -= f * b[c];
+        }
+    }
+    let mut x = [0.0; K];
+    for c in (0..K).rev() {
+        let s: f64 = (c + 1..K).map(|k| a[c][k] * x[k]).sum();
+        x[c] = (b[c] - s) / a[c][c];
+    }
+    x.iter().all(|v| v.is_finite()).then_some(x)
+}
+
+/// Simple exponential smoothing with α chosen on a grid by one-step squared error: used only
+/// when augurs' parameters cannot be recovered (a series without any one-step error, such as
+/// a constant one, does not identify them, and any α then fits it equally well).
+fn simple_smoothing(y: &[f64]) -> (Smoothing, State) {
+    let start = State {
+        level: y.first().copied().unwrap_or(0.0),
+        slope: 0.0,
+    };
+    let sse = |alpha: f64| {
+        let m = Smoothing {
+            alpha,
+            beta: 0.0,
+            phi: 1.0,
+        };
+        let mut s = start;
+        y.iter().fold(0.0, |acc, &v| {
+            let e = v - m.one_step(s);
+            s = m.step(s, v);
+            acc + e * e
+        })
+    };
+    let alpha = (1..=50)
+        .map(|i| f64::from(i) / 50.0)
+        .min_by(|&a, &b| sse(a).total_cmp(&sse(b)))
+        .unwrap_or(1.0);
+    (
+        Smoothing {
+            alpha,
+            beta: 0.0,
+            phi: 1.0,
+        },
+        start,
+    )
+}
+
+/// Refines α for the forecast horizon: augurs estimates by one-step likelihood, but the
+/// forecasts are scored over `horizon` steps by absolute error, and on noisy, spiky load a
+/// smoother level forecasts those better (the same reason R's `ets` offers the multi-step
+/// `amse` criterion; augurs 0.10.3's non-likelihood criteria stop at the initial simplex, and
+/// `MSE` panics, so they are no use here). α is scaled by 2^(j/2) (β with it, keeping β ≤ α;
+/// φ stays) and the one with the lowest in-sample mean absolute error over steps
+/// 1..=min(horizon, 48) from every origin wins; augurs' α stays unless another is strictly
+/// better. Cost O(13 · n · horizon), paid only at (re)fits.
+fn tune_for_horizon(base: Smoothing, start: State, y: &[f64], horizon: usize) -> Smoothing {
+    let steps = horizon.clamp(1, TUNE_MAX_STEPS);
+    let cost = |m: Smoothing| {
+        let mut s = start;
+        let mut total = 0.0;
+        for t in 0..y.len() {
+            // Inline forecasts (no allocation): l + (φ + … + φ^k) b against y[t + k − 1].
+            let (mut power, mut damped) = (1.0, 0.0);
+            for &actual in &y[t..(t + steps).min(y.len())] {
+                power *= m.phi;
+                damped += power;
+                total += (actual - (s.level + damped * s.slope)).abs();
+            }
+            s = m.step(s, y[t]);
+        }
+        total
+    };
+    // α = 0 cannot be scaled (and a NaN α cannot come out of `recover`).
+    if base.alpha.is_nan() || base.alpha <= 0.0 {
+        return base;
+    }
+    let mut best = (cost(base), base);
+    for j in TUNE_STEPS.filter(|&j| j != 0) {
+        let alpha = (base.alpha * 2f64.powf(f64::from(j) / 2.0)).min(1.0);
+        let candidate = Smoothing {
+            alpha,
+            beta: base.beta * alpha / base.alpha,
+            phi: base.phi,
+        };
+        let c = cost(candidate);
+        if c < best.0 {
+            best = (c, candidate);
+        }
+    }
+    best.1
+}
+
+/// Root mean square (the standard deviation of zero-mean errors).
+fn rms(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    (values.iter().map(|v| v * v).sum::<f64>() / values.len() as f64).sqrt()
+}
+
+/// One one-step error kept for the level-shift test, with the slope before it was absorbed.
+#[derive(Debug, Clone, Copy)]
+struct Surprise {
+    error: f64,
+    slope_before: f64,
+}
+
+/// The ETS form augurs chose (error and trend types, damping).
+#[derive(Debug, Clone, Copy)]
+struct Form {
+    model_type: ModelType,
+    damped: bool,
+}
+
+/// A non-seasonal ETS model whose state follows every sample.
+#[derive(Debug, Clone)]
+struct OnlineEts {
+    form: Form,
+    smoothing: Smoothing,
+    state: State,
+    /// Standard deviation (RMS) of the in-sample one-step errors.
+    scale: f64,
+    /// The latest one-step errors (at most [`SHIFT_RUN`]).
+    recent: VecDeque<Surprise>,
+    /// Level shifts applied so far.
+    shifts: usize,
+}
+
+impl OnlineEts {
+    /// Lets augurs estimate the model on `y` (choosing its form, unless `keep` names the form
+    /// to re-estimate), recovers its recursion and tunes α for `horizon`.
+    fn fit(y: &[f64], horizon: usize, keep: Option<Form>) -> std::result::Result<Self, String> {
+        // Multiplicative error needs positive data; if that no longer holds, choose again.
+        let positive = y.iter().all(|&v| v > 0.0);
+        let keep = keep.filter(|f| positive || f.model_type.error == ErrorComponent::Additive);
+        let reestimated = keep.and_then(|form| {
+            let model = Unfit::new(form.model_type)
+                .damped(form.damped)
+                .fit(y)
+                .ok()?;
+            Some((form, model.predict_in_sample(None).ok()?.point))
+        });
+        let (form, one_step) = match reestimated {
+            Some(found) => found,
+            None => {
+                let fitted = AutoETS::non_seasonal().fit(y).map_err(|e| e.to_string())?;
+                let model = fitted.model();
+                let form = Form {
+                    model_type: model.model_type(),
+                    damped: model.damped(),
+                };
+                let one_step = fitted
+                    .predict_in_sample(None)
+                    .map_err(|e| e.to_string())?
+                    .point;
+                (form, one_step)
+            }
+        };
+        let trend = match form.model_type.trend {
+            TrendComponent::None => false,
+            TrendComponent::Additive => true,
+            // Not in the search (`allow_multiplicative_trend` is off), but say so if it appears.
+            TrendComponent::Multiplicative => {
+                return Err("augurs chose a multiplicative trend, which is not supported".into());
+            }
+        };
+        let (smoothing, start) =
+            recover(trend, form.damped, y, &one_step).unwrap_or_else(|| simple_smoothing(y));
+        let smoothing = tune_for_horizon(smoothing, start, y, horizon);
+        Ok(Self::run(form, smoothing, start, y))
+    }
+
+    /// The model after replaying `y` from `start`, with the scale of its one-step errors.
+    fn run(form: Form, smoothing: Smoothing, start: State, y: &[f64]) -> Self {
+        let mut state = start;
+        let mut errors = Vec::with_capacity(y.len());
+        for &v in y {
+            errors.push(v - smoothing.one_step(state));
+            state = smoothing.step(state, v);
+        }
+        OnlineEts {
+            form,
+            smoothing,
+            state,
+            scale: rms(&errors),
+            recent: VecDeque::with_capacity(SHIFT_RUN),
+            shifts: 0,
+        }
+    }
+
+    fn update(&mut self, y: f64) {
+        let error = y - self.smoothing.one_step(self.state);
+        let slope_before = self.state.slope;
+        let next = self.smoothing.step(self.state, y);
+        self.state = if next.level.is_finite() && next.slope.is_finite() {
+            next
+        } else {
+            State {
+                level: y,
+                slope: 0.0,
+            }
+        };
+        if self.recent.len() == SHIFT_RUN {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(Surprise {
+            error,
+            slope_before,
+        });
+        self.follow_level_shift();
+    }
+
+    /// After [`SHIFT_RUN`] large same-signed errors, moves the level by the gap still open:
+    /// the level already took α of each error, so it gets the remaining (1 − α) of the
+    /// smallest one (the conservative estimate of the shift). The slope goes back to what it
+    /// was before the run, as a level shift is not a trend.
+    fn follow_level_shift(&mut self) {
+        if self.recent.len() < SHIFT_RUN {
+            return;
+        }
+        let limit = SHIFT_SIGMAS * self.scale;
+        let up = self.recent.iter().all(|s| s.error > limit);
+        let down = self.recent.iter().all(|s| s.error < -limit);
+        if !(up || down) {
+            return;
+        }
+        let smallest = self
+            .recent
+            .iter()
+            .map(|s| s.error)
+            .min_by(|a, b| a.abs().total_cmp(&b.abs()))
+            .unwrap_or(0.0);
+        self.state.level += (1.0 - self.smoothing.alpha) * smallest;
+        self.state.slope = self.recent[0].slope_before;
+        self.recent.clear();
+        self.shifts += 1;
+    }
+
+    fn forecast(&self, horizon: usize) -> Vec<f64> {
+        self.smoothing.forecast(self.state, horizon)
+    }
+}
+
+/// The last cycle of one MSTL seasonal component; `next` is the phase of the next sample.
+#[derive(Debug, Clone)]
+struct SeasonalCycle {
+    values: Vec<f64>,
+    next: usize,
+}
+
+impl SeasonalCycle {
+    /// The component `k` samples after the next one.
+    fn at(&self, k: usize) -> f64 {
+        self.values[(self.next + k) % self.values.len()]
+    }
+
+    fn advance(&mut self) {
+        self.next = (self.next + 1) % self.values.len();
+    }
+}
+
+/// ETS or MSTL with an online state (the name is historical: it used to follow a precomputed
+/// forecast path).
 pub(crate) struct PathModel {
     kind: PathKind,
     season: usize,
+    horizon: usize,
+    /// The recent history the periodic refits use.
     history: VecDeque<f64>,
     max_points: usize,
-    refit_every: usize,
-    max_horizon: usize,
-    path: Vec<f64>,
-    step: usize,
     since_refit: usize,
-    correction: f64,
+    /// Refits so far (every [`RESELECT_EVERY`]th one chooses the ETS form again).
+    refits: usize,
+    ets: OnlineEts,
+    /// MSTL's seasonal components (none for ETS).
+    cycles: Vec<SeasonalCycle>,
 }
 
 impl PathModel {
     pub(crate) fn fit(kind: PathKind, values: &[f64], options: &FitOptions) -> Result<Self> {
         let start = values.len().saturating_sub(options.max_fit_points);
-        let refit_every = options.season.max(24);
-        let mut model = PathModel {
+        let mut history: VecDeque<f64> = values[start..].iter().copied().collect();
+        let (ets, cycles) = estimate(
+            kind,
+            options.season,
+            options.horizon,
+            history.make_contiguous(),
+            None,
+        )?;
+        Ok(PathModel {
             kind,
             season: options.season,
-            history: values[start..].iter().copied().collect(),
-            max_points: options.max_fit_points,
-            refit_every,
-            max_horizon: options.horizon,
-            path: Vec::new(),
-            step: 0,
+            horizon: options.horizon,
+            history,
+            max_points: options.max_fit_points.max(1),
             since_refit: 0,
-            correction: 0.0,
-        };
-        model.path = model.compute_path()?;
-        Ok(model)
+            refits: 0,
+            ets,
+            cycles,
+        })
     }
 
-    fn compute_path(&self) -> Result<Vec<f64>> {
-        let y: Vec<f64> = self.history.iter().copied().collect();
-        let len = self.refit_every + self.max_horizon.max(1) * 4;
-        let name = match self.kind {
-            PathKind::Ets => "ets",
-            PathKind::Mstl => "mstl",
-        };
-        let err = |e: &dyn std::fmt::Display| ForecastError::Model {
-            model: name.into(),
-            message: e.to_string(),
-        };
-        let m = self.season;
-        let point = match self.kind {
-            PathKind::Ets => {
-                let auto = if (2..=48).contains(&m) && y.len() >= 2 * m + 10 {
-                    AutoETS::new(m, "ZZZ").map_err(|e| err(&e))?
-                } else {
-                    AutoETS::non_seasonal()
-                };
-                let fitted = auto.fit(&y).map_err(|e| err(&e))?;
-                fitted.predict(len, None).map_err(|e| err(&e))?.point
+    /// Samples between refits: a tenth of the window, at least a season.
+    fn refit_every(&self) -> usize {
+        (self.history.len() / REFIT_SHARE)
+            .max(self.season)
+            .max(MIN_REFIT)
+    }
+}
+
+/// Fits `kind` on `y`: the online ETS and, for MSTL, the seasonal cycles.
+/// `keep`: re-estimate this ETS form instead of choosing one.
+fn estimate(
+    kind: PathKind,
+    m: usize,
+    horizon: usize,
+    y: &[f64],
+    keep: Option<Form>,
+) -> Result<(OnlineEts, Vec<SeasonalCycle>)> {
+    let err = |message: String| ForecastError::Model {
+        model: kind.name().into(),
+        message,
+    };
+    match kind {
+        PathKind::Ets => Ok((OnlineEts::fit(y, horizon, keep).map_err(err)?, Vec::new())),
+        PathKind::Mstl => {
+            if m < 2 || y.len() < 2 * m + 1 {
+                return Err(ForecastError::TooShort {
+                    what: "mstl".into(),
+                    have: y.len(),
+                    need: 2 * m.max(2) + 1,
+                    why: "MSTL needs two full seasons".into(),
+                });
             }
-            PathKind::Mstl => {
-                if m < 2 || y.len() < 2 * m + 1 {
-                    return Err(ForecastError::TooShort {
-                        what: "mstl".into(),
-                        have: y.len(),
-                        need: 2 * m.max(2) + 1,
-                        why: "MSTL needs two full seasons".into(),
-                    });
-                }
-                let mut periods = vec![m];
-                if y.len() > 2 * 7 * m {
-                    periods.push(7 * m);
-                }
-                let trend = AutoETS::non_seasonal().into_trend_model();
-                let fitted = MSTLModel::new(periods, trend)
-                    .fit(&y)
-                    .map_err(|e| err(&e))?;
-                fitted.predict(len, None).map_err(|e| err(&e))?.point
+            let mut periods = vec![m];
+            if y.len() > 2 * 7 * m {
+                periods.push(7 * m);
             }
-        };
-        if point.iter().any(|v| !v.is_finite()) {
-            return Err(err(&"the fitted model forecasts non-finite values"));
+            let decomposition = MstlParams::new()
+                .fit(y, &periods)
+                .map_err(|e| err(format!("MSTL decomposition: {e}")))?;
+            let seasonal = decomposition.seasonal();
+            let deseasonalised: Vec<f64> = (0..y.len())
+                .map(|i| y[i] - seasonal.iter().map(|c| c[i]).sum::<f64>())
+                .collect();
+            if let Some(i) = deseasonalised.iter().position(|v| !v.is_finite()) {
+                return Err(err(format!(
+                    "the MSTL decomposition is not finite at index {i}"
+                )));
+            }
+            let ets = OnlineEts::fit(&deseasonalised, horizon, keep).map_err(err)?;
+            let cycles = periods
+                .iter()
+                .zip(seasonal)
+                .map(|(&p, c)| SeasonalCycle {
+                    values: c[c.len() - p..].to_vec(),
+                    next: 0,
+                })
+                .collect();
+            Ok((ets, cycles))
         }
-        Ok(point)
-    }
-
-    fn path_at(&self, k: usize) -> f64 {
-        self.path
-            .get(k)
-            .or(self.path.last())
-            .copied()
-            .unwrap_or(0.0)
     }
 }
 
 impl PointModel for PathModel {
     fn update(&mut self, value: f64, _features: &[f64]) {
-        let surprise = value - (self.path_at(self.step) + self.correction);
-        self.correction += CORRECTION_GAIN * surprise;
-        self.step += 1;
-        self.since_refit += 1;
+        let seasonal: f64 = self.cycles.iter().map(|c| c.at(0)).sum();
+        // The shortest seasonal component takes a share of the one-step error, as in
+        // Holt-Winters (s ← s + γe), so the daily profile drifts with the data between refits.
+        if let Some(cycle) = self.cycles.first_mut() {
+            let error = value - seasonal - self.ets.smoothing.one_step(self.ets.state);
+            let phase = cycle.next;
+            cycle.values[phase] += SEASONAL_GAIN * error;
+        }
+        self.ets.update(value - seasonal);
+        self.cycles.iter_mut().for_each(SeasonalCycle::advance);
         if self.history.len() == self.max_points {
             self.history.pop_front();
         }
         self.history.push_back(value);
-        if self.since_refit >= self.refit_every {
+        self.since_refit += 1;
+        if self.since_refit >= self.refit_every() {
             self.since_refit = 0;
-            // A failed refit keeps the old path (extended flat) rather than losing the device.
-            if let Ok(path) = self.compute_path() {
-                self.path = path;
-                self.step = 0;
-                self.correction = 0.0;
+            self.refits += 1;
+            let keep = (!self.refits.is_multiple_of(RESELECT_EVERY)).then_some(self.ets.form);
+            // A failed refit keeps the current state, which stays valid and keeps following
+            // the samples.
+            if let Ok((ets, cycles)) = estimate(
+                self.kind,
+                self.season,
+                self.horizon,
+                self.history.make_contiguous(),
+                keep,
+            ) {
+                self.ets = ets;
+                self.cycles = cycles;
             }
         }
     }
 
     fn forecast(&self, horizon: usize) -> Vec<f64> {
-        (0..horizon)
-            .map(|k| self.path_at(self.step + k) + self.correction)
+        let mut out = self.ets.forecast(horizon);
+        for cycle in &self.cycles {
+            for (k, v) in out.iter_mut().enumerate() {
+                *v += cycle.at(k);
+            }
+        }
+        // The state is finite after every update; only an overflow of a huge slope over a
+        // long horizon could still break this, and then the level is the safer forecast.
+        for v in &mut out {
+            if !v.is_finite() {
+                *v = self.ets.state.level;
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic, roughly standard normal noise (sum of 12 uniforms from an LCG).
+    fn noise(n: usize, seed: u64) -> Vec<f64> {
+        let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+        let mut uniform = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        (0..n)
+            .map(|_| (0..12).map(|_| uniform()).sum::<f64>() - 6.0)
             .collect()
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-9 * (1.0 + a.abs().max(b.abs()))
+    }
+
+    #[test]
+    fn recover_finds_known_parameters_of_every_trend_form() {
+        let y: Vec<f64> = noise(400, 1)
+            .iter()
+            .enumerate()
+            .map(|(t, e)| 20.0 + 0.1 * t as f64 + 2.0 * e)
+            .collect();
+        let cases = [
+            (
+                false,
+                false,
+                Smoothing {
+                    alpha: 0.3,
+                    beta: 0.0,
+                    phi: 1.0,
+                },
+            ),
+            (
+                true,
+                false,
+                Smoothing {
+                    alpha: 0.4,
+                    beta: 0.05,
+                    phi: 1.0,
+                },
+            ),
+            (
+                true,
+                true,
+                Smoothing {
+                    alpha: 0.25,
+                    beta: 0.1,
+                    phi: 0.9,
+                },
+            ),
+        ];
+        for (trend, damped, truth) in cases {
+            let start = State {
+                level: 20.0,
+                slope: if trend { 0.1 } else { 0.0 },
+            };
+            let mut s = start;
+            let one_step: Vec<f64> = y
+                .iter()
+                .map(|&v| {
+                    let f = truth.one_step(s);
+                    s = truth.step(s, v);
+                    f
+                })
+                .collect();
+            let (found, found_start) = recover(trend, damped, &y, &one_step).expect("recovers");
+            for (a, b) in [
+                (found.alpha, truth.alpha),
+                (found.beta, truth.beta),
+                (found.phi, truth.phi),
+                (found_start.level, start.level),
+                (found_start.slope, start.slope),
+            ] {
+                assert!(
+                    (a - b).abs() < 1e-8,
+                    "{trend} {damped}: {found:?} {found_start:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn recovered_recursion_reproduces_augurs_forecast() {
+        let y: Vec<f64> = noise(300, 2)
+            .iter()
+            .enumerate()
+            .map(|(t, e)| 50.0 + 0.05 * t as f64 + e)
+            .collect();
+        let fitted = AutoETS::non_seasonal().fit(&y).expect("augurs fits");
+        let model = fitted.model();
+        let trend = model.model_type().trend == TrendComponent::Additive;
+        let one_step = fitted.predict_in_sample(None).expect("in-sample").point;
+        let (smoothing, start) =
+            recover(trend, model.damped(), &y, &one_step).expect("recovers augurs' parameters");
+        let end = y.iter().fold(start, |s, &v| smoothing.step(s, v));
+        // augurs' multi-step damped forecasts use φ + φ + φ² + … (a bug), so compare one step.
+        let theirs = fitted.predict(1, None).expect("forecast").point[0];
+        assert!(close(smoothing.forecast(end, 1)[0], theirs), "{theirs}");
+    }
+
+    /// (a) The state after online updates equals a from-scratch run of the recursion over the
+    /// same data, from the start state augurs estimated.
+    #[test]
+    fn online_update_equals_recursion_from_scratch() {
+        let y: Vec<f64> = noise(400, 3)
+            .iter()
+            .enumerate()
+            .map(|(t, e)| 50.0 + 0.05 * t as f64 + 0.8 * e)
+            .collect();
+        let mut online = OnlineEts::fit(&y[..300], 5, None).expect("fits");
+        for &v in &y[300..] {
+            online.update(v);
+        }
+        assert_eq!(online.shifts, 0, "no level shift in this series");
+
+        let fitted = AutoETS::non_seasonal().fit(&y[..300]).expect("augurs fits");
+        let model = fitted.model();
+        let trend = model.model_type().trend == TrendComponent::Additive;
+        let one_step = fitted.predict_in_sample(None).expect("in-sample").point;
+        let (_, start) = recover(trend, model.damped(), &y[..300], &one_step).expect("recovers");
+        let smoothing = online.smoothing;
+        let mut s = start;
+        for &v in &y {
+            s = smoothing.step(s, v);
+        }
+        assert!(
+            close(online.state.level, s.level),
+            "{:?} {s:?}",
+            online.state
+        );
+        assert!(
+            close(online.state.slope, s.slope),
+            "{:?} {s:?}",
+            online.state
+        );
+        let expected = smoothing.forecast(s, 5);
+        for (a, b) in online.forecast(5).iter().zip(&expected) {
+            assert!(close(*a, *b));
+        }
+    }
+
+    /// (b) After a level shift the forecast reaches most of the way to the new level within a
+    /// few samples, for ETS and for MSTL.
+    #[test]
+    fn level_shift_is_followed_within_a_few_samples() {
+        let e = noise(520, 4);
+        let pattern = |t: usize| 3.0 * (2.0 * std::f64::consts::PI * t as f64 / 24.0).sin();
+        for (kind, seasonal) in [(PathKind::Ets, false), (PathKind::Mstl, true)] {
+            let y: Vec<f64> = (0..520)
+                .map(|t| {
+                    let level = if t < 500 { 10.0 } else { 30.0 };
+                    level + 0.5 * e[t] + if seasonal { pattern(t) } else { 0.0 }
+                })
+                .collect();
+            let mut model = PathModel::fit(kind, &y[..500], &FitOptions::new(5, 24)).expect("fits");
+            let level_of = |f: &[f64], from: usize| {
+                f.iter()
+                    .enumerate()
+                    .map(|(k, v)| v - if seasonal { pattern(from + k) } else { 0.0 })
+                    .sum::<f64>()
+                    / f.len() as f64
+            };
+            let before = level_of(&model.forecast(5), 500);
+            assert!(
+                (before - 10.0).abs() < 1.5,
+                "{kind:?} before the shift: {before}"
+            );
+            for &v in &y[500..500 + SHIFT_RUN + 2] {
+                model.update(v, &[]);
+            }
+            let from = 500 + SHIFT_RUN + 2;
+            let after = level_of(&model.forecast(5), from);
+            assert!(
+                after > 25.0,
+                "{kind:?}: {} samples after a shift from 10 to 30 the forecast level is {after}",
+                SHIFT_RUN + 2
+            );
+        }
+    }
+
+    /// (c) Zeros, multiplicative (positive, growing) data and a constant series never give a
+    /// non-finite forecast.
+    #[test]
+    fn no_nan_with_zeros_or_multiplicative_data() {
+        let e = noise(600, 5);
+        let growing: Vec<f64> = (0..400)
+            .map(|t| 5.0 * 1.01f64.powi(t as i32) * (1.0 + 0.1 * e[t]).max(0.05))
+            .collect();
+        let on_off: Vec<f64> = (0..400)
+            .map(|t| if t % 24 < 6 { 2.0 + e[t].abs() } else { 0.0 })
+            .collect();
+        let constant = vec![0.0; 400];
+        for series in [&growing, &on_off, &constant] {
+            for kind in [PathKind::Ets, PathKind::Mstl] {
+                let mut model =
+                    PathModel::fit(kind, series, &FitOptions::new(6, 24)).expect("fits");
+                // Zeros after positive data (the case that breaks multiplicative models), then
+                // bursts, long enough to pass refits.
+                for t in 0..200 {
+                    let v = if t % 50 < 30 {
+                        0.0
+                    } else {
+                        1e3 * e[400 + t].abs()
+                    };
+                    model.update(v, &[]);
+                    let f = model.forecast(24);
+                    assert!(f.iter().all(|v| v.is_finite()), "{kind:?} at {t}: {f:?}");
+                }
+            }
+        }
+        let model = PathModel::fit(PathKind::Ets, &constant, &FitOptions::new(6, 24)).unwrap();
+        let f = model.forecast(3);
+        // augurs' estimate of an all-zero series leaves values of order 1e-119.
+        assert!(f.iter().all(|&v| v.abs() < 1e-9), "{f:?}");
+    }
+
+    #[test]
+    fn mstl_needs_two_seasons() {
+        let y = vec![1.0; 30];
+        let err = PathModel::fit(PathKind::Mstl, &y, &FitOptions::new(5, 24));
+        assert!(matches!(err, Err(ForecastError::TooShort { .. })));
     }
 }
