@@ -14,6 +14,12 @@
 //! One device (`cold_device`) only keeps its most recent `cold_history` slots, as if it had just
 //! joined: that is where the federated model should beat training alone. Errors are MAE in the
 //! series' units on every test window and step; persistence is the reference.
+//!
+//! One cold device is an anecdote, so [`sweep`] repeats the study with each device in turn as
+//! the cold one and counts where federating beats training alone. Every report also carries
+//! what a figure needs: the global model's test MAE after each round (a learning curve, for
+//! reporting only — no round or model is chosen by it) and the cold device's held-out forecasts
+//! under each way of training ([`ForecastTrace`]).
 
 pub mod privacy;
 pub mod secure;
@@ -23,6 +29,7 @@ use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
 use crate::error::{ForecastError, Result};
 use crate::lstm::{Encoder, LstmConfig, LstmWeights, Windows};
@@ -115,6 +122,28 @@ pub struct RoundReport {
     pub max_sum_error: f64,
     /// Mean L2 norm of the devices' weight changes this round (before any clipping).
     pub mean_update_norm: f64,
+    /// Test MAE of the global weights after this round on each device, in device order
+    /// (series units; measured for the learning curve only, never used to steer training).
+    pub test_mae: Vec<f64>,
+}
+
+/// Held-out forecasts of one device under each way of training, in series units (for plots).
+///
+/// Forecast `j` is issued right after `actual[j]` is observed and covers
+/// `actual[j + 1..=j + horizon]`; `actual[0]` is the last training slot.
+#[derive(Debug, Clone, Default)]
+pub struct ForecastTrace {
+    /// Series name.
+    pub name: String,
+    /// Timestamp (seconds) of `actual[0]`.
+    pub start: i64,
+    /// Slot length in seconds.
+    pub step_seconds: i64,
+    /// The last training slot followed by the whole test part.
+    pub actual: Vec<f64>,
+    /// Per way of training (`local`, `federated`, `fed+tuned`, `central`), one path of
+    /// `horizon` values per test window.
+    pub forecasts: Vec<(String, Vec<Vec<f64>>)>,
 }
 
 /// Result of [`run`].
@@ -140,6 +169,9 @@ pub struct FederatedReport {
     pub federated_seconds: f64,
     /// Seconds spent training the central network.
     pub central_seconds: f64,
+    /// The cold device's held-out forecasts (not serialised: thousands of numbers).
+    #[serde(skip)]
+    pub cold_trace: ForecastTrace,
 }
 
 impl FederatedReport {
@@ -158,14 +190,14 @@ impl fmt::Display for FederatedReport {
         )?;
         writeln!(
             f,
-            "{:<34} {:>7} {:>12} {:>12} {:>12} {:>12} {:>12}",
-            "device", "train", "persistence", "local", "federated", "fed+tuned", "central"
+            "{:>2} {:<34} {:>7} {:>12} {:>12} {:>12} {:>12} {:>12}",
+            "#", "device", "train", "persistence", "local", "federated", "fed+tuned", "central"
         )?;
-        for d in &self.devices {
+        for (i, d) in self.devices.iter().enumerate() {
             let mark = if d.name == self.cold_device { "*" } else { " " };
             writeln!(
                 f,
-                "{:<33}{mark} {:>7} {:>12.4} {:>12.4} {:>12.4} {:>12.4} {:>12.4}",
+                "{i:>2} {:<33}{mark} {:>7} {:>12.4} {:>12.4} {:>12.4} {:>12.4} {:>12.4}",
                 d.name,
                 d.train_slots,
                 d.persistence_mae,
@@ -226,6 +258,12 @@ struct DeviceData {
     train: Windows,
     test: Windows,
     sd: f64,
+    /// Timestamp of `test_actual[0]` and the slot length.
+    test_start: i64,
+    step_seconds: i64,
+    /// The last training slot and the test part, raw: the bases the predicted changes are
+    /// added to when forecasts are turned back into series units.
+    test_actual: Vec<f64>,
 }
 
 fn check(devices: &[TimeSeries], o: &FederatedOptions) -> Result<()> {
@@ -319,7 +357,26 @@ fn prepare(series: &TimeSeries, cold: Option<usize>, o: &FederatedOptions) -> Re
         train: Windows::build(&train, &encoder, window, o.horizon, o.lstm.max_windows),
         test: Windows::build(&test_stretch, &encoder, window, o.horizon, usize::MAX),
         sd: encoder.value.sd,
+        test_start: series.time_of(split - 1),
+        step_seconds: series.step_seconds,
+        test_actual: series.values[split - 1..].to_vec(),
     })
+}
+
+/// The test forecasts of `weights` in series units, one `horizon` path per test window.
+fn forecast_paths(weights: &LstmWeights, d: &DeviceData) -> Vec<Vec<f64>> {
+    let h = weights.horizon.max(1);
+    weights
+        .predict(&d.test)
+        .chunks(h)
+        .zip(&d.test_actual)
+        .map(|(changes, &base)| {
+            changes
+                .iter()
+                .map(|&c| base + d.sd * f64::from(c))
+                .collect()
+        })
+        .collect()
 }
 
 /// MAE in series units: predictions and targets are changes in standard deviations.
@@ -418,6 +475,22 @@ pub fn run(devices: &[TimeSeries], options: &FederatedOptions) -> Result<Federat
         .collect();
     let federated_seconds = federated_seconds + started.elapsed().as_secs_f64();
 
+    let cold = &data[options.cold_device];
+    let cold_trace = ForecastTrace {
+        name: cold.name.clone(),
+        start: cold.test_start,
+        step_seconds: cold.step_seconds,
+        actual: cold.test_actual.clone(),
+        forecasts: [
+            ("local", &local[options.cold_device]),
+            ("federated", &global),
+            ("fed+tuned", &tuned[options.cold_device]),
+            ("central", &central),
+        ]
+        .into_iter()
+        .map(|(mode, w)| (mode.to_string(), forecast_paths(w, cold)))
+        .collect(),
+    };
     let scores = data
         .iter()
         .zip(local.iter().zip(&tuned))
@@ -443,6 +516,153 @@ pub fn run(devices: &[TimeSeries], options: &FederatedOptions) -> Result<Federat
         local_seconds,
         federated_seconds,
         central_seconds,
+        cold_trace,
+    })
+}
+
+/// The cold-start study repeated with each device in turn as the cold one.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SweepReport {
+    /// Steps ahead.
+    pub horizon: usize,
+    /// One study per device: in `runs[i]` device `i` is the cold one.
+    pub runs: Vec<FederatedReport>,
+}
+
+impl SweepReport {
+    /// The cold device's scores of each run, in device order.
+    pub fn cold_scores(&self) -> Vec<&DeviceScore> {
+        self.runs.iter().filter_map(FederatedReport::cold).collect()
+    }
+
+    /// On how many cold devices `mode` has a lower test MAE than training alone.
+    pub fn cold_wins(&self, mode: fn(&DeviceScore) -> f64) -> usize {
+        self.cold_scores()
+            .iter()
+            .filter(|d| mode(d) < d.local_mae)
+            .count()
+    }
+
+    /// Geometric mean over the cold devices of `mode`'s MAE divided by the MAE alone
+    /// (a ratio per device, so devices in different units weigh alike).
+    pub fn cold_ratio(&self, mode: fn(&DeviceScore) -> f64) -> f64 {
+        let cold = self.cold_scores();
+        let logs: f64 = cold
+            .iter()
+            .map(|d| (mode(d).max(1e-12) / d.local_mae.max(1e-12)).ln())
+            .sum();
+        (logs / cold.len().max(1) as f64).exp()
+    }
+
+    /// Over every run and every device that is not cold in it: (pairs where `mode` beats
+    /// training alone, pairs). Shows what federating costs the devices with full history.
+    pub fn warm_wins(&self, mode: fn(&DeviceScore) -> f64) -> (usize, usize) {
+        let warm = || {
+            self.runs
+                .iter()
+                .flat_map(|r| r.devices.iter().filter(move |d| d.name != r.cold_device))
+        };
+        (
+            warm().filter(|d| mode(d) < d.local_mae).count(),
+            warm().count(),
+        )
+    }
+}
+
+impl fmt::Display for SweepReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cold = self.cold_scores();
+        let n = cold.len();
+        writeln!(
+            f,
+            "cold-start sweep: each device in turn keeps only its most recent slots (column \
+             `train`), the others their full history; test MAE {} steps ahead (series units)",
+            self.horizon
+        )?;
+        writeln!(
+            f,
+            "{:>2} {:<34} {:>6} {:>12} {:>12} {:>12} {:>12} {:>12} {:>10}",
+            "#",
+            "cold device",
+            "train",
+            "persistence",
+            "alone",
+            "federated",
+            "fed+tuned",
+            "central",
+            "fed/alone"
+        )?;
+        for (i, d) in cold.iter().enumerate() {
+            writeln!(
+                f,
+                "{i:>2} {:<34} {:>6} {:>12.4} {:>12.4} {:>12.4} {:>12.4} {:>12.4} {:>10.3}",
+                d.name,
+                d.train_slots,
+                d.persistence_mae,
+                d.local_mae,
+                d.federated_mae,
+                d.finetuned_mae,
+                d.central_mae,
+                d.federated_mae / d.local_mae.max(1e-12)
+            )?;
+        }
+        let fed = |d: &DeviceScore| d.federated_mae;
+        let tuned = |d: &DeviceScore| d.finetuned_mae;
+        let central = |d: &DeviceScore| d.central_mae;
+        let persistence = |d: &DeviceScore| d.persistence_mae;
+        writeln!(
+            f,
+            "federated beats alone on {} of {n} cold devices (fed+tuned {} of {n}, central {} of \
+             {n}, persistence {} of {n})",
+            self.cold_wins(fed),
+            self.cold_wins(tuned),
+            self.cold_wins(central),
+            self.cold_wins(persistence)
+        )?;
+        writeln!(
+            f,
+            "cold devices, geometric mean of MAE / MAE alone: federated {:.3}, fed+tuned {:.3}, \
+             central {:.3}, persistence {:.3}",
+            self.cold_ratio(fed),
+            self.cold_ratio(tuned),
+            self.cold_ratio(central),
+            self.cold_ratio(persistence)
+        )?;
+        let (fed_warm, pairs) = self.warm_wins(fed);
+        let (tuned_warm, _) = self.warm_wins(tuned);
+        write!(
+            f,
+            "devices with full history (all runs): federated beats alone on {fed_warm} of {pairs}, \
+             fed+tuned on {tuned_warm} of {pairs}"
+        )
+    }
+}
+
+/// Runs [`run`] once per device with that device as the cold one (`options.cold_device` is
+/// ignored); the runs are independent and seeded alike, so they go in parallel.
+pub fn sweep(devices: &[TimeSeries], options: &FederatedOptions) -> Result<SweepReport> {
+    check(
+        devices,
+        &FederatedOptions {
+            cold_device: 0,
+            ..options.clone()
+        },
+    )?;
+    let runs = (0..devices.len())
+        .into_par_iter()
+        .map(|cold_device| {
+            run(
+                devices,
+                &FederatedOptions {
+                    cold_device,
+                    ..options.clone()
+                },
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(SweepReport {
+        horizon: options.horizon,
+        runs,
     })
 }
 
@@ -562,6 +782,7 @@ fn federate(
             recovered_masks: aggregate.recovered_masks,
             max_sum_error,
             mean_update_norm: norms / survivors.len() as f64,
+            test_mae: data.iter().map(|d| mae(&global, d)).collect(),
         });
     }
     Ok((global, reports, rho))
@@ -637,6 +858,73 @@ mod tests {
         // Three rounds at ρ ≥ 0.5 each.
         assert!(eps > privacy::epsilon(1.5, 1e-5) - 1e-9, "{eps}");
         assert!(report.devices.iter().all(|d| d.federated_mae.is_finite()));
+    }
+
+    #[test]
+    fn traces_and_learning_curve_match_the_scores() {
+        let options = small();
+        let report = run(&fleet(400, 3), &options).expect("runs");
+        let cold = report.cold().expect("cold device");
+        let trace = &report.cold_trace;
+        assert_eq!(trace.name, cold.name);
+        assert_eq!(trace.actual.len(), cold.test_windows + options.horizon);
+        // The paths in series units give back the reported MAE.
+        for (mode, mae) in [
+            ("local", cold.local_mae),
+            ("federated", cold.federated_mae),
+            ("central", cold.central_mae),
+        ] {
+            let paths = &trace
+                .forecasts
+                .iter()
+                .find(|(m, _)| m == mode)
+                .expect(mode)
+                .1;
+            assert_eq!(paths.len(), cold.test_windows);
+            let (mut sum, mut n) = (0.0, 0);
+            for (j, path) in paths.iter().enumerate() {
+                for (k, p) in path.iter().enumerate() {
+                    sum += (trace.actual[j + 1 + k] - p).abs();
+                    n += 1;
+                }
+            }
+            let from_paths = sum / f64::from(n);
+            assert!(
+                (from_paths - mae).abs() < 1e-3 * mae.max(1e-3),
+                "{mode}: {from_paths} vs {mae}"
+            );
+        }
+        // After the last round the curve ends at the federated model's scores.
+        let last = report.rounds.last().expect("rounds");
+        assert_eq!(last.test_mae.len(), 3);
+        for (m, d) in last.test_mae.iter().zip(&report.devices) {
+            assert!(
+                (m - d.federated_mae).abs() < 1e-9,
+                "{m} vs {}",
+                d.federated_mae
+            );
+        }
+    }
+
+    #[test]
+    fn sweep_makes_every_device_cold_once() {
+        let options = FederatedOptions {
+            rounds: 2,
+            local_epochs: 2,
+            ..small()
+        };
+        let sweep = sweep(&fleet(300, 3), &options).expect("runs");
+        let cold: Vec<&str> = sweep
+            .cold_scores()
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect();
+        assert_eq!(cold, ["device0", "device1", "device2"]);
+        assert!(sweep.cold_scores().iter().all(|d| d.train_slots == 30));
+        assert!(sweep.cold_wins(|d| d.federated_mae) <= 3);
+        assert_eq!(sweep.warm_wins(|d| d.federated_mae).1, 6);
+        let text = sweep.to_string();
+        assert!(text.contains("federated beats alone on"), "{text}");
     }
 
     #[test]

@@ -11,8 +11,18 @@
 //!   straight line), otherwise they are interpolated too. Leading and trailing gaps are cut.
 //! - Timestamps with `Z` or an offset are converted to UTC; timestamps without are taken as
 //!   wall-clock time and time-of-day features use that clock.
+//!
+//! Columns of *other* files join a series as exogenous features with [`join_csv`] (e.g. the
+//! CPU of neighbouring servers). Their samples go onto the series' grid, duplicates are
+//! averaged and long gaps are filled from a season earlier as above, with two differences that
+//! keep a backtest honest when the clocks differ (NAB servers report at :27 and :30): a sample
+//! goes to the first slot *at or after* its timestamp, never to an earlier one, and short gaps
+//! hold the last reading instead of interpolating towards the next one. So a feature at slot t
+//! only uses readings taken by time t. Slots the other file does not cover are cut from the
+//! series; no common slot at all is an error naming both time ranges. [`derive_feature`] adds
+//! causal transforms of a feature (change, lag, trailing mean).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{ForecastError, Result};
 
@@ -206,6 +216,30 @@ pub fn read_csv_from(
     path: &Path,
     options: &ReadOptions,
 ) -> Result<TimeSeries> {
+    let rows = read_rows(
+        reader,
+        path,
+        &options.time_column,
+        &options.value_column,
+        &options.feature_columns,
+    )?;
+    regularise(
+        rows,
+        &options.value_column,
+        options,
+        &path.display().to_string(),
+    )
+}
+
+/// The raw rows of `time_column`, `value_column` and `feature_columns`; errors name the file,
+/// line and column, and a column without any number is an error.
+fn read_rows(
+    reader: impl std::io::Read,
+    path: &Path,
+    time_column: &str,
+    value_column: &str,
+    feature_columns: &[String],
+) -> Result<Vec<RawRow>> {
     let pb = || path.to_path_buf();
     let csv_err = |e: csv::Error| ForecastError::Csv {
         path: pb(),
@@ -226,10 +260,9 @@ pub fn read_csv_from(
                 available: header.iter().collect::<Vec<_>>().join(", "),
             })
     };
-    let time_idx = find(&options.time_column)?;
-    let value_idx = find(&options.value_column)?;
-    let feat_idx: Vec<usize> = options
-        .feature_columns
+    let time_idx = find(time_column)?;
+    let value_idx = find(value_column)?;
+    let feat_idx: Vec<usize> = feature_columns
         .iter()
         .map(|c| find(c))
         .collect::<Result<_>>()?;
@@ -255,13 +288,13 @@ pub fn read_csv_from(
         let t = parse_time(&record[time_idx]).ok_or_else(|| ForecastError::BadTimestamp {
             path: pb(),
             line,
-            column: options.time_column.clone(),
+            column: time_column.to_string(),
             value: record[time_idx].to_string(),
         })?;
-        let v = cell(value_idx, &options.value_column)?;
+        let v = cell(value_idx, value_column)?;
         let f = feat_idx
             .iter()
-            .zip(&options.feature_columns)
+            .zip(feature_columns)
             .map(|(&i, c)| cell(i, c))
             .collect::<Result<Vec<_>>>()?;
         rows.push((t, v, f));
@@ -280,11 +313,327 @@ pub fn read_csv_from(
             Ok(())
         }
     };
-    check_any(&options.value_column, &|r| r.1)?;
-    for (k, c) in options.feature_columns.iter().enumerate() {
+    check_any(value_column, &|r| r.1)?;
+    for (k, c) in feature_columns.iter().enumerate() {
         check_any(c, &|r| r.2[k])?;
     }
-    regularise(rows, &options.value_column, options, &what)
+    Ok(rows)
+}
+
+/// A column of another CSV file to join onto a series as an exogenous feature:
+/// `FILE[:COLUMN][=NAME]` on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinSpec {
+    /// The other file (read with the series' time column).
+    pub path: PathBuf,
+    /// The column to take; `None`: the series' own value column name (files of one layout,
+    /// such as the NAB servers' `timestamp,value`).
+    pub column: Option<String>,
+    /// The feature's name; `None`: the file stem, followed by `:COLUMN` when a column is named.
+    pub name: Option<String>,
+}
+
+impl JoinSpec {
+    /// Parses `FILE[:COLUMN][=NAME]`.
+    pub fn parse(text: &str) -> Result<Self> {
+        let bad = |message: String| ForecastError::InvalidParameter {
+            name: "join".into(),
+            message,
+        };
+        let (rest, name) = match text.rsplit_once('=') {
+            Some((rest, name)) if !name.contains('/') => {
+                if name.trim().is_empty() {
+                    return Err(bad(format!("`{text}`: the name after `=` is empty")));
+                }
+                (rest, Some(name.trim().to_string()))
+            }
+            _ => (text, None),
+        };
+        // A `:` followed by a path separator belongs to the path (e.g. `C:\data`), not a column.
+        let (file, column) = match rest.rsplit_once(':') {
+            Some((file, column)) if !column.contains(['/', '\\']) => {
+                if column.trim().is_empty() {
+                    return Err(bad(format!("`{text}`: the column after `:` is empty")));
+                }
+                (file, Some(column.trim().to_string()))
+            }
+            _ => (rest, None),
+        };
+        if file.trim().is_empty() {
+            return Err(bad(format!(
+                "`{text}`: expected FILE[:COLUMN][=NAME] with a file"
+            )));
+        }
+        Ok(Self {
+            path: PathBuf::from(file.trim()),
+            column,
+            name,
+        })
+    }
+
+    /// The column read when the series' value column is `value_column`.
+    pub fn column_or<'a>(&'a self, value_column: &'a str) -> &'a str {
+        self.column.as_deref().unwrap_or(value_column)
+    }
+
+    /// The feature name (see [`JoinSpec::name`]).
+    pub fn feature_name(&self) -> String {
+        if let Some(name) = &self.name {
+            return name.clone();
+        }
+        let stem = self
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.path.display().to_string());
+        match &self.column {
+            Some(c) => format!("{stem}:{c}"),
+            None => stem,
+        }
+    }
+}
+
+/// What joining one column did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct JoinReport {
+    /// Feature name.
+    pub name: String,
+    /// Data rows read from the other file.
+    pub rows: usize,
+    /// Rows with a value whose slot lies outside the series (before its start or after its end).
+    pub outside: usize,
+    /// Samples between two slots, moved to the next slot.
+    pub snapped: usize,
+    /// Slots that received more than one sample (averaged).
+    pub duplicate_slots: usize,
+    /// Slots that held the previous reading (short gaps).
+    pub held: usize,
+    /// Slots filled from one season earlier (long gaps).
+    pub seasonal_filled: usize,
+    /// Slots of the series cut at its start because the other file starts later.
+    pub trimmed_start: usize,
+    /// Slots of the series cut at its end because the other file ends earlier.
+    pub trimmed_end: usize,
+}
+
+/// Reads `spec` and joins its column onto `series` (see the module notes for the policy).
+/// `options` are the series' read options: time column, gap lengths and season.
+pub fn join_csv(
+    series: &TimeSeries,
+    spec: &JoinSpec,
+    options: &ReadOptions,
+) -> Result<(TimeSeries, JoinReport)> {
+    let file = std::fs::File::open(&spec.path).map_err(|source| ForecastError::Io {
+        path: spec.path.clone(),
+        source,
+    })?;
+    join_csv_from(series, file, spec, options)
+}
+
+/// Like [`join_csv`], reading the other file's text from `reader`.
+pub fn join_csv_from(
+    series: &TimeSeries,
+    reader: impl std::io::Read,
+    spec: &JoinSpec,
+    options: &ReadOptions,
+) -> Result<(TimeSeries, JoinReport)> {
+    let path = spec.path.as_path();
+    let column = spec.column_or(&options.value_column);
+    let name = spec.feature_name();
+    if series.features.iter().any(|(n, _)| *n == name) {
+        return Err(ForecastError::InvalidParameter {
+            name: "join".into(),
+            message: format!(
+                "{}: series `{}` already has a feature named `{name}`; give another with `=NAME`",
+                path.display(),
+                series.name
+            ),
+        });
+    }
+    if series.is_empty() {
+        return Err(ForecastError::TooShort {
+            what: series.name.clone(),
+            have: 0,
+            need: 1,
+            why: "a column is joined onto the series' slots".into(),
+        });
+    }
+    let rows = read_rows(reader, path, &options.time_column, column, &[])?;
+    let step = series.step_seconds;
+    let n = series.len();
+    let mut report = JoinReport {
+        name: name.clone(),
+        rows: rows.len(),
+        ..Default::default()
+    };
+    let (mut sum, mut count) = (vec![0.0; n], vec![0u32; n]);
+    let (mut seen_from, mut seen_to) = (i64::MAX, i64::MIN);
+    for &(t, v, _) in &rows {
+        let Some(v) = v else { continue };
+        seen_from = seen_from.min(t);
+        seen_to = seen_to.max(t);
+        // The first slot at or after the sample: a reading is never used before it was taken.
+        let offset = t - series.start;
+        let slot = offset.div_euclid(step) + i64::from(offset.rem_euclid(step) != 0);
+        let Some(slot) = usize::try_from(slot).ok().filter(|&s| s < n) else {
+            report.outside += 1;
+            continue;
+        };
+        if offset.rem_euclid(step) != 0 {
+            report.snapped += 1;
+        }
+        sum[slot] += v;
+        count[slot] += 1;
+    }
+    report.duplicate_slots = count.iter().filter(|&&c| c > 1).count();
+    let known: Vec<Option<f64>> = sum
+        .iter()
+        .zip(&count)
+        .map(|(&s, &c)| (c > 0).then(|| s / f64::from(c)))
+        .collect();
+    let (Some(first), Some(last)) = (
+        known.iter().position(Option::is_some),
+        known.iter().rposition(Option::is_some),
+    ) else {
+        return Err(ForecastError::InvalidParameter {
+            name: "join".into(),
+            message: format!(
+                "{}: column `{column}` has readings from {} to {}, series `{}` runs from {} to {}:                  no common slot",
+                path.display(),
+                format_time(seen_from),
+                format_time(seen_to),
+                series.name,
+                format_time(series.start),
+                format_time(series.time_of(n - 1)),
+            ),
+        });
+    };
+    report.trimmed_start = first;
+    report.trimmed_end = n - 1 - last;
+    let season = options
+        .season
+        .or_else(|| series.slots_per_day())
+        .filter(|&m| m >= 1);
+    let (values, held, seasonal) = hold(&known[first..=last], options.max_interpolate, season);
+    report.held = held;
+    report.seasonal_filled = seasonal;
+    let mut joined = series.slice(first, last + 1);
+    joined.regularisation.trimmed += first + (n - 1 - last);
+    joined.features.push((name, values));
+    Ok((joined, report))
+}
+
+/// Fills the gaps of a column whose first slot is known, causally: runs up to `max_hold`
+/// slots keep the last value, longer ones take the value one season earlier when there is
+/// one (else they hold too). Returns the values and how many were held and seasonally filled.
+fn hold(raw: &[Option<f64>], max_hold: usize, season: Option<usize>) -> (Vec<f64>, usize, usize) {
+    let mut out: Vec<f64> = Vec::with_capacity(raw.len());
+    let (mut held, mut seasonal) = (0, 0);
+    let mut i = 0;
+    while i < raw.len() {
+        if let Some(v) = raw[i] {
+            out.push(v);
+            i += 1;
+            continue;
+        }
+        let gap_start = i;
+        while i < raw.len() && raw[i].is_none() {
+            i += 1;
+        }
+        let len = i - gap_start;
+        let season = season.filter(|&m| len > max_hold && gap_start >= m);
+        for j in 0..len {
+            let v = match season {
+                Some(m) => {
+                    seasonal += 1;
+                    out[gap_start + j - m]
+                }
+                None => {
+                    held += 1;
+                    out.last().copied().unwrap_or(0.0)
+                }
+            };
+            out.push(v);
+        }
+    }
+    (out, held, seasonal)
+}
+
+/// A causal transform of a feature, added as a new feature column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Derived {
+    /// Change since the previous slot (0 at the first slot).
+    Diff,
+    /// The value `k` slots earlier (the first value before that).
+    Lag(usize),
+    /// Mean of the last `k` slots, the current one included (fewer at the start).
+    Mean(usize),
+}
+
+impl Derived {
+    /// Parses `diff`, `lagK` or `meanK` (K ≥ 1).
+    pub fn parse(text: &str) -> Result<Self> {
+        let t = text.trim().to_ascii_lowercase();
+        let number = |rest: &str| rest.parse::<usize>().ok().filter(|&k| k >= 1);
+        let parsed = if t == "diff" {
+            Some(Derived::Diff)
+        } else if let Some(k) = t.strip_prefix("lag").and_then(number) {
+            Some(Derived::Lag(k))
+        } else {
+            t.strip_prefix("mean").and_then(number).map(Derived::Mean)
+        };
+        parsed.ok_or_else(|| ForecastError::InvalidParameter {
+            name: "derived feature".into(),
+            message: format!("unknown `{text}` (known: diff, lagK, meanK with K ≥ 1)"),
+        })
+    }
+
+    /// Suffix of the new feature's name (`diff`, `lag3`, `mean12`).
+    pub fn label(&self) -> String {
+        match self {
+            Derived::Diff => "diff".into(),
+            Derived::Lag(k) => format!("lag{k}"),
+            Derived::Mean(k) => format!("mean{k}"),
+        }
+    }
+}
+
+/// Adds `kind` of the feature `feature` as a new feature `FEATURE.LABEL`; each slot only uses
+/// that slot and earlier ones, so no future value leaks into a forecast.
+pub fn derive_feature(series: &mut TimeSeries, feature: &str, kind: Derived) -> Result<()> {
+    let Some((_, x)) = series.features.iter().find(|(n, _)| n == feature) else {
+        let names: Vec<&str> = series.features.iter().map(|(n, _)| n.as_str()).collect();
+        return Err(ForecastError::InvalidParameter {
+            name: "derived feature".into(),
+            message: format!(
+                "series `{}` has no feature `{feature}` (features: {})",
+                series.name,
+                names.join(", ")
+            ),
+        });
+    };
+    let values: Vec<f64> = match kind {
+        Derived::Diff => (0..x.len())
+            .map(|i| if i == 0 { 0.0 } else { x[i] - x[i - 1] })
+            .collect(),
+        Derived::Lag(k) => (0..x.len()).map(|i| x[i.saturating_sub(k)]).collect(),
+        Derived::Mean(k) => {
+            let mut running = 0.0;
+            (0..x.len())
+                .map(|i| {
+                    running += x[i];
+                    if i >= k {
+                        running -= x[i - k];
+                    }
+                    running / (i + 1).min(k) as f64
+                })
+                .collect()
+        }
+    };
+    series
+        .features
+        .push((format!("{feature}.{}", kind.label()), values));
+    Ok(())
 }
 
 fn regularise(
@@ -517,6 +866,125 @@ mod tests {
         let s = read(text, &o).unwrap();
         assert_eq!(s.values, vec![2.0, 3.0]);
         assert_eq!(s.step_seconds, 3600);
+    }
+
+    /// Six 5-minute slots from 2014-02-14 14:30, values 0..6.
+    fn grid() -> TimeSeries {
+        let text = "timestamp,value\n2014-02-14 14:30:00,0\n2014-02-14 14:35:00,1\n\
+                    2014-02-14 14:40:00,2\n2014-02-14 14:45:00,3\n2014-02-14 14:50:00,4\n\
+                    2014-02-14 14:55:00,5\n";
+        read(text, &ReadOptions::new("timestamp", "value")).unwrap()
+    }
+
+    fn join(text: &str, spec: &str) -> Result<(TimeSeries, JoinReport)> {
+        let spec = JoinSpec::parse(spec).unwrap();
+        join_csv_from(
+            &grid(),
+            text.as_bytes(),
+            &spec,
+            &ReadOptions::new("timestamp", "value"),
+        )
+    }
+
+    #[test]
+    fn joined_samples_go_to_the_next_slot_and_the_overlap_is_kept() {
+        // A neighbour reporting at :x2/:x7 (two minutes after the grid), starting one slot
+        // later, with the 14:47 reading missing: 14:37 lands on 14:40, and so on.
+        let other = "timestamp,value\n2014-02-14 14:37:00,10\n2014-02-14 14:42:00,20\n\
+                     2014-02-14 14:47:00,\n2014-02-14 14:52:00,40\n2014-02-14 15:07:00,99\n";
+        let (s, r) = join(other, "dir/ec2_b.csv").unwrap();
+        // Slot 14:40 ← 14:37, 14:45 ← 14:42, 14:50 ← 14:47 (missing: holds 20), 14:55 ← 14:52.
+        assert_eq!(format_time(s.start), "2014-02-14T14:40:00");
+        assert_eq!(s.values, vec![2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(s.features[0].0, "ec2_b");
+        assert_eq!(s.features[0].1, vec![10.0, 20.0, 20.0, 40.0]);
+        assert_eq!(r.trimmed_start, 2);
+        assert_eq!(r.trimmed_end, 0);
+        assert_eq!(r.held, 1);
+        assert_eq!(r.outside, 1, "15:07 is after the series");
+        assert_eq!(r.snapped, 3);
+        assert_eq!(s.regularisation.trimmed, 2);
+    }
+
+    #[test]
+    fn joined_duplicates_are_averaged_and_names_can_be_given() {
+        let other = "t,cpu\n2014-02-14 14:30:00,1\n2014-02-14 14:33:00,3\n2014-02-14 14:35:00,5\n\
+                     2014-02-14 14:55:00,7\n";
+        let spec = JoinSpec::parse("b.csv:cpu=neighbour").unwrap();
+        let mut o = ReadOptions::new("t", "value");
+        o.max_interpolate = 1;
+        let series = grid();
+        let (s, r) = join_csv_from(&series, other.as_bytes(), &spec, &o).unwrap();
+        // 14:33 and 14:35 share slot 14:35; the three-slot gap after it is longer than
+        // max_interpolate but there is no earlier season, so it holds.
+        assert_eq!(s.features[0].0, "neighbour");
+        assert_eq!(s.features[0].1, vec![1.0, 4.0, 4.0, 4.0, 4.0, 7.0]);
+        assert_eq!((r.duplicate_slots, r.held, r.seasonal_filled), (1, 3, 0));
+        let e = join_csv_from(&s, other.as_bytes(), &spec, &o)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("already has a feature named `neighbour`"), "{e}");
+    }
+
+    #[test]
+    fn joining_without_overlap_names_file_and_time_ranges() {
+        let other = "timestamp,value\n2014-04-02 14:25:00,1\n2014-04-02 14:30:00,2\n";
+        let e = join(other, "data/ec2_c.csv").unwrap_err().to_string();
+        assert!(e.contains("data/ec2_c.csv"), "{e}");
+        assert!(
+            e.contains("2014-04-02T14:25:00") && e.contains("2014-04-02T14:30:00"),
+            "{e}"
+        );
+        assert!(
+            e.contains("2014-02-14T14:30:00") && e.contains("2014-02-14T14:55:00"),
+            "{e}"
+        );
+        assert!(e.contains("no common slot"), "{e}");
+    }
+
+    #[test]
+    fn joining_an_unknown_column_lists_the_columns() {
+        let other = "timestamp,cpu,net\n2014-02-14 14:30:00,1,2\n";
+        let e = join(other, "b.csv").unwrap_err().to_string();
+        assert!(
+            e.contains("b.csv") && e.contains("no column named `value`"),
+            "{e}"
+        );
+        assert!(e.contains("timestamp, cpu, net"), "{e}");
+        let e = join(other, "b.csv:disk").unwrap_err().to_string();
+        assert!(e.contains("no column named `disk`"), "{e}");
+        // One reading covers one slot: the five after it are cut from the series.
+        let (s, r) = join(other, "b.csv:net").unwrap();
+        assert_eq!(s.features[0], ("b:net".to_string(), vec![2.0]));
+        assert_eq!((s.values.clone(), r.trimmed_end), (vec![0.0], 5));
+    }
+
+    #[test]
+    fn join_specs_parse() {
+        let p = |t: &str| JoinSpec::parse(t).unwrap();
+        assert_eq!(p("a/b.csv").path, PathBuf::from("a/b.csv"));
+        assert_eq!(p("a/b.csv").column, None);
+        assert_eq!(p("a/b.csv:cpu").column.as_deref(), Some("cpu"));
+        assert_eq!(p("a/b.csv:cpu=x").name.as_deref(), Some("x"));
+        assert_eq!(p("a/b.csv=x").column, None);
+        assert_eq!(p("a/b.csv=x").feature_name(), "x");
+        assert!(JoinSpec::parse(":cpu").is_err());
+        assert!(JoinSpec::parse("b.csv:").is_err());
+        assert!(JoinSpec::parse("b.csv=").is_err());
+    }
+
+    #[test]
+    fn derived_features_only_look_back() {
+        let mut s = TimeSeries::from_values("y", 0, 60, vec![0.0; 4]).unwrap();
+        s.features.push(("x".into(), vec![1.0, 3.0, 6.0, 10.0]));
+        for d in ["diff", "lag2", "mean2"] {
+            derive_feature(&mut s, "x", Derived::parse(d).unwrap()).unwrap();
+        }
+        assert_eq!(s.features[1], ("x.diff".into(), vec![0.0, 2.0, 3.0, 4.0]));
+        assert_eq!(s.features[2], ("x.lag2".into(), vec![1.0, 1.0, 1.0, 3.0]));
+        assert_eq!(s.features[3], ("x.mean2".into(), vec![1.0, 2.0, 4.5, 8.0]));
+        assert!(Derived::parse("mean0").is_err());
+        assert!(derive_feature(&mut s, "z", Derived::Diff).is_err());
     }
 
     #[test]

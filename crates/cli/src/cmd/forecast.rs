@@ -6,7 +6,10 @@ use anyhow::Context;
 use powerslot_forecast::backtest::{BacktestOptions, BacktestReport, backtest};
 use powerslot_forecast::federated::{self, DpConfig, FederatedOptions};
 use powerslot_forecast::model::{FitOptions, ModelSpec};
-use powerslot_forecast::series::{ReadOptions, TimeSeries, format_time, read_csv};
+use powerslot_forecast::series::{
+    Derived, JoinReport, JoinSpec, ReadOptions, TimeSeries, derive_feature, format_time, join_csv,
+    read_csv,
+};
 
 use crate::plot::{Chart, Series, Style};
 
@@ -59,14 +62,25 @@ pub(crate) struct BacktestArgs {
     /// Column to forecast.
     #[arg(long)]
     value_column: String,
-    /// Exogenous feature columns (comma separated), used by ridge, quantile and lstm.
+    /// Exogenous feature columns (comma separated), used by ridge, quantile, boosted and lstm.
     #[arg(long, value_delimiter = ',')]
     features: Vec<String>,
+    /// A column of another CSV as an exogenous feature: FILE[:COLUMN][=NAME] (repeatable;
+    /// COLUMN defaults to --value-column, NAME to the file stem). Read with --time-column; a
+    /// sample counts from the first slot at or after its timestamp, short gaps hold the last
+    /// reading, and slots the file does not cover are cut from the series.
+    #[arg(long, value_name = "FILE[:COLUMN][=NAME]")]
+    join: Vec<String>,
+    /// Causal transforms added for every --join column (comma separated): diff (change since
+    /// the previous slot), lagK (K slots earlier), meanK (mean of the last K slots).
+    #[arg(long, value_delimiter = ',', requires = "join")]
+    join_derived: Vec<String>,
     /// Steps ahead.
     #[arg(long, default_value_t = 5)]
     horizon: usize,
     /// Models (comma separated): persistence, seasonal-naive, ewma, ets, mstl, ridge, quantile,
-    /// lstm, auto.
+    /// boosted, lstm, auto. `auto` chooses among the others listed (all but boosted, whose
+    /// refits cost seconds, when it is listed alone).
     #[arg(
         long,
         value_delimiter = ',',
@@ -125,6 +139,10 @@ pub(crate) struct FederatedArgs {
     /// The cold-start device: its name (column or file stem) or index.
     #[arg(long, default_value = "0")]
     cold_device: String,
+    /// Repeat the study with each device in turn as the cold one and print a table and how
+    /// often federating beats training alone (instead of --cold-device).
+    #[arg(long, conflicts_with = "cold_device")]
+    sweep_cold: bool,
     /// Slots of history the cold-start device has (default: two days).
     #[arg(long, default_value_t = 0)]
     cold_history: usize,
@@ -146,6 +164,15 @@ pub(crate) struct FederatedArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// Unit of the series for axis labels (e.g. "CPU %", "kWh per hour").
+    #[arg(long, default_value = "series units")]
+    unit: String,
+    /// Directory for the figures (SVG and PNG).
+    #[arg(long, default_value = "out/forecast")]
+    out: PathBuf,
+    /// Do not draw the figures.
+    #[arg(long)]
+    no_plot: bool,
 }
 
 /// Runs the command.
@@ -157,10 +184,9 @@ pub(crate) fn run(cmd: Forecast) -> anyhow::Result<()> {
 }
 
 fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
-    let series = read_csv(
-        &args.file,
-        &args.input.options(&args.value_column, &args.features),
-    )?;
+    let read = args.input.options(&args.value_column, &args.features);
+    let series = read_csv(&args.file, &read)?;
+    let (series, joins) = join_features(series, &args.join, &args.join_derived, &read)?;
     let season = args.season.or(series.slots_per_day()).unwrap_or(1);
     let specs = args
         .models
@@ -187,6 +213,7 @@ fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
+        print_joins(&series, &joins);
         print_backtest(&series, &report);
     }
     if !args.no_plot {
@@ -199,6 +226,55 @@ fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Joins every `--join` column onto `series`, then adds the `--join-derived` transforms of each.
+fn join_features(
+    mut series: TimeSeries,
+    joins: &[String],
+    derived: &[String],
+    read: &ReadOptions,
+) -> anyhow::Result<(TimeSeries, Vec<JoinReport>)> {
+    let derived = derived
+        .iter()
+        .map(|d| Derived::parse(d))
+        .collect::<Result<Vec<_>, _>>()
+        .context("--join-derived")?;
+    let mut reports = Vec::with_capacity(joins.len());
+    for text in joins {
+        let spec = JoinSpec::parse(text).with_context(|| format!("--join {text}"))?;
+        let (joined, report) =
+            join_csv(&series, &spec, read).with_context(|| format!("--join {text}"))?;
+        series = joined;
+        for &d in &derived {
+            derive_feature(&mut series, &report.name, d)?;
+        }
+        reports.push(report);
+    }
+    Ok((series, reports))
+}
+
+fn print_joins(series: &TimeSeries, joins: &[JoinReport]) {
+    if !series.features.is_empty() {
+        let names: Vec<&str> = series.features.iter().map(|(n, _)| n.as_str()).collect();
+        println!("features: {}", names.join(", "));
+    }
+    for j in joins {
+        println!(
+            "joined `{}`: {} rows ({} outside the series, {} moved to the next slot, {} duplicate \
+             slots averaged, {} slots held the last reading, {} filled from a season earlier); \
+             cut {} slots at the start and {} at the end",
+            j.name,
+            j.rows,
+            j.outside,
+            j.snapped,
+            j.duplicate_slots,
+            j.held,
+            j.seasonal_filled,
+            j.trimmed_start,
+            j.trimmed_end
+        );
+    }
 }
 
 fn print_backtest(series: &TimeSeries, r: &BacktestReport) {
@@ -323,7 +399,36 @@ fn plot_backtest(
 
 fn run_federated(args: FederatedArgs) -> anyhow::Result<()> {
     let devices = read_devices(&args)?;
-    let cold_device = match args.cold_device.parse::<usize>() {
+    let mut options = FederatedOptions {
+        horizon: args.horizon,
+        rounds: args.rounds,
+        local_epochs: args.local_epochs,
+        cold_history: args.cold_history,
+        dropout: args.dropout,
+        dp: args.dp_noise.map(|noise_multiplier| DpConfig {
+            clip: args.dp_clip,
+            noise_multiplier,
+            delta: args.dp_delta,
+        }),
+        seed: args.seed,
+        ..FederatedOptions::default()
+    };
+    if args.sweep_cold {
+        let sweep = federated::sweep(&devices, &options)?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&sweep)?);
+        } else {
+            println!("{sweep}");
+        }
+        if !args.no_plot {
+            let files = plot_sweep(&sweep, &args.out)?;
+            if !args.json {
+                files.iter().for_each(|f| println!("plot: {}", f.display()));
+            }
+        }
+        return Ok(());
+    }
+    options.cold_device = match args.cold_device.parse::<usize>() {
         Ok(i) if i < devices.len() => i,
         Ok(i) => anyhow::bail!(
             "--cold-device {i}: there are only {} devices",
@@ -341,28 +446,274 @@ fn run_federated(args: FederatedArgs) -> anyhow::Result<()> {
                 )
             })?,
     };
-    let options = FederatedOptions {
-        horizon: args.horizon,
-        rounds: args.rounds,
-        local_epochs: args.local_epochs,
-        cold_device,
-        cold_history: args.cold_history,
-        dropout: args.dropout,
-        dp: args.dp_noise.map(|noise_multiplier| DpConfig {
-            clip: args.dp_clip,
-            noise_multiplier,
-            delta: args.dp_delta,
-        }),
-        seed: args.seed,
-        ..FederatedOptions::default()
-    };
     let report = federated::run(&devices, &options)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!("{report}");
     }
+    if !args.no_plot {
+        let files = plot_federated(&report, &args.unit, &args.out)?;
+        if !args.json {
+            files.iter().for_each(|f| println!("plot: {}", f.display()));
+        }
+    }
     Ok(())
+}
+
+/// Palette indices, so a way of training has the same colour in every federated figure.
+const ACTUAL: usize = 7;
+const ALONE: usize = 1;
+const FEDERATED: usize = 0;
+const TUNED: usize = 4;
+const CENTRAL: usize = 2;
+const PERSISTENCE: usize = 3;
+
+/// Way of training, its MAE in a score, and its colour.
+type Mode = (&'static str, fn(&federated::DeviceScore) -> f64, usize);
+
+const MODES: [Mode; 5] = [
+    ("alone", |d| d.local_mae, ALONE),
+    ("federated", |d| d.federated_mae, FEDERATED),
+    ("fed+tuned", |d| d.finetuned_mae, TUNED),
+    ("central", |d| d.central_mae, CENTRAL),
+    ("persistence", |d| d.persistence_mae, PERSISTENCE),
+];
+
+/// Grouped bars as one `Area` series per mode: bar `i` spans `[i - 0.4 + m·w, … + 0.9·w]` for
+/// mode `m` of `modes`, so the modes of one device sit side by side.
+fn bars(values: &[f64], m: usize, modes: usize) -> Vec<(f64, f64)> {
+    let w = 0.8 / modes as f64;
+    values
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &v)| {
+            let left = i as f64 - 0.4 + m as f64 * w;
+            [(left, v), (left + 0.9 * w, 0.0)]
+        })
+        .collect()
+}
+
+/// A y range around the data with `headroom` (a share of the spread) above it for the
+/// legend, which sits in the upper right corner; from zero when `from_zero`.
+fn y_range(chart: &Chart, headroom: f64, from_zero: bool) -> Option<(f64, f64)> {
+    let ys = chart
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .filter(|y| y.is_finite());
+    let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| {
+        (lo.min(y), hi.max(y))
+    });
+    if lo > hi {
+        return None;
+    }
+    let spread = (hi - lo).max(1e-9);
+    let lo = if from_zero { 0.0 } else { lo - 0.05 * spread };
+    Some((lo, hi + headroom * (hi - lo).max(spread)))
+}
+
+/// "30 min" or "6 h": how far ahead `horizon` slots of `step_seconds` reach.
+fn ahead(horizon: usize, step_seconds: i64) -> String {
+    let seconds = horizon as i64 * step_seconds;
+    if seconds % 3600 == 0 {
+        format!("{} h", seconds / 3600)
+    } else {
+        format!("{} min", seconds as f64 / 60.0)
+    }
+}
+
+/// Figures of one federated study: the cold device's held-out forecasts against the actual
+/// values, the test MAE per device and way of training, and the learning curve per round.
+fn plot_federated(
+    r: &federated::FederatedReport,
+    unit: &str,
+    dir: &Path,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let cold = r.cold().context("the cold device has no score")?;
+    let t = &r.cold_trace;
+    let h = r.horizon;
+    let ahead = ahead(h, t.step_seconds);
+    // The first 96 forecasts of the test part (8 h at 5 min, 4 days hourly): a fixed stretch,
+    // not one picked to flatter a model, short enough to tell the lines apart.
+    let windows = t.forecasts.first().map_or(0, |(_, p)| p.len());
+    let shown = windows.min(96);
+    let hours = |i: usize| i as f64 * t.step_seconds as f64 / 3600.0;
+    // Forecast j covers actual[j+1..=j+h]; its last step lands on actual[j+h].
+    let actual: Vec<(f64, f64)> = (h..shown + h)
+        .filter_map(|i| Some((hours(i), *t.actual.get(i)?)))
+        .collect();
+    let mut chart = Chart::new(
+        format!(
+            "{}, cold start ({} slots): forecasts {ahead} ahead from {}",
+            t.name,
+            cold.train_slots,
+            format_time(t.start + (h as i64) * t.step_seconds)
+        ),
+        "hours into the held-out test period",
+        unit,
+    )
+    .with(Series::new("actual", actual, Style::Line).color(ACTUAL));
+    for (mode, label, mae, color) in [
+        ("local", "alone", cold.local_mae, ALONE),
+        ("federated", "federated", cold.federated_mae, FEDERATED),
+        ("central", "central", cold.central_mae, CENTRAL),
+    ] {
+        let Some((_, paths)) = t.forecasts.iter().find(|(m, _)| m == mode) else {
+            continue;
+        };
+        let points = paths[..shown]
+            .iter()
+            .enumerate()
+            .map(|(j, p)| (hours(j + h), p[h - 1]))
+            .collect();
+        chart = chart.with(
+            Series::new(
+                format!("{label} (test MAE {mae:.3} over all steps)"),
+                points,
+                Style::Line,
+            )
+            .color(color),
+        );
+    }
+    chart.y_range = y_range(&chart, 0.45, false);
+    let mut files = chart.save(dir, &format!("federated_{}_forecasts", sanitize(&t.name)))?;
+
+    let cold_index = r
+        .devices
+        .iter()
+        .position(|d| d.name == r.cold_device)
+        .unwrap_or(0);
+    let modes = &MODES[..4];
+    let mut chart = Chart::new(
+        format!("Test MAE {ahead} ahead per device (device {cold_index} is the cold start)"),
+        "device (index in the printed table)",
+        "MAE ÷ persistence MAE (1 = repeat last value)",
+    );
+    for (m, (name, g, color)) in modes.iter().enumerate() {
+        let values: Vec<f64> = r
+            .devices
+            .iter()
+            .map(|d| g(d) / d.persistence_mae.max(1e-12))
+            .collect();
+        chart = chart
+            .with(Series::new(*name, bars(&values, m, modes.len()), Style::Area).color(*color));
+    }
+    let n = r.devices.len() as f64;
+    chart = chart.with(
+        Series::new(
+            "persistence",
+            vec![(-0.5, 1.0), (n - 0.5, 1.0)],
+            Style::Dashed,
+        )
+        .color(PERSISTENCE),
+    );
+    chart.x_range = Some((-0.5, n - 0.5));
+    chart.y_range = y_range(&chart, 0.35, true);
+    files.extend(chart.save(dir, "federated_mae_by_device")?);
+
+    // Learning curve: the global model after each round, against the final alone and central.
+    let rel = |v: f64, d: &federated::DeviceScore| v / d.persistence_mae.max(1e-12);
+    let cold_curve: Vec<(f64, f64)> = r
+        .rounds
+        .iter()
+        .filter_map(|round| {
+            Some((
+                round.round as f64,
+                rel(*round.test_mae.get(cold_index)?, cold),
+            ))
+        })
+        .collect();
+    let mean_curve: Vec<(f64, f64)> = r
+        .rounds
+        .iter()
+        .map(|round| {
+            let sum: f64 = round
+                .test_mae
+                .iter()
+                .zip(&r.devices)
+                .map(|(&m, d)| rel(m, d))
+                .sum();
+            (round.round as f64, sum / n.max(1.0))
+        })
+        .collect();
+    let last = r.rounds.len().max(1) as f64;
+    let level = |v: f64| vec![(1.0, v), (last, v)];
+    let mut chart = Chart::new(
+        format!(
+            "Federated learning curve, {ahead} ahead (cold start: {})",
+            r.cold_device
+        ),
+        "federated round",
+        "test MAE ÷ persistence MAE",
+    )
+    .with(
+        Series::new(
+            "cold device: federated, after each round",
+            cold_curve,
+            Style::Line,
+        )
+        .color(FEDERATED),
+    )
+    .with(
+        Series::new(
+            "cold device: alone",
+            level(rel(cold.local_mae, cold)),
+            Style::Dashed,
+        )
+        .color(ALONE),
+    )
+    .with(
+        Series::new(
+            "cold device: central",
+            level(rel(cold.central_mae, cold)),
+            Style::Dashed,
+        )
+        .color(CENTRAL),
+    )
+    .with(Series::new("mean over all devices: federated", mean_curve, Style::Line).color(ACTUAL))
+    .with(Series::new("persistence", level(1.0), Style::Dashed).color(PERSISTENCE));
+    chart.x_range = Some((1.0, last.max(2.0)));
+    chart.y_range = y_range(&chart, 0.6, false);
+    files.extend(chart.save(dir, "federated_learning_curve")?);
+    Ok(files)
+}
+
+/// The sweep's cold-start MAE per device and way of training, relative to persistence.
+fn plot_sweep(s: &federated::SweepReport, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let cold = s.cold_scores();
+    let step = s.runs.first().map_or(60, |r| r.cold_trace.step_seconds);
+    let modes = &MODES[..4];
+    let mut chart = Chart::new(
+        format!(
+            "Each device in turn as the cold start: test MAE {} ahead (federated beats alone on {} of {})",
+            ahead(s.horizon, step),
+            s.cold_wins(|d| d.federated_mae),
+            cold.len()
+        ),
+        "cold device (index in the printed table)",
+        "MAE ÷ persistence MAE (1 = repeat last value)",
+    );
+    for (m, (name, g, color)) in modes.iter().enumerate() {
+        let values: Vec<f64> = cold
+            .iter()
+            .map(|d| g(d) / d.persistence_mae.max(1e-12))
+            .collect();
+        chart = chart
+            .with(Series::new(*name, bars(&values, m, modes.len()), Style::Area).color(*color));
+    }
+    let n = cold.len() as f64;
+    chart = chart.with(
+        Series::new(
+            "persistence",
+            vec![(-0.5, 1.0), (n - 0.5, 1.0)],
+            Style::Dashed,
+        )
+        .color(PERSISTENCE),
+    );
+    chart.x_range = Some((-0.5, n - 0.5));
+    chart.y_range = y_range(&chart, 0.35, true);
+    chart.save(dir, "federated_sweep")
 }
 
 fn read_devices(args: &FederatedArgs) -> anyhow::Result<Vec<TimeSeries>> {
