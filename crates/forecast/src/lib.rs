@@ -7,8 +7,9 @@
 //!   duplicates and irregular sampling each follow a stated policy) with optional exogenous
 //!   features (CPU %, network, sensors) on the same grid.
 //! - [`model::ModelSpec`] names a model — persistence, seasonal naive, EWMA, ETS and MSTL
-//!   (through `augurs`), direct ridge regression on features, direct median (LAD) regression
-//!   for spiky load, a small LSTM (`burn`), or `auto` —
+//!   (through `augurs`, with an online state update), direct ridge regression on features,
+//!   direct median (LAD) regression for spiky load, median-loss boosted trees ([`boost`]) that
+//!   learn when a switched-on appliance switches off, a small LSTM (`burn`), or `auto` —
 //!   and [`model::FittedModel::fit`] turns it into a fitted model that takes one sample per slot
 //!   ([`model::FittedModel::update`]) and predicts a [`quantiles::QuantileForecast`]. Intervals
 //!   come from each model's own recent errors, so every model gets calibrated P10/P90 alike.
@@ -33,6 +34,7 @@
 
 pub mod backtest;
 mod baseline;
+pub mod boost;
 pub mod error;
 pub mod federated;
 pub mod lstm;

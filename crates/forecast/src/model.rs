@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use crate::baseline::{Ewma, Persistence, SeasonalNaive};
+use crate::boost::{Boosted, BoostedConfig};
 use crate::error::{ForecastError, Result};
 use crate::quantiles::{Calibrator, QuantileForecast};
 use crate::quantreg::{QuantReg, QuantRegConfig};
@@ -67,6 +68,9 @@ pub enum ModelSpec {
     /// Direct multi-step median (least absolute deviation) regression on lags, running
     /// medians, time of day and exogenous features: aimed at MAE on spiky load.
     Quantile(QuantRegConfig),
+    /// Direct multi-step boosted trees (median loss) on the device's recent behaviour — how
+    /// long since the last jump and how big it was — and exogenous features; refitted online.
+    Boosted(BoostedConfig),
     /// A small LSTM trained per device (burn, CPU).
     Lstm(crate::lstm::LstmConfig),
     /// Each prediction comes from the candidate with the lowest recent error.
@@ -75,7 +79,7 @@ pub enum ModelSpec {
 
 impl ModelSpec {
     /// The model's short name (`persistence`, `seasonal-naive`, `ewma`, `ets`, `mstl`,
-    /// `ridge`, `quantile`, `lstm`, `auto`).
+    /// `ridge`, `quantile`, `boosted`, `lstm`, `auto`).
     pub fn name(&self) -> &'static str {
         match self {
             ModelSpec::Persistence => "persistence",
@@ -85,6 +89,7 @@ impl ModelSpec {
             ModelSpec::Mstl => "mstl",
             ModelSpec::Ridge(_) => "ridge",
             ModelSpec::Quantile(_) => "quantile",
+            ModelSpec::Boosted(_) => "boosted",
             ModelSpec::Lstm(_) => "lstm",
             ModelSpec::Auto(_) => "auto",
         }
@@ -100,6 +105,7 @@ impl ModelSpec {
             "mstl" => ModelSpec::Mstl,
             "ridge" => ModelSpec::Ridge(RidgeConfig::default()),
             "quantile" | "lad" => ModelSpec::Quantile(QuantRegConfig::default()),
+            "boosted" | "gbdt" | "trees" => ModelSpec::Boosted(BoostedConfig::default()),
             "lstm" => ModelSpec::Lstm(crate::lstm::LstmConfig::default()),
             "auto" => ModelSpec::Auto(Self::all_single()),
             other => {
@@ -107,14 +113,16 @@ impl ModelSpec {
                     name: "model".into(),
                     message: format!(
                         "unknown model `{other}` (known: persistence, seasonal-naive, ewma, ets, \
-                         mstl, ridge, quantile, lstm, auto)"
+                         mstl, ridge, quantile, boosted, lstm, auto)"
                     ),
                 });
             }
         })
     }
 
-    /// Every single (non-auto) model with default settings.
+    /// Every single (non-auto) model with default settings, except `boosted`: its refits cost
+    /// seconds per step ahead, which a day-ahead horizon multiplies by 24, so it joins `auto`
+    /// only when named (`--models persistence,quantile,boosted,auto`).
     pub fn all_single() -> Vec<ModelSpec> {
         vec![
             ModelSpec::Persistence,
@@ -139,6 +147,7 @@ impl ModelSpec {
             // The lag window, then at least as many rows as coefficients.
             ModelSpec::Ridge(c) => c.lags.max(m).max(64) + options.horizon + c.lags + 16,
             ModelSpec::Quantile(c) => c.lags.max(60) + options.horizon + 200,
+            ModelSpec::Boosted(_) => Boosted::min_points(options.horizon),
             ModelSpec::Lstm(c) => c.window + options.horizon + 16,
             ModelSpec::Auto(c) => c.iter().map(|s| s.min_points(options)).min().unwrap_or(2),
         }
@@ -155,6 +164,7 @@ impl ModelSpec {
             ModelSpec::Mstl => Box::new(PathModel::fit(PathKind::Mstl, &train.values, options)?),
             ModelSpec::Ridge(c) => Box::new(Ridge::fit(c, train, options)?),
             ModelSpec::Quantile(c) => Box::new(QuantReg::fit(c, train, options)?),
+            ModelSpec::Boosted(c) => Box::new(Boosted::fit(c, train, options)?),
             ModelSpec::Lstm(c) => Box::new(crate::lstm::Lstm::fit(c, train, options)?),
             ModelSpec::Auto(_) => unreachable!("auto is fitted by FittedModel::fit"),
         })
