@@ -105,6 +105,10 @@ pub(crate) struct BacktestArgs {
     /// Seed for the randomised models.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Slots between refits of `boosted` (default: when the history has grown by a sixteenth).
+    /// Fresher models forecast better and cost a refit each time.
+    #[arg(long)]
+    refit_every: Option<usize>,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -188,11 +192,20 @@ fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
     let series = read_csv(&args.file, &read)?;
     let (series, joins) = join_features(series, &args.join, &args.join_derived, &read)?;
     let season = args.season.or(series.slots_per_day()).unwrap_or(1);
+    if args.refit_every == Some(0) {
+        anyhow::bail!("--refit-every must be at least 1 slot");
+    }
     let specs = args
         .models
         .iter()
-        .map(|m| ModelSpec::parse(m))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|m| {
+            let mut spec = ModelSpec::parse(m)?;
+            if let ModelSpec::Boosted(config) = &mut spec {
+                config.refit_every = args.refit_every.or(config.refit_every);
+            }
+            Ok(spec)
+        })
+        .collect::<Result<Vec<_>, powerslot_forecast::ForecastError>>()?;
     let mut fit = FitOptions::new(args.horizon, season);
     fit.calibration = args.calibration;
     fit.seed = args.seed;
