@@ -514,49 +514,18 @@ pub fn join_csv_from(
         .season
         .or_else(|| series.slots_per_day())
         .filter(|&m| m >= 1);
-    let (values, held, seasonal) = hold(&known[first..=last], options.max_interpolate, season);
+    let (values, held, seasonal) = fill(
+        &known[first..=last],
+        options.max_interpolate,
+        season,
+        ShortGaps::Hold,
+    );
     report.held = held;
     report.seasonal_filled = seasonal;
     let mut joined = series.slice(first, last + 1);
     joined.regularisation.trimmed += first + (n - 1 - last);
     joined.features.push((name, values));
     Ok((joined, report))
-}
-
-/// Fills the gaps of a column whose first slot is known, causally: runs up to `max_hold`
-/// slots keep the last value, longer ones take the value one season earlier when there is
-/// one (else they hold too). Returns the values and how many were held and seasonally filled.
-fn hold(raw: &[Option<f64>], max_hold: usize, season: Option<usize>) -> (Vec<f64>, usize, usize) {
-    let mut out: Vec<f64> = Vec::with_capacity(raw.len());
-    let (mut held, mut seasonal) = (0, 0);
-    let mut i = 0;
-    while i < raw.len() {
-        if let Some(v) = raw[i] {
-            out.push(v);
-            i += 1;
-            continue;
-        }
-        let gap_start = i;
-        while i < raw.len() && raw[i].is_none() {
-            i += 1;
-        }
-        let len = i - gap_start;
-        let season = season.filter(|&m| len > max_hold && gap_start >= m);
-        for j in 0..len {
-            let v = match season {
-                Some(m) => {
-                    seasonal += 1;
-                    out[gap_start + j - m]
-                }
-                None => {
-                    held += 1;
-                    out.last().copied().unwrap_or(0.0)
-                }
-            };
-            out.push(v);
-        }
-    }
-    (out, held, seasonal)
 }
 
 /// A causal transform of a feature, added as a new feature column.
@@ -713,7 +682,12 @@ fn regularise(
     let season = options
         .season
         .or_else(|| (86_400 % step == 0).then(|| (86_400 / step) as usize));
-    let (mut values, interp, seasonal) = fill(&raw[first..=last], options.max_interpolate, season);
+    let (mut values, interp, seasonal) = fill(
+        &raw[first..=last],
+        options.max_interpolate,
+        season,
+        ShortGaps::Interpolate,
+    );
     report.interpolated = interp;
     report.seasonal_filled = seasonal;
     let mut features = Vec::with_capacity(nf);
@@ -758,12 +732,23 @@ fn regularise(
     })
 }
 
-/// Fills missing slots of a series whose first and last slots are known.
-/// Returns the values and how many were interpolated and seasonally filled.
+/// How gaps of at most `max_interpolate` slots are filled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ShortGaps {
+    /// Linearly between the known values on either side (the series' own policy).
+    Interpolate,
+    /// Keep the last known value: causal, so a joined feature never sees a later reading.
+    Hold,
+}
+
+/// Fills missing slots of a column whose first slot is known: short gaps as `short` says,
+/// longer ones with the value one season earlier when there is one (else as short ones).
+/// Returns the values and how many were filled by the short-gap rule and seasonally.
 fn fill(
     raw: &[Option<f64>],
     max_interpolate: usize,
     season: Option<usize>,
+    short: ShortGaps,
 ) -> (Vec<f64>, usize, usize) {
     let mut out: Vec<f64> = Vec::with_capacity(raw.len());
     let (mut interpolated, mut seasonal) = (0, 0);
@@ -780,7 +765,10 @@ fn fill(
         }
         let len = i - gap_start;
         let before = out.last().copied().unwrap_or(0.0);
-        let after = raw.get(i).copied().flatten().unwrap_or(before);
+        let after = match short {
+            ShortGaps::Interpolate => raw.get(i).copied().flatten().unwrap_or(before),
+            ShortGaps::Hold => before,
+        };
         let use_season = len > max_interpolate && season.is_some_and(|m| gap_start >= m);
         for j in 0..len {
             if use_season {
@@ -809,7 +797,12 @@ fn fill_with_edges(
     let (Some(first), Some(last)) = (first, last) else {
         return (vec![0.0; raw.len()], 0, 0);
     };
-    let (mid, i, s) = fill(&raw[first..=last], max_interpolate, season);
+    let (mid, i, s) = fill(
+        &raw[first..=last],
+        max_interpolate,
+        season,
+        ShortGaps::Interpolate,
+    );
     let mut out = vec![mid[0]; first];
     let tail = raw.len() - last - 1;
     let end = *mid.last().unwrap_or(&0.0);
