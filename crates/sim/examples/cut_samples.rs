@@ -161,7 +161,8 @@ fn run(data: &Path, out: &Path) -> Res<()> {
     }
     write_plain(out.join("pvdaq_system15_2021-10.csv"), &rows)?;
 
-    // NAB: the first five days of four servers of different levels.
+    // NAB: the first eight days of four servers of different levels (a week's run and its
+    // ±1 h offsets fit).
     for id in ["5f5533", "77c1ca", "ac20cd", "fe7f93"] {
         let f = lines(
             &data
@@ -171,7 +172,7 @@ fn run(data: &Path, out: &Path) -> Res<()> {
         let t0 = time(f[1].split(',').next().unwrap_or(""))?;
         let mut rows = vec![f[0].clone()];
         for l in &f[1..] {
-            if time(l.split(',').next().unwrap_or(""))? < t0 + 5 * traces::DAY {
+            if time(l.split(',').next().unwrap_or(""))? < t0 + 8 * traces::DAY {
                 rows.push(l.clone());
             }
         }

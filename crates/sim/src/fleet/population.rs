@@ -342,12 +342,17 @@ impl<'a> SeriesDraw<'a> {
             }
         }
         if anchors.is_empty() {
+            let held = pool
+                .iter()
+                .map(|s| (s.end() - s.start) / DAY)
+                .max()
+                .unwrap_or(0);
             return Err(DataError::Content {
                 file: what.into(),
                 reason: format!(
                     "no stretch of {} day(s) with {history_days} day(s) before it and at most \
-                     10 % gaps in {} series (the shipped samples hold four to six weeks: use a \
-                     data directory for longer runs)",
+                     10 % gaps in {} series holding up to {held} days (the shipped samples are \
+                     short: use a data directory for longer runs)",
                     grid.days,
                     pool.len()
                 ),
@@ -672,7 +677,7 @@ impl<'a> CycleDraw<'a> {
             }
             // The user started the next cycle after this one ended: it is wanted done by then.
             if let Some(prev) = jobs.last_mut() {
-                let cut = i64::from(arrival).max(i64::from(prev.earliest) + profile_len(prev));
+                let cut = arrival.max(i64::from(prev.earliest) + profile_len(prev));
                 prev.deadline = prev.deadline.min(cut as u32);
                 prev.accept_until = prev.accept_until.min(cut as u32);
             }
@@ -974,29 +979,27 @@ pub fn neighbourhood(lib: &Library, opts: &BuildOptions) -> Result<Fleet> {
         count += devs.len();
         houses.push(devs);
     }
-    let feeders = houses.len().div_ceil(HOUSES_PER_FEEDER);
     let mut circuits = vec![CircuitSpec {
         name: "site".into(),
         parent: None,
         rating_mw: 0, // set with the sizing below
     }];
     let mut devices = Vec::with_capacity(opts.devices);
-    for f in 0..feeders {
-        let members = houses.len().min((f + 1) * HOUSES_PER_FEEDER) - f * HOUSES_PER_FEEDER;
-        let feeder = format!("feeder-{:0w$}", f + 1, w = digits(feeders).max(2));
+    for (f, street) in houses.chunks_mut(HOUSES_PER_FEEDER).enumerate() {
+        let feeder = format!("feeder-{:02}", f + 1);
         circuits.push(CircuitSpec {
             name: feeder.clone(),
             parent: Some("site".into()),
-            rating_mw: mw(FEEDER_W_PER_HOUSE * members as f64),
+            rating_mw: mw(FEEDER_W_PER_HOUSE * street.len() as f64),
         });
-        for h in f * HOUSES_PER_FEEDER..f * HOUSES_PER_FEEDER + members {
-            let house = format!("house-{:0width$}", h + 1);
+        for (k, devs) in street.iter_mut().enumerate() {
+            let house = format!("house-{:0width$}", f * HOUSES_PER_FEEDER + k + 1);
             circuits.push(CircuitSpec {
                 name: house.clone(),
                 parent: Some(feeder.clone()),
                 rating_mw: mw(HOUSE_RATING_W),
             });
-            for (port, (kind, priority, sim, source)) in houses[h].drain(..).enumerate() {
+            for (port, (kind, priority, sim, source)) in devs.drain(..).enumerate() {
                 devices.push(device(
                     &format!("{house}.{kind}"),
                     &house,

@@ -267,6 +267,40 @@ pub fn parse(
     let defaults = source.load(&pools)?;
     let mut provenance = defaults.provenance.clone();
 
+    let mut budgets = Vec::new();
+    for b in &spec.budgets {
+        let e = b.get_ref();
+        let Some(rated) = rating(&e.circuit) else {
+            return Err(place.on(b, format!("no circuit {:?} for this budget", e.circuit)));
+        };
+        let source = match e.kind.as_str() {
+            "fixed" => BudgetSource::Fixed,
+            "curve" => {
+                let kw =
+                    e.kw.as_ref().filter(|k| !k.is_empty()).ok_or_else(|| {
+                        place.on(b, "a curve needs kw = [..], one value per slot")
+                    })?;
+                if kw.iter().any(|v| !v.is_finite() || *v < 0.0) {
+                    return Err(place.on(b, "every kw of a curve must be ≥ 0"));
+                }
+                BudgetSource::Curve(kw.iter().map(|v| population::mw(v * 1_000.0)).collect())
+            }
+            "solar-battery" => {
+                let (sb, note) = solar(e, rated, dir, &defaults, &grid, seed)
+                    .map_err(|err| place.on(b, err.to_string()))?;
+                provenance.push(format!("budget of {}: {note}", e.circuit));
+                BudgetSource::SolarBattery(sb)
+            }
+            other => {
+                return Err(place.on(
+                    b,
+                    format!("budget kind {other:?} is not fixed, curve or solar-battery"),
+                ));
+            }
+        };
+        budgets.push((e.circuit.clone(), source));
+    }
+
     let total: usize = spec.groups.iter().map(|g| g.get_ref().count).sum();
     let counts = scaled_counts(
         &spec
@@ -328,40 +362,6 @@ pub fn parse(
         }
     }
 
-    let mut budgets = Vec::new();
-    for b in &spec.budgets {
-        let e = b.get_ref();
-        let Some(rated) = rating(&e.circuit) else {
-            return Err(place.on(b, format!("no circuit {:?} for this budget", e.circuit)));
-        };
-        let source = match e.kind.as_str() {
-            "fixed" => BudgetSource::Fixed,
-            "curve" => {
-                let kw =
-                    e.kw.as_ref().filter(|k| !k.is_empty()).ok_or_else(|| {
-                        place.on(b, "a curve needs kw = [..], one value per slot")
-                    })?;
-                if kw.iter().any(|v| !v.is_finite() || *v < 0.0) {
-                    return Err(place.on(b, "every kw of a curve must be ≥ 0"));
-                }
-                BudgetSource::Curve(kw.iter().map(|v| population::mw(v * 1_000.0)).collect())
-            }
-            "solar-battery" => {
-                let (sb, note) = solar(e, rated, dir, &defaults, &grid, seed)
-                    .map_err(|err| place.on(b, err.to_string()))?;
-                provenance.push(format!("budget of {}: {note}", e.circuit));
-                BudgetSource::SolarBattery(sb)
-            }
-            other => {
-                return Err(place.on(
-                    b,
-                    format!("budget kind {other:?} is not fixed, curve or solar-battery"),
-                ));
-            }
-        };
-        budgets.push((e.circuit.clone(), source));
-    }
-
     population::finish(Fleet {
         name: spec.name.clone().unwrap_or_else(|| stem.to_string()),
         slot_ms: grid.slot_ms(),
@@ -394,7 +394,8 @@ fn default_priority(kind: &str) -> Priority {
     }
 }
 
-/// Counts scaled to `total` in proportion (largest remainders), each group keeping one.
+/// Counts scaled to `total` in proportion (largest remainders), each group keeping one (so
+/// never fewer devices than groups).
 fn scaled_counts(counts: &[usize], total: usize) -> Vec<usize> {
     let sum: usize = counts.iter().sum();
     if sum == 0 || total == sum {
@@ -415,6 +416,13 @@ fn scaled_counts(counts: &[usize], total: usize) -> Vec<usize> {
     while out.iter().sum::<usize>() < total && !order.is_empty() {
         out[order[k % order.len()]] += 1;
         k += 1;
+    }
+    // Keeping one device per group may overshoot: take it back from the largest groups.
+    while out.iter().sum::<usize>() > total {
+        let Some(big) = (0..out.len()).filter(|&i| out[i] > 1).max_by_key(|&i| out[i]) else {
+            break;
+        };
+        out[big] -= 1;
     }
     out
 }
@@ -801,6 +809,7 @@ mod tests {
         assert_eq!(scaled_counts(&[10, 20, 70], 1000), vec![100, 200, 700]);
         assert_eq!(scaled_counts(&[1, 1, 98], 10), vec![1, 1, 8]);
         assert_eq!(scaled_counts(&[3, 3, 3], 10).iter().sum::<usize>(), 10);
+        assert_eq!(scaled_counts(&[5, 5, 5], 2), vec![1, 1, 1]);
     }
 
     #[test]

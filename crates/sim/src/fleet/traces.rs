@@ -1092,7 +1092,7 @@ pub fn cut_cycles(reader: impl Read, file: &str, house: &str) -> Result<Vec<Appl
             }
         }
     }
-    out.sort_by(|a, b| (a.appliance, a.start).cmp(&(b.appliance, b.start)));
+    out.sort_by_key(|c| (c.appliance, c.start));
     Ok(out)
 }
 
@@ -1475,12 +1475,20 @@ impl DataSource {
     }
 }
 
+/// The inputs' names, or their folder and number when there are many.
 fn names(inputs: &[Input]) -> String {
-    inputs
-        .iter()
-        .map(Input::name)
-        .collect::<Vec<_>>()
-        .join(", ")
+    match inputs {
+        [Input::Path(first), _, _, _, ..] => format!(
+            "{} ({} files)",
+            first.parent().unwrap_or(Path::new(".")).display(),
+            inputs.len()
+        ),
+        _ => inputs
+            .iter()
+            .map(Input::name)
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 #[cfg(test)]
