@@ -17,14 +17,7 @@ fn samples() -> &'static Library {
     static LIB: OnceLock<Library> = OnceLock::new();
     LIB.get_or_init(|| {
         DataSource::Samples
-            .load(&[
-                Pool::EvSessions,
-                Pool::Cycles,
-                Pool::Households,
-                Pool::WaterHeaters,
-                Pool::Servers,
-                Pool::Irradiance,
-            ])
+            .load(&Pool::ALL)
             .expect("the samples load")
     })
 }

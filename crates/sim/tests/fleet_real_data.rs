@@ -37,14 +37,7 @@ fn full() -> &'static Library {
     static LIB: OnceLock<Library> = OnceLock::new();
     LIB.get_or_init(|| {
         DataSource::Dir(data_dir())
-            .load(&[
-                Pool::EvSessions,
-                Pool::Cycles,
-                Pool::Households,
-                Pool::WaterHeaters,
-                Pool::Servers,
-                Pool::Irradiance,
-            ])
+            .load(&Pool::ALL)
             .unwrap_or_else(|e| panic!("{e}"))
     })
 }

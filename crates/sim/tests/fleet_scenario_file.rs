@@ -268,54 +268,67 @@ fn error(toml: &str) -> String {
 
 #[test]
 fn mistakes_are_named_with_file_line_and_column() {
-    let e = error(&format!("{SITE}\nrating = 3\n"));
-    assert!(
-        e.contains("site.toml, line 8, column 1: unknown field `rating`"),
-        "{e}"
-    );
-    let e = error(&format!(
-        "{SITE}\n[[group]]\nkind = \"ev\"\ncount = 1\ncircuits = [\"garage\"]\n"
-    ));
-    assert!(
-        e.contains("line 8") && e.contains("no circuit \"garage\""),
-        "{e}"
-    );
-    let e = error(&format!(
-        "{SITE}\n[[group]]\nkind = \"ev\"\ncount = 1\ncircuits = [\"site\"]\npriority = \"urgent\"\n"
-    ));
-    assert!(e.contains("priority \"urgent\" is not low"), "{e}");
-    let e = error(&format!(
-        "{SITE}\n[[group]]\nkind = \"kettle\"\ncount = 1\ncircuits = [\"site\"]\n"
-    ));
-    assert!(e.contains("\"kettle\" is not base, ev"), "{e}");
-    let e = error(&format!(
-        "{SITE}\n[[group]]\nkind = \"water-heater\"\ncount = 1\ncircuits = [\"site\"]\nfiles = [\"w.csv\"]\n"
-    ));
-    assert!(e.contains("w.csv"), "the missing file is named: {e}");
-    let e = error(&format!(
-        "{SITE}\n[[group]]\nkind = \"elastic\"\ncount = 1\ncircuits = [\"site\"]\nmax_w = 100\n"
-    ));
-    assert!(e.contains("min_w") && e.contains("required"), "{e}");
-    let e = error(&format!(
-        "{SITE}\n[[budget]]\ncircuit = \"site\"\nkind = \"curve\"\nkw = [1, -2]\n"
-    ));
-    assert!(e.contains("line 8") && e.contains("≥ 0"), "{e}");
-    let e = error(&format!(
-        "{SITE}\n[[budget]]\ncircuit = \"roof\"\nkind = \"fixed\"\n"
-    ));
-    assert!(e.contains("no circuit \"roof\""), "{e}");
-    let e = error(&format!(
-        "{SITE}\n[[budget]]\ncircuit = \"site\"\nkind = \"solar-battery\"\narray_m2 = 10\nefficiency = 0.2\nbattery_kwh = 1\nreserve_kwh = 2\n"
-    ));
-    assert!(e.contains("reserve"), "{e}");
-    let e = error("start = \"25:00\"\n[[circuit]]\nname = \"site\"\nrating_kw = 1\n");
-    assert!(e.contains("line 1, column 9: start must be HH:MM"), "{e}");
-    let e = error(
-        "[[circuit]]\nname = \"a\"\nrating_kw = 1\n[[circuit]]\nname = \"b\"\nrating_kw = 1\n",
-    );
-    assert!(e.contains("exactly one root"), "{e}");
-    let e = error("[[circuit]\n");
-    assert!(e.contains("site.toml, line 1"), "{e}");
+    let site = |more: &str| error(&format!("{SITE}\n{more}"));
+    let group = |body: &str| {
+        site(&format!(
+            "[[group]]\ncount = 1\ncircuits = [\"site\"]\n{body}"
+        ))
+    };
+    let budget = |body: &str| site(&format!("[[budget]]\ncircuit = \"site\"\n{body}"));
+    for (e, want) in [
+        (
+            site("rating = 3"),
+            "site.toml, line 8, column 1: unknown field `rating`",
+        ),
+        (
+            site("[[group]]\nkind = \"ev\"\ncount = 1\ncircuits = [\"garage\"]"),
+            "line 8, column 1: no circuit \"garage\" for this group",
+        ),
+        (
+            group("kind = \"ev\"\npriority = \"urgent\""),
+            "priority \"urgent\" is not low",
+        ),
+        (group("kind = \"kettle\""), "\"kettle\" is not base, ev"),
+        (
+            group("kind = \"water-heater\"\nfiles = [\"w.csv\"]"),
+            "w.csv needs the name of its value column",
+        ),
+        (
+            group("kind = \"water-heater\"\nfiles = [\"w.csv\"]\nvalue_column = \"w\""),
+            "w.csv: No such file",
+        ),
+        (
+            group("kind = \"elastic\"\nmax_w = 100"),
+            "invalid min_w: is required",
+        ),
+        (
+            budget("kind = \"curve\"\nkw = [1, -2]"),
+            "line 8, column 1: every kw of a curve must be ≥ 0",
+        ),
+        (
+            site("[[budget]]\ncircuit = \"roof\"\nkind = \"fixed\""),
+            "no circuit \"roof\" for this budget",
+        ),
+        (
+            budget(
+                "kind = \"solar-battery\"\narray_m2 = 10\nefficiency = 0.2\nbattery_kwh = 1\nreserve_kwh = 2",
+            ),
+            "the reserve and the initial charge must fit in the battery",
+        ),
+        (
+            error("start = \"25:00\"\n[[circuit]]\nname = \"site\"\nrating_kw = 1\n"),
+            "line 1, column 9: start must be HH:MM",
+        ),
+        (
+            error(
+                "[[circuit]]\nname = \"a\"\nrating_kw = 1\n[[circuit]]\nname = \"b\"\nrating_kw = 1\n",
+            ),
+            "exactly one root",
+        ),
+        (error("[[circuit]\n"), "site.toml, line 1"),
+    ] {
+        assert!(e.contains(want), "{e}");
+    }
 }
 
 #[test]

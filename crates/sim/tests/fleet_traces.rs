@@ -205,43 +205,32 @@ fn cycles_read_gzip_and_round_trip_through_the_sample_format() {
 
 #[test]
 fn cycle_errors_name_the_place() {
-    let e = err(cut_cycles(
-        "Time,Aggregate\n2014-10-01 06:00:00,1\n".as_bytes(),
-        "h.csv",
-        "H",
-    ));
-    assert!(e.contains("no column \"WashingMachine\""), "{e}");
-    let e = err(cut_cycles(
-        "Time,WashingMachine\n2014-10-01 06:01:00,1\n2014-10-01 06:00:00,1\n".as_bytes(),
-        "h.csv",
-        "H",
-    ));
-    assert!(
-        e.contains("h.csv, line 3, column Time: time does not come after"),
-        "{e}"
-    );
-    let e = err(cut_cycles(
-        "Time,WashingMachine\n2014-10-01 06:00:00,-5\n".as_bytes(),
-        "h.csv",
-        "H",
-    ));
-    assert!(
-        e.contains("line 2, column WashingMachine: negative power"),
-        "{e}"
-    );
-    let e = err(read_cycles(
-        "appliance,house,start,power_w\nkettle,H,2014-10-01 06:00,1 2\n".as_bytes(),
-        "c.csv",
-    ));
-    assert!(
-        e.contains("line 2, column appliance: \"kettle\" is not washer"),
-        "{e}"
-    );
-    let e = err(read_cycles(
-        "appliance,house,start,power_w\nwasher,H,2014-10-01 06:00,1 x\n".as_bytes(),
-        "c.csv",
-    ));
-    assert!(e.contains("column power_w: \"x\" is not a power"), "{e}");
+    let cut = |text: &str| err(cut_cycles(text.as_bytes(), "h.csv", "H"));
+    let read = |text: &str| err(read_cycles(text.as_bytes(), "c.csv"));
+    for (e, want) in [
+        (
+            cut("Time,Aggregate\n2014-10-01 06:00:00,1\n"),
+            "no column \"WashingMachine\"",
+        ),
+        (
+            cut("Time,WashingMachine\n2014-10-01 06:01:00,1\n2014-10-01 06:00:00,1\n"),
+            "h.csv, line 3, column Time: time does not come after",
+        ),
+        (
+            cut("Time,WashingMachine\n2014-10-01 06:00:00,-5\n"),
+            "line 2, column WashingMachine: negative power",
+        ),
+        (
+            read("appliance,house,start,power_w\nkettle,H,2014-10-01 06:00,1 2\n"),
+            "line 2, column appliance: \"kettle\" is not washer",
+        ),
+        (
+            read("appliance,house,start,power_w\nwasher,H,2014-10-01 06:00,1 x\n"),
+            "column power_w: \"x\" is not a power",
+        ),
+    ] {
+        assert!(e.contains(want), "{e}");
+    }
 }
 
 #[test]
@@ -358,16 +347,7 @@ fn a_missing_file_is_an_io_error_naming_it() {
 
 #[test]
 fn the_shipped_samples_load() {
-    let lib = DataSource::Samples
-        .load(&[
-            Pool::EvSessions,
-            Pool::Cycles,
-            Pool::Households,
-            Pool::WaterHeaters,
-            Pool::Servers,
-            Pool::Irradiance,
-        ])
-        .unwrap();
+    let lib = DataSource::Samples.load(&Pool::ALL).unwrap();
     let ev = &lib.ev[0];
     assert_eq!(ev.sessions.len(), 256);
     assert_eq!(ev.chargers.len(), 26);

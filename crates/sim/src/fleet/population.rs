@@ -166,6 +166,70 @@ impl ScenarioKind {
     }
 }
 
+impl ScenarioKind {
+    /// The scenario's grid: its slot length (unless the options set one) and the local time
+    /// of slot 0 (noon for the street, so that one day holds its evening, night and morning).
+    fn grid(self, opts: &BuildOptions) -> Result<Grid> {
+        check_count(opts.devices)?;
+        let (slot_min, start) = match self {
+            ScenarioKind::Neighbourhood => (15, 12 * 60),
+            ScenarioKind::PoeSwitch => (5, 0),
+            ScenarioKind::SensorField => (15, 0),
+        };
+        Grid::new(
+            opts.slot_minutes.unwrap_or(slot_min),
+            opts.days,
+            start,
+            opts.history_days,
+        )
+    }
+
+    /// The checked fleet.
+    fn fleet(
+        self,
+        grid: &Grid,
+        circuits: Vec<CircuitSpec>,
+        budgets: Vec<(String, BudgetSource)>,
+        devices: Vec<SimDevice>,
+        provenance: Vec<String>,
+    ) -> Result<Fleet> {
+        assemble(self.name(), grid, circuits, budgets, devices, provenance)
+    }
+}
+
+/// A fleet on `grid` from its parts, checked by [`check`].
+pub(crate) fn assemble(
+    name: &str,
+    grid: &Grid,
+    circuits: Vec<CircuitSpec>,
+    budgets: Vec<(String, BudgetSource)>,
+    devices: Vec<SimDevice>,
+    provenance: Vec<String>,
+) -> Result<Fleet> {
+    let fleet = Fleet {
+        name: name.into(),
+        slot_ms: grid.slot_ms(),
+        slots: grid.slots() as u32,
+        start_of_day_s: (grid.start_of_day * 60) as u32,
+        circuits,
+        budgets,
+        devices,
+        owners: Vec::new(),
+        provenance,
+    };
+    check(&fleet)?;
+    Ok(fleet)
+}
+
+/// The root of a built-in scenario, rated once its parts are known.
+fn site_root() -> CircuitSpec {
+    CircuitSpec {
+        name: "site".into(),
+        parent: None,
+        rating_mw: 0,
+    }
+}
+
 /// Loads the data a scenario needs from `source` and builds it.
 pub fn build(kind: ScenarioKind, source: &DataSource, opts: &BuildOptions) -> Result<Fleet> {
     let lib = source.load(kind.pools())?;
@@ -925,13 +989,7 @@ pub const STREET_PV_EFFICIENCY: f64 = 0.18;
 /// starts as soon as it can, the street peaks at 1.6–1.8 kW per house and single feeders at
 /// up to 2.7 kW per house, so both levels need coordination.
 pub fn neighbourhood(lib: &Library, opts: &BuildOptions) -> Result<Fleet> {
-    check_count(opts.devices)?;
-    let grid = Grid::new(
-        opts.slot_minutes.unwrap_or(15),
-        opts.days,
-        12 * 60,
-        opts.history_days,
-    )?;
+    let grid = ScenarioKind::Neighbourhood.grid(opts)?;
     let homes = SeriesDraw::new(&lib.households, &grid, grid.history_days, "household load")?;
     let heaters = SeriesDraw::new(&lib.water_heaters, &grid, 0, "water heaters")?;
     let evs = EvDraw::new(&lib.ev, &grid)?;
@@ -979,11 +1037,7 @@ pub fn neighbourhood(lib: &Library, opts: &BuildOptions) -> Result<Fleet> {
         count += devs.len();
         houses.push(devs);
     }
-    let mut circuits = vec![CircuitSpec {
-        name: "site".into(),
-        parent: None,
-        rating_mw: 0, // set with the sizing below
-    }];
+    let mut circuits = vec![site_root()];
     let mut devices = Vec::with_capacity(opts.devices);
     for (f, street) in houses.chunks_mut(HOUSES_PER_FEEDER).enumerate() {
         let feeder = format!("feeder-{:02}", f + 1);
@@ -1033,17 +1087,13 @@ pub fn neighbourhood(lib: &Library, opts: &BuildOptions) -> Result<Fleet> {
     let (budget, sun_note) = solar_budget(&sun, &grid, &spec, &mut rng_for(opts.seed, 2, 0));
     let mut provenance = lib.provenance.clone();
     provenance.push(format!("site budget: {sun_note}"));
-    finish(Fleet {
-        name: ScenarioKind::Neighbourhood.name().into(),
-        slot_ms: grid.slot_ms(),
-        slots: grid.slots() as u32,
-        start_of_day_s: (grid.start_of_day * 60) as u32,
+    ScenarioKind::Neighbourhood.fleet(
+        &grid,
         circuits,
-        budgets: vec![("site".into(), BudgetSource::SolarBattery(budget))],
+        vec![("site".into(), BudgetSource::SolarBattery(budget))],
         devices,
-        owners: Vec::new(),
         provenance,
-    })
+    )
 }
 
 fn digits(n: usize) -> usize {
@@ -1139,20 +1189,10 @@ fn port_priority(p: Priority) -> PortPriority {
 /// root `site` (the rack's supply) is rated at the sum of the switch budgets, so the switch
 /// budgets bind.
 pub fn poe_switch(lib: &Library, opts: &BuildOptions) -> Result<Fleet> {
-    check_count(opts.devices)?;
-    let grid = Grid::new(
-        opts.slot_minutes.unwrap_or(5),
-        opts.days,
-        0,
-        opts.history_days,
-    )?;
+    let grid = ScenarioKind::PoeSwitch.grid(opts)?;
     let cpu = SeriesDraw::new(&lib.servers, &grid, 0, "server CPU")?;
     let dark = SeriesDraw::new(&lib.irradiance, &grid, grid.history_days, "irradiance")?;
-    let mut circuits = vec![CircuitSpec {
-        name: "site".into(),
-        parent: None,
-        rating_mw: 0,
-    }];
+    let mut circuits = vec![site_root()];
     let mut devices = Vec::with_capacity(opts.devices);
     let mut total_budget = 0;
     let mut s = 0;
@@ -1244,17 +1284,7 @@ pub fn poe_switch(lib: &Library, opts: &BuildOptions) -> Result<Fleet> {
         s += 1;
     }
     circuits[0].rating_mw = total_budget;
-    finish(Fleet {
-        name: ScenarioKind::PoeSwitch.name().into(),
-        slot_ms: grid.slot_ms(),
-        slots: grid.slots() as u32,
-        start_of_day_s: 0,
-        circuits,
-        budgets: Vec::new(),
-        devices,
-        owners: Vec::new(),
-        provenance: lib.provenance.clone(),
-    })
+    ScenarioKind::PoeSwitch.fleet(&grid, circuits, Vec::new(), devices, lib.provenance.clone())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1293,20 +1323,10 @@ fn node_w(duty: f64) -> f64 {
 /// (high), 76 % monitoring (normal), 10 % bulk loggers (low). Each node's power is scaled by
 /// 0.95–1.05. The root `site` is rated at the sum of the hubs' inverters.
 pub fn sensor_field(lib: &Library, opts: &BuildOptions) -> Result<Fleet> {
-    check_count(opts.devices)?;
-    let grid = Grid::new(
-        opts.slot_minutes.unwrap_or(15),
-        opts.days,
-        0,
-        opts.history_days,
-    )?;
+    let grid = ScenarioKind::SensorField.grid(opts)?;
     let sun = SeriesDraw::new(&lib.irradiance, &grid, SOLAR_HISTORY_DAYS, "irradiance")?;
     let hubs = opts.devices.div_ceil(NODES_PER_HUB);
-    let mut circuits = vec![CircuitSpec {
-        name: "site".into(),
-        parent: None,
-        rating_mw: 0,
-    }];
+    let mut circuits = vec![site_root()];
     let mut budgets = Vec::with_capacity(hubs);
     let mut devices = Vec::with_capacity(opts.devices);
     let mut sky = rng_for(opts.seed, 4, 0);
@@ -1379,17 +1399,7 @@ pub fn sensor_field(lib: &Library, opts: &BuildOptions) -> Result<Fleet> {
         format_minute(a),
         node_area * 1e4
     ));
-    finish(Fleet {
-        name: ScenarioKind::SensorField.name().into(),
-        slot_ms: grid.slot_ms(),
-        slots: grid.slots() as u32,
-        start_of_day_s: 0,
-        circuits,
-        budgets,
-        devices,
-        owners: Vec::new(),
-        provenance,
-    })
+    ScenarioKind::SensorField.fleet(&grid, circuits, budgets, devices, provenance)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1398,11 +1408,6 @@ pub fn sensor_field(lib: &Library, opts: &BuildOptions) -> Result<Fleet> {
 /// Circuit names to their index (the tree's own lookup is a linear search).
 fn circuit_index(tree: &CircuitTree) -> HashMap<&str, usize> {
     (0..tree.len()).map(|c| (tree.name(c as u32), c)).collect()
-}
-
-pub(crate) fn finish(fleet: Fleet) -> Result<Fleet> {
-    check(&fleet)?;
-    Ok(fleet)
 }
 
 /// Checks a fleet against the protocol's rules: the circuit tree, budgets on known circuits

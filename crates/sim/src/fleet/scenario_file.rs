@@ -242,21 +242,12 @@ pub fn parse(
     };
 
     // Default data, for the pools that groups and budgets draw from without files.
-    let mut pools = Vec::new();
-    for g in &spec.groups {
-        let e = g.get_ref();
-        if e.files.is_none() {
-            let pool = match e.kind.as_str() {
-                "base" => Some(Pool::Households),
-                "ev" => Some(Pool::EvSessions),
-                "washer" | "dishwasher" => Some(Pool::Cycles),
-                "water-heater" => Some(Pool::WaterHeaters),
-                "cpu" => Some(Pool::Servers),
-                _ => None,
-            };
-            pools.extend(pool);
-        }
-    }
+    let mut pools: Vec<Pool> = spec
+        .groups
+        .iter()
+        .filter(|g| g.get_ref().files.is_none())
+        .filter_map(|g| kind_pool(&g.get_ref().kind))
+        .collect();
     if spec
         .budgets
         .iter()
@@ -362,20 +353,12 @@ pub fn parse(
         }
     }
 
-    population::finish(Fleet {
-        name: spec.name.clone().unwrap_or_else(|| stem.to_string()),
-        slot_ms: grid.slot_ms(),
-        slots: grid.slots() as u32,
-        start_of_day_s: (grid.start_of_day * 60) as u32,
-        circuits,
-        budgets,
-        devices,
-        owners: Vec::new(),
-        provenance,
-    })
-    .map_err(|e| DataError::Content {
-        file: file.into(),
-        reason: e.to_string(),
+    let name = spec.name.clone().unwrap_or_else(|| stem.to_string());
+    population::assemble(&name, &grid, circuits, budgets, devices, provenance).map_err(|e| {
+        DataError::Content {
+            file: file.into(),
+            reason: e.to_string(),
+        }
     })
 }
 
@@ -384,6 +367,18 @@ fn clock_time(s: &str) -> Option<Minute> {
     let (h, m) = s.trim().split_once(':')?;
     let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
     ((0..24).contains(&h) && (0..60).contains(&m)).then_some(h * 60 + m)
+}
+
+/// The default data a kind of group draws from.
+fn kind_pool(kind: &str) -> Option<Pool> {
+    match kind {
+        "base" => Some(Pool::Households),
+        "ev" => Some(Pool::EvSessions),
+        "washer" | "dishwasher" => Some(Pool::Cycles),
+        "water-heater" => Some(Pool::WaterHeaters),
+        "cpu" => Some(Pool::Servers),
+        _ => None,
+    }
 }
 
 fn default_priority(kind: &str) -> Priority {
@@ -419,7 +414,10 @@ fn scaled_counts(counts: &[usize], total: usize) -> Vec<usize> {
     }
     // Keeping one device per group may overshoot: take it back from the largest groups.
     while out.iter().sum::<usize>() > total {
-        let Some(big) = (0..out.len()).filter(|&i| out[i] > 1).max_by_key(|&i| out[i]) else {
+        let Some(big) = (0..out.len())
+            .filter(|&i| out[i] > 1)
+            .max_by_key(|&i| out[i])
+        else {
             break;
         };
         out[big] -= 1;
@@ -494,31 +492,7 @@ fn series_files(
 
 fn group_data(e: &GroupEntry, dir: &Path, defaults: &Library) -> Result<GroupData> {
     let Some(files) = &e.files else {
-        // Defaults are shared: copy only the pool this kind draws from.
-        let d = defaults;
-        let lib = match e.kind.as_str() {
-            "base" => Library {
-                households: d.households.clone(),
-                ..Library::default()
-            },
-            "ev" => Library {
-                ev: d.ev.clone(),
-                ..Library::default()
-            },
-            "washer" | "dishwasher" => Library {
-                cycles: d.cycles.clone(),
-                ..Library::default()
-            },
-            "water-heater" => Library {
-                water_heaters: d.water_heaters.clone(),
-                ..Library::default()
-            },
-            "cpu" => Library {
-                servers: d.servers.clone(),
-                ..Library::default()
-            },
-            _ => Library::default(),
-        };
+        let lib = kind_pool(&e.kind).map_or_else(Library::default, |p| defaults.only(p));
         return Ok(GroupData { lib, note: None });
     };
     let paths: Vec<PathBuf> = files.iter().map(|f| dir.join(f)).collect();

@@ -1191,6 +1191,34 @@ pub enum Pool {
     Irradiance,
 }
 
+impl Pool {
+    /// Every pool.
+    pub const ALL: [Pool; 6] = [
+        Pool::EvSessions,
+        Pool::Cycles,
+        Pool::Households,
+        Pool::WaterHeaters,
+        Pool::Servers,
+        Pool::Irradiance,
+    ];
+}
+
+impl Library {
+    /// A library holding only `pool` of this one (the rest empty, no provenance).
+    pub fn only(&self, pool: Pool) -> Library {
+        let mut lib = Library::default();
+        match pool {
+            Pool::EvSessions => lib.ev = self.ev.clone(),
+            Pool::Cycles => lib.cycles = self.cycles.clone(),
+            Pool::Households => lib.households = self.households.clone(),
+            Pool::WaterHeaters => lib.water_heaters = self.water_heaters.clone(),
+            Pool::Servers => lib.servers = self.servers.clone(),
+            Pool::Irradiance => lib.irradiance = self.irradiance.clone(),
+        }
+        lib
+    }
+}
+
 /// Attribution of the Trondheim EV sessions (from their `SOURCE.md`).
 pub const ATTRIBUTION_EV: &str = "Residential EV charging data: Sørensen, Lindberg, Sartori & Andresen (2021), Residential electric vehicle charging datasets from apartment buildings, Mendeley Data, doi:10.17632/jbks2rcwyj, licensed CC BY 4.0.";
 /// Attribution of the UK appliance data.
