@@ -25,15 +25,16 @@
 //! by (seed, scenario part, house or port number), so the same seed gives the same fleet and a
 //! larger fleet starts with the same houses as a smaller one:
 //!
-//! 1. **Which trace and which days.** A device picks one *anchor*: a (trace, day) pair whose
-//!    stretch of `days` (plus the history days before it) has at most 10 % gaps. For event
-//!    data the anchor is an event: a household's or a server's day is drawn uniformly among
-//!    eligible days; an EV is a real user on a day they plugged in (a session of at least
-//!    0.1 kWh and 15 minutes drawn uniformly, so busy users appear more often, as they would
-//!    in a street); a washer or dishwasher is a real machine on a day it ran. The device then
-//!    replays that trace from the anchor onwards — a user's or a machine's real sequence of
-//!    sessions or cycles over the following days, including the days it did nothing — moved
-//!    by **whole days** onto the run's calendar.
+//! 1. **Which trace and which days.** A device picks one *anchor*, uniformly. For a series
+//!    (household load, water heater, CPU, irradiance) it is a (series, day) pair whose
+//!    stretch of `days`, with the history days before it, has at most 10 % gaps. For events
+//!    it is an event: an EV is a real user on a day they plugged in (a session of at least
+//!    0.1 kWh and 15 minutes, so busy users appear more often, as they would in a street); a
+//!    washer or dishwasher is a real machine on a day it ran. The device then replays its
+//!    trace from the anchor on — for a car or a machine its real sequence of sessions or
+//!    cycles over the following days, days without any included — moved by **whole days**
+//!    onto the run's calendar (a run day starts at the run's time of day, noon for the
+//!    street).
 //! 2. **A random offset inside ±1 hour** (uniform, whole minutes) moves everything the device
 //!    does, so that twenty copies of one household do not peak in the same minute. For event
 //!    anchors the offset is narrowed so that the anchor event stays inside the run.
@@ -366,7 +367,7 @@ fn scale(rng: &mut ChaCha8Rng) -> f64 {
     rng.random_range(0.95..=1.05)
 }
 
-/// A device with no job anywhere in the run cannot be drawn again this many times.
+/// Draws tried for a car or a machine before giving up on finding it a job inside the run.
 const REDRAWS: usize = 100;
 
 // ---------------------------------------------------------------------------------------------
@@ -945,8 +946,8 @@ pub(crate) fn solar_budget(
 // ---------------------------------------------------------------------------------------------
 // neighbourhood
 
-/// What a house holds besides its household load, with the share of houses that have it in
-/// the run, the priority and the port. An EV, washer or dishwasher counts only when it has a
+/// What a house holds besides its household load (in port order after it), with the share
+/// of houses that have it in the run and its priority. An EV, washer or dishwasher counts only when it has a
 /// job in the run, so these are daily rates: 45 % of houses run the washer on a given day
 /// (UK homes run 4–5 loads a week), 40 % the dishwasher (half the houses own one, most run it
 /// daily), 30 % charge a car (the Trondheim users plug in every two to three days), 30 % heat
