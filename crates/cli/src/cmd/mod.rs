@@ -6,3 +6,4 @@ pub(crate) mod forecast;
 pub(crate) mod harvest;
 pub(crate) mod paper;
 pub(crate) mod plan;
+pub(crate) mod simulate;
