@@ -5,7 +5,7 @@ use std::path::Path;
 
 use powerslot_harvest::predict::{Predictor, evaluate};
 use powerslot_harvest::sim::{NodeConfig, SchedulerKind, simulate};
-use powerslot_harvest::trace::{Trace, TraceOptions, read_trace};
+use powerslot_harvest::trace::{Clip, Trace, TraceOptions, read_trace};
 
 const TRACE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -21,7 +21,7 @@ fn trace() -> Option<Trace> {
         time_column: "timestamp".into(),
         value_column: "poa_irradiance_w_m2".into(),
         slot_minutes: 15,
-        clip: Some(1500.0),
+        clip: Clip::Above(1500.0),
     };
     Some(read_trace(Path::new(TRACE), &options).expect("the shipped trace reads"))
 }
