@@ -2,7 +2,7 @@
 //!
 //! `cargo run --release -p powerslot-harvest --example predict_sites`
 //!
-//! The traces are those of `tests/sites.rs`: the shipped real ones (PVDAQ system 50 in W with a
+//! The traces are those of `tests/any_site.rs`: the shipped real ones (PVDAQ system 50 in W with a
 //! daylight-saving clock on 30-minute slots, three TMY sites hourly) and, when
 //! `../shared/data` is there, PVDAQ system 15 with its synthetic unit and clock variants. MAPE
 //! counts slots above a tenth of each trace's level (the 90th percentile of its daily maxima).
@@ -43,10 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let days: Vec<String> = f
                 .clock_shifts()
                 .iter()
-                .map(|c| {
-                    let d = site.trace.first_day + jiff::Span::new().days(c.day as i64);
-                    format!("{d} {:+}", c.slots)
-                })
+                .map(|c| format!("{} {:+}", site.trace.date(c.day), c.slots))
                 .collect();
             println!("  shifts: {}", days.join(", "));
         }

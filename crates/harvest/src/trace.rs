@@ -105,13 +105,17 @@ pub struct Trace {
 }
 
 impl Trace {
+    /// The calendar date of day `day` of the grid (0: the first day).
+    pub fn date(&self, day: usize) -> Date {
+        self.first_day
+            .checked_add(jiff::Span::new().days(day as i64))
+            .unwrap_or(self.first_day)
+    }
+
     /// Days `from..to` of the trace (clamped to its length), with the calendar moved along.
     pub fn slice_days(&self, from: usize, to: usize) -> Trace {
         let series = self.series.slice_days(from, to);
-        let first_day = self
-            .first_day
-            .checked_add(jiff::Span::new().days(from as i64))
-            .unwrap_or(self.first_day);
+        let first_day = self.date(from);
         let summary = TraceSummary {
             first_day: first_day.to_string(),
             days: series.days(),

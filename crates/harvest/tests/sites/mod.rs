@@ -1,4 +1,4 @@
-//! The traces the predictors are judged on, real and synthetic, shared by `tests/sites.rs` and
+//! The traces the predictors are judged on, real and synthetic, shared by `tests/any_site.rs` and
 //! `examples/predict_sites.rs` (which includes this file by path).
 //!
 //! Real: NREL PVDAQ system 15 (Golden CO, W/m², 15 min, `../shared/data`, may be absent),
