@@ -57,7 +57,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!();
     println!("|---|---|{}", "---:|".repeat(all.len()));
     for (i, p) in predictors.iter().enumerate() {
-        let mark = if columns[0][i].default { " **(default)**" } else { "" };
+        let mark = if columns[0][i].default {
+            " **(default)**"
+        } else {
+            ""
+        };
         print!("| {}{mark} | {} |", p.name(), p.horizon().as_str());
         for c in &columns {
             print!(" {:.2} |", c[i].mape);

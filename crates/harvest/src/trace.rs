@@ -361,7 +361,11 @@ mod tests {
                 } else {
                     0.0
                 };
-                let v = if d <= spikes && h == 12 { 50.0 * peak } else { sun };
+                let v = if d <= spikes && h == 12 {
+                    50.0 * peak
+                } else {
+                    sun
+                };
                 csv += &format!("2020-01-{d:02}T{h:02}:00,{v}\n");
             }
         }
@@ -379,7 +383,11 @@ mod tests {
             // One day in twenty with a spike: the level is the clear peak, the spike is clipped.
             let t = read_trace_from(days_csv(peak, 1).as_bytes(), "x.csv", &auto).unwrap();
             let top = peak * (1.0 - (0.5_f64 / 6.0).powi(2));
-            assert!((t.summary.level - top).abs() < 1e-9 * peak, "{:?}", t.summary);
+            assert!(
+                (t.summary.level - top).abs() < 1e-9 * peak,
+                "{:?}",
+                t.summary
+            );
             assert_eq!(t.summary.clipped, 1, "{:?}", t.summary);
             assert_eq!(t.summary.clip_level, Some(1.5 * t.summary.level));
             assert!(t.summary.clip_rule.contains("90th percentile"));
@@ -399,7 +407,10 @@ mod tests {
             Clip::Relative(0.0),
             Clip::Relative(f64::INFINITY),
         ] {
-            let options = TraceOptions { clip: bad, ..opts() };
+            let options = TraceOptions {
+                clip: bad,
+                ..opts()
+            };
             let e = read_trace_from("t,v\n".as_bytes(), "x.csv", &options).unwrap_err();
             assert!(e.to_string().contains("clip"), "{e}");
         }

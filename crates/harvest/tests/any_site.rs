@@ -90,7 +90,12 @@ fn three_typical_years_hourly() {
         assert_eq!(site.trace.summary.clipped, 0, "{}", site.name);
         assert_default_wins(&site.name, &site.trace.series);
         let f = default_for(&site.trace.series).unwrap();
-        assert!(f.clock_shifts().is_empty(), "{}: {:?}", site.name, f.clock_shifts());
+        assert!(
+            f.clock_shifts().is_empty(),
+            "{}: {:?}",
+            site.name,
+            f.clock_shifts()
+        );
     }
 }
 
@@ -104,7 +109,11 @@ fn system15_in_any_unit_and_on_a_daylight_saving_clock() {
     let t = &variants[0].trace;
     // The automatic clip removes sensor errors only: the source documents every value above
     // 1,500 W/m² as one, and no value at or below it is clipped.
-    assert!(t.summary.clip_level.unwrap() > 1500.0, "{}", t.summary.clip_rule);
+    assert!(
+        t.summary.clip_level.unwrap() > 1500.0,
+        "{}",
+        t.summary.clip_rule
+    );
     assert!(t.summary.clipped > 2000 && t.summary.clipped <= 2310);
     let results: Vec<[f64; 3]> = variants
         .iter()

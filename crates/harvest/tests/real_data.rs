@@ -57,7 +57,11 @@ fn robust_predictors_beat_wcma_on_a_gap_free_year() {
         "EWMA day-ahead is in the expected range"
     );
     for robust in &s[2..] {
-        assert!(robust.mape < s[1].mape, "{} against WCMA on MAPE", robust.name);
+        assert!(
+            robust.mape < s[1].mape,
+            "{} against WCMA on MAPE",
+            robust.name
+        );
         assert!(robust.mae < s[1].mae, "{} against WCMA on MAE", robust.name);
     }
 }
@@ -159,4 +163,33 @@ fn the_dp_realises_at_least_kansals_utility_in_a_year() {
             .iter()
             .all(|&b| (config.battery_min..=config.battery_max).contains(&b))
     );
+}
+
+/// Issue 13: the simulation plans on the default forecaster, and over the year that realises more
+/// utility than Kansal's EWMA with either scheduler.
+#[test]
+fn planning_on_the_default_forecaster_pays_over_a_year() {
+    let Some(t) = trace() else { return };
+    let year = t.slice_days(1142, 1142 + 365);
+    let default = NodeConfig::golden_default();
+    assert_eq!(default.predictor, SimPredictor::Default);
+    let ewma = NodeConfig {
+        predictor: SimPredictor::Ewma,
+        ..default
+    };
+    for kind in [SchedulerKind::Kansal, SchedulerKind::Dp] {
+        for slots in [24, 96] {
+            let run =
+                |c: &NodeConfig| simulate(&year.series, year.first_day, c, kind, slots).unwrap();
+            let (d, e) = (run(&default), run(&ewma));
+            eprintln!(
+                "{kind:?} {slots}: default {:.2} %, {} down; EWMA {:.2} %, {} down",
+                100.0 * d.utility_fraction,
+                d.downtime_slots,
+                100.0 * e.utility_fraction,
+                e.downtime_slots
+            );
+            assert!(d.utility > e.utility, "{kind:?} {slots}");
+        }
+    }
 }

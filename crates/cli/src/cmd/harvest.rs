@@ -268,7 +268,10 @@ fn predict(args: &PredictArgs) -> Result<()> {
         if shift_list.is_empty() {
             "none".to_string()
         } else {
-            format!("{} (first day on the new clock, slots)", shift_list.join(", "))
+            format!(
+                "{} (first day on the new clock, slots)",
+                shift_list.join(", ")
+            )
         }
     )?;
     writeln!(

@@ -39,7 +39,13 @@ pub(super) fn ewma(series: &SlotSeries, alpha: f64) -> Vec<Option<f64>> {
 }
 
 /// WCMA: `α·x(t−1) + (1 − α)·M_D(t)·GAP_K(t)`.
-pub(super) fn wcma(x: &[Option<f64>], spd: usize, alpha: f64, days: usize, k: usize) -> Vec<Option<f64>> {
+pub(super) fn wcma(
+    x: &[Option<f64>],
+    spd: usize,
+    alpha: f64,
+    days: usize,
+    k: usize,
+) -> Vec<Option<f64>> {
     let mean = per_slot_mean(x, spd, days);
     (0..x.len())
         .map(|t| {

@@ -183,7 +183,8 @@ impl Clock {
 /// day has no daylight above the threshold, a gap next to an edge, or less than `min_length`
 /// slots between the edges.
 fn day_edges(values: &[Option<f64>], threshold: f64, min_length: f64) -> Option<(f64, f64)> {
-    if !(threshold > 0.0) {
+    // NaN or not positive: no edges to find.
+    if threshold.is_nan() || threshold <= 0.0 {
         return None;
     }
     let above = |v: &Option<f64>| v.is_some_and(|x| x > threshold);
@@ -215,7 +216,10 @@ mod tests {
     use alloc::vec;
 
     fn day(spd: usize, rise: f64, set: f64) -> Vec<Option<f64>> {
-        clear_day(spd, rise, set, 100.0).into_iter().map(Some).collect()
+        clear_day(spd, rise, set, 100.0)
+            .into_iter()
+            .map(Some)
+            .collect()
     }
 
     #[test]
@@ -254,10 +258,7 @@ mod tests {
             clock.shifts(),
             &[
                 ClockShift { day: 6, slots: 4 },
-                ClockShift {
-                    day: 12,
-                    slots: -4
-                }
+                ClockShift { day: 12, slots: -4 }
             ]
         );
         let offsets: Vec<i32> = clock.offsets().iter().copied().collect();

@@ -167,30 +167,66 @@ struct Refs {
     prior_index: f64,
 }
 
-#[derive(Debug, Clone)]
-struct Candidate {
-    model: Model,
-    refs: usize,
+/// Absolute percentage errors of one forecaster over the last [`SCORE_DAYS`] days.
+#[derive(Debug, Clone, Default)]
+struct Window {
     /// Sum of absolute percentage errors and scored slots, per day, the most recent last.
     past: VecDeque<(f64, usize)>,
     today: (f64, usize),
-    /// Its forecast of the coming slot.
-    next: Option<f64>,
 }
 
-impl Candidate {
-    /// Mean absolute percentage error over the scored window (∞ before anything was scored).
+impl Window {
+    fn add(&mut self, forecast: f64, observed: f64) {
+        self.today.0 += (forecast - observed).abs() / observed;
+        self.today.1 += 1;
+    }
+
+    fn end_of_day(&mut self) {
+        self.past.push_back(core::mem::take(&mut self.today));
+        if self.past.len() > SCORE_DAYS {
+            self.past.pop_front();
+        }
+    }
+
+    /// Mean absolute percentage error over the window (∞ before anything was scored).
     fn score(&self) -> f64 {
         let (s, n) = self
             .past
             .iter()
             .fold(self.today, |(s, n), &(a, b)| (s + a, n + b));
-        if n == 0 {
-            f64::INFINITY
-        } else {
-            s / n as f64
-        }
+        if n == 0 { f64::INFINITY } else { s / n as f64 }
     }
+}
+
+#[derive(Debug, Clone)]
+struct Candidate {
+    model: Model,
+    refs: usize,
+    /// Errors of its next-slot forecasts.
+    next_errors: Window,
+    /// Errors of its forecasts of whole days, made at midnight.
+    day_errors: Window,
+    /// Its forecast of the coming slot.
+    next: Option<f64>,
+}
+
+/// Kansal's per-slot EWMA across days, read through the clock: the published day-ahead predictor,
+/// a day-ahead candidate beside the models' profiles.
+#[derive(Debug, Clone)]
+struct Ewma {
+    /// Estimates on the first day's clock (slot `t` of a day at offset `o` is entry `t − o`).
+    estimate: Vec<Option<f64>>,
+    errors: Window,
+}
+
+/// Kansal's weight of the old estimate.
+const EWMA_ALPHA: f64 = 0.5;
+
+/// Which forecaster makes the day-ahead part of a forecast.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum DaySource {
+    Model(usize),
+    Ewma,
 }
 
 /// One slot at a time in, the next slots out: the default solar forecaster (module docs).
@@ -228,6 +264,9 @@ pub struct SolarForecaster {
     clock: Clock,
     maxima: VecDeque<f64>,
     level: f64,
+    ewma: Ewma,
+    /// Every day-ahead source's forecast of today, made at midnight (models first, then the EWMA).
+    day_forecasts: Vec<Vec<f64>>,
 }
 
 impl SolarForecaster {
@@ -258,8 +297,8 @@ impl SolarForecaster {
             .map(|&model| Candidate {
                 model,
                 refs: windows.iter().position(|&d| d == model.days()).unwrap_or(0),
-                past: VecDeque::with_capacity(SCORE_DAYS + 1),
-                today: (0.0, 0),
+                next_errors: Window::default(),
+                day_errors: Window::default(),
                 next: None,
             })
             .collect();
@@ -277,6 +316,11 @@ impl SolarForecaster {
             clock: Clock::new(slots_per_day, history_days),
             maxima: VecDeque::with_capacity(LEVEL_DAYS + 1),
             level: 0.0,
+            ewma: Ewma {
+                estimate: vec![None; slots_per_day],
+                errors: Window::default(),
+            },
+            day_forecasts: Vec::new(),
         })
     }
 
@@ -301,28 +345,52 @@ impl SolarForecaster {
         self.clock.shifts()
     }
 
-    /// The candidate in use: the lowest mean absolute percentage error over the last
-    /// [`SCORE_DAYS`] days (the first candidate before anything was scored).
+    /// The candidate of the next slots: the lowest mean absolute percentage error of next-slot
+    /// forecasts over the last [`SCORE_DAYS`] days (the first candidate before anything was
+    /// scored).
     pub fn chosen(&self) -> Model {
         self.candidates[self.chosen_index()].model
     }
 
-    /// Every candidate with its mean absolute percentage error (%) over the scoring window.
+    /// The source of forecasts further ahead (the rest of today, tomorrow): the lowest error of
+    /// whole-day forecasts made at midnight, among the candidates' profiles and Kansal's EWMA.
+    pub fn chosen_day_ahead(&self) -> String {
+        match self.day_source() {
+            DaySource::Model(i) => self.candidates[i].model.name(),
+            DaySource::Ewma => alloc::format!("ewma(a={EWMA_ALPHA})"),
+        }
+    }
+
+    /// Every candidate with its mean absolute percentage error (%) of next-slot forecasts over
+    /// the scoring window.
     pub fn scores(&self) -> Vec<(Model, f64)> {
         self.candidates
             .iter()
-            .map(|c| (c.model, 100.0 * c.score()))
+            .map(|c| (c.model, 100.0 * c.next_errors.score()))
             .collect()
     }
 
     fn chosen_index(&self) -> usize {
         let mut best = 0;
         for (i, c) in self.candidates.iter().enumerate() {
-            if c.score() < self.candidates[best].score() {
+            if c.next_errors.score() < self.candidates[best].next_errors.score() {
                 best = i;
             }
         }
         best
+    }
+
+    fn day_source(&self) -> DaySource {
+        let mut best = (DaySource::Model(0), self.candidates[0].day_errors.score());
+        for (i, c) in self.candidates.iter().enumerate().skip(1) {
+            if c.day_errors.score() < best.1 {
+                best = (DaySource::Model(i), c.day_errors.score());
+            }
+        }
+        if self.ewma.errors.score() < best.1 {
+            best.0 = DaySource::Ewma;
+        }
+        best.0
     }
 
     /// Takes the next slot's observation (`None`, NaN or a negative value: a gap).
@@ -333,11 +401,17 @@ impl SolarForecaster {
             && floor > 0.0
             && o > floor
         {
-            for c in &mut self.candidates {
+            let t = self.today.len();
+            for (i, c) in self.candidates.iter_mut().enumerate() {
                 if let Some(f) = c.next {
-                    c.today.0 += (f - o).abs() / o;
-                    c.today.1 += 1;
+                    c.next_errors.add(f, o);
                 }
+                if let Some(f) = self.day_forecasts.get(i) {
+                    c.day_errors.add(f[t], o);
+                }
+            }
+            if let Some(f) = self.day_forecasts.get(self.candidates.len()) {
+                self.ewma.errors.add(f[t], o);
             }
         }
         self.today.push(value);
@@ -359,14 +433,55 @@ impl SolarForecaster {
         self.candidates[self.chosen_index()].next
     }
 
-    /// Forecasts of the next `horizon` slots with the chosen candidate (after the first day;
-    /// before it, the last observation repeated).
+    /// Forecasts of the next `horizon` slots (after the first day; before it, the last
+    /// observation repeated): the chosen candidate's, relaxing with a 3-hour time constant to the
+    /// chosen day-ahead source's.
     pub fn forecast(&self, horizon: usize) -> Vec<f64> {
         if !self.has_history() {
             return vec![self.last.unwrap_or(0.0); horizon];
         }
         let c = &self.candidates[self.chosen_index()];
-        self.model_forecast(c.model, &self.refs[c.refs], horizon)
+        let near = self.model_forecast(c.model, &self.refs[c.refs], horizon);
+        let t = self.today.len();
+        let far = self.day_profile(self.day_source());
+        let mut w = 1.0;
+        near.iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                let v = w * n + (1.0 - w) * far[(t + i) % self.spd];
+                w *= self.relax;
+                v
+            })
+            .collect()
+    }
+
+    /// A day-ahead source's forecast of every slot of a day on today's clock.
+    fn day_profile(&self, source: DaySource) -> Vec<f64> {
+        match source {
+            DaySource::Model(i) => {
+                let c = &self.candidates[i];
+                let refs = &self.refs[c.refs];
+                (0..self.spd)
+                    .map(|t| match c.model {
+                        Model::ClearSky { .. } => {
+                            refs.envelope[t].map_or(0.0, |e| e * refs.prior_index)
+                        }
+                        Model::Profile { .. } => refs.mean[t].unwrap_or(0.0),
+                    })
+                    .collect()
+            }
+            DaySource::Ewma => {
+                let now = self.clock.offset();
+                (0..self.spd)
+                    .map(|t| {
+                        usize::try_from(t as i64 - i64::from(now))
+                            .ok()
+                            .and_then(|j| self.ewma.estimate.get(j).copied().flatten())
+                            .unwrap_or(0.0)
+                    })
+                    .collect()
+            }
+        }
     }
 
     fn model_forecast(&self, model: Model, refs: &Refs, horizon: usize) -> Vec<f64> {
@@ -399,9 +514,7 @@ impl SolarForecaster {
                 for i in 0..horizon {
                     let slot = (t + i) % self.spd;
                     let k_i = prior + (index - prior) * decay;
-                    out.push(
-                        refs.envelope[slot].map_or(self.last.unwrap_or(0.0), |e| e * k_i),
-                    );
+                    out.push(refs.envelope[slot].map_or(self.last.unwrap_or(0.0), |e| e * k_i));
                     decay *= self.relax;
                 }
             }
@@ -452,12 +565,26 @@ impl SolarForecaster {
             self.level = quantile(&sorted, 0.9);
         }
         for c in &mut self.candidates {
-            c.past.push_back(core::mem::take(&mut c.today));
-            if c.past.len() > SCORE_DAYS {
-                c.past.pop_front();
+            c.next_errors.end_of_day();
+            c.day_errors.end_of_day();
+        }
+        self.ewma.errors.end_of_day();
+        let offset = self.clock.offsets().back().copied().unwrap_or(0);
+        let day = self.past.back().expect("the day just pushed");
+        for (t, v) in day.iter().enumerate() {
+            let slot = usize::try_from(t as i64 - i64::from(offset))
+                .ok()
+                .and_then(|j| self.ewma.estimate.get_mut(j));
+            if let (Some(v), Some(e)) = (*v, slot) {
+                *e = Some(e.map_or(v, |e| EWMA_ALPHA * e + (1.0 - EWMA_ALPHA) * v));
             }
         }
         self.rebuild_refs();
+        self.day_forecasts = (0..self.candidates.len())
+            .map(DaySource::Model)
+            .chain([DaySource::Ewma])
+            .map(|s| self.day_profile(s))
+            .collect();
     }
 
     /// Today's envelope, mean and prior index for each history length, every past day read
@@ -590,7 +717,11 @@ mod tests {
             let next = c.next.unwrap();
             // The paper's ratio would be 5e11; the shrunk one is bounded.
             assert!(next <= MAX_GAP * peak, "{} forecast {next}", model.name());
-            assert!(next >= envelope_next * 0.5, "{} forecast {next}", model.name());
+            assert!(
+                next >= envelope_next * 0.5,
+                "{} forecast {next}",
+                model.name()
+            );
         }
     }
 
@@ -626,7 +757,10 @@ mod tests {
             }
         }
         for (a, b) in w.forecast(30).iter().zip(kw.forecast(30)) {
-            assert!((a / 1000.0 - b).abs() <= 1e-9 * a.max(1.0), "{a} W vs {b} kW");
+            assert!(
+                (a / 1000.0 - b).abs() <= 1e-9 * a.max(1.0),
+                "{a} W vs {b} kW"
+            );
         }
     }
 
@@ -648,14 +782,11 @@ mod tests {
     #[test]
     fn the_choice_follows_the_past_errors() {
         // A sky whose cloudiness holds for a day: the index of the last slot (k = 1) says most.
-        let cloud = |d: usize, _: usize| if d % 3 == 0 { 0.3 } else { 1.0 };
+        let cloud = |d: usize, _: usize| if d.is_multiple_of(3) { 0.3 } else { 1.0 };
         let mut f = SolarForecaster::new(24).unwrap();
         feed(&mut f, 40, 6.0, cloud);
         let scores = f.scores();
-        let best = scores
-            .iter()
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .unwrap();
+        let best = scores.iter().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
         assert_eq!(f.chosen(), best.0);
         assert!(scores.iter().all(|s| s.1.is_finite()));
     }

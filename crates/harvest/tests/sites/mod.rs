@@ -55,7 +55,11 @@ pub fn shipped() -> Vec<Site> {
         Site {
             name: "PVDAQ system 50, AC power, DST clock, 30-min slots".into(),
             unit: "W",
-            trace: read(&d.join("pvdaq_system50_ac_power_15min.csv"), "ac_power_w", 30),
+            trace: read(
+                &d.join("pvdaq_system50_ac_power_15min.csv"),
+                "ac_power_w",
+                30,
+            ),
         },
         Site {
             name: "TMY3 Sand Point AK, GHI, hourly".into(),
@@ -85,12 +89,19 @@ pub fn system15_variants() -> Vec<Site> {
     let with = |name: &str, unit, series: SlotSeries| Site {
         name: name.into(),
         unit,
-        trace: Trace { series, ..t.clone() },
+        trace: Trace {
+            series,
+            ..t.clone()
+        },
     };
     let dst = daylight_saving(&t.series, first);
     vec![
         with("PVDAQ system 15, POA irradiance", "W/m2", t.series.clone()),
-        with("system 15 as a 3 kWp system's power", "W", scaled(&t.series, 3.0)),
+        with(
+            "system 15 as a 3 kWp system's power",
+            "W",
+            scaled(&t.series, 3.0),
+        ),
         with("system 15 in kW", "kW", scaled(&t.series, 0.003)),
         with("system 15, DST clock", "W/m2", dst.clone()),
         with(
@@ -133,7 +144,11 @@ pub fn daylight_saving(s: &SlotSeries, first_day: Date) -> SlotSeries {
             let day = first_day
                 .checked_add(jiff::Span::new().days((i / spd) as i64))
                 .unwrap();
-            if in_dst(day) { i.checked_sub(hour).and_then(|j| x[j]) } else { x[i] }
+            if in_dst(day) {
+                i.checked_sub(hour).and_then(|j| x[j])
+            } else {
+                x[i]
+            }
         })
         .collect();
     SlotSeries::new(spd, v).unwrap()
