@@ -26,8 +26,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let scores = evaluate(s, &predictors, 0.1 * level)?;
         let f = default_for(s)?;
         println!(
-            "{} ({}): {} days x {} slots, level {:.4}, {} samples clipped ({}), clock shifts found {}, \
-             auto ends on {}, MAPE over {} slots",
+            "{} ({}): {} days x {} slots, level {:.4}, {} samples clipped ({}), auto ends on {}, \
+             MAPE over {} slots",
             site.name,
             site.unit,
             s.days(),
@@ -35,18 +35,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             level,
             site.trace.summary.clipped,
             site.trace.summary.clip_rule,
-            f.clock_shifts().len(),
             f.chosen().name(),
             scores[0].mape_slots,
         );
-        if std::env::var_os("SHOW_SHIFTS").is_some() {
-            let days: Vec<String> = f
-                .clock_shifts()
-                .iter()
-                .map(|c| format!("{} {:+}", site.trace.date(c.day), c.slots))
-                .collect();
-            println!("  shifts: {}", days.join(", "));
-        }
+        let shifts: Vec<String> = f
+            .clock_shifts()
+            .iter()
+            .map(|c| format!("{} {:+}", site.trace.date(c.day), c.slots))
+            .collect();
+        println!(
+            "  clock shifts: [{}]; day-ahead source at the end: {}",
+            shifts.join(", "),
+            f.chosen_day_ahead()
+        );
         columns.push(scores);
     }
     println!();

@@ -239,6 +239,7 @@ fn predict(args: &PredictArgs) -> Result<()> {
             "clip_rule": s.clip_rule,
             "clock_shifts": shifts,
             "default_choice": forecaster.chosen().name(),
+            "default_day_ahead_source": forecaster.chosen_day_ahead(),
             "predictors": scores,
         });
         writeln!(stdout, "{}", serde_json::to_string_pretty(&out)?)?;
@@ -276,9 +277,14 @@ fn predict(args: &PredictArgs) -> Result<()> {
     )?;
     writeln!(
         stdout,
-        "level {level:.4} (90th percentile of daily slot maxima); MAPE over slots above {floor:.4} ({:.0} % of it); * = default ({} at the end)",
+        "level {level:.4} (90th percentile of daily slot maxima); MAPE over slots above {floor:.4} ({:.0} % of it)",
         100.0 * args.threshold,
-        forecaster.chosen().name()
+    )?;
+    writeln!(
+        stdout,
+        "* = the default (harvest simulate plans on it); at the end it uses {} next-slot, {} further ahead",
+        forecaster.chosen().name(),
+        forecaster.chosen_day_ahead()
     )?;
     writeln!(
         stdout,
@@ -546,4 +552,27 @@ fn plots(args: &SimulateArgs, config: &NodeConfig, reports: &[SimReport]) -> Res
         eprintln!("wrote {}", p.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_and_threshold_accept_only_what_they_say() {
+        assert_eq!(parse_clip("auto"), Ok(Clip::AUTO));
+        assert_eq!(parse_clip("none"), Ok(Clip::None));
+        assert_eq!(parse_clip("1500"), Ok(Clip::Above(1500.0)));
+        assert_eq!(parse_clip("2x"), Ok(Clip::Relative(2.0)));
+        for bad in [
+            "nan", "NaN", "-3", "0", "0x", "-1x", "infx", "inf", "1.5y", "",
+        ] {
+            assert!(parse_clip(bad).is_err(), "--clip {bad}");
+        }
+        assert_eq!(parse_fraction("0.1"), Ok(0.1));
+        assert_eq!(parse_fraction("0"), Ok(0.0));
+        for bad in ["1", "-0.1", "NaN", "inf", "x"] {
+            assert!(parse_fraction(bad).is_err(), "--threshold {bad}");
+        }
+    }
 }

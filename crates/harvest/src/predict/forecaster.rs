@@ -20,8 +20,10 @@
 //!   of the slot (any of the last `days` days) and falls back to the last observation without one.
 //! - **An honest choice.** Each candidate's next-slot forecasts are scored against what then
 //!   happened (absolute percentage error over slots above a tenth of the level) over the last
-//!   [`SCORE_DAYS`] days; the forecaster uses the candidate with the lowest score. Nothing is
-//!   fitted on data the forecasts are then scored on.
+//!   [`SCORE_DAYS`] days; the forecaster uses the candidate with the lowest score. Forecasts
+//!   further ahead relax to the day-ahead source with the lowest error of whole-day forecasts
+//!   made at midnight (the candidates' profiles, or Kansal's EWMA read through the clock).
+//!   Nothing is fitted on data the forecasts are then scored on.
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -37,8 +39,9 @@ use crate::error::{HarvestError, Result};
 pub const MAX_INDEX: f64 = 1.5;
 /// Highest `GAP` (ratio to the mean profile) a forecast uses: a clear day after a week of cloud.
 pub const MAX_GAP: f64 = 3.0;
-/// Pseudo-count of the shrunk ratios, as a fraction of the reference's peak of the day: a ratio
-/// over references this small is half its prior.
+/// Pseudo-count of the shrunk ratios, as a fraction of the reference's peak of the day: where
+/// the weighted references sum to this much, the ratio sits half-way between what was observed
+/// and its prior.
 const SHRINK: f64 = 0.1;
 /// Time constant (hours) over which a forecast further ahead relaxes from the current index to
 /// its prior.
