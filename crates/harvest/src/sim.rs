@@ -1,16 +1,16 @@
 //! A node over a whole trace: predict each day, plan it, run it slot by slot on the real harvest.
 //!
 //! Each day the planner gets the day-ahead prediction per planning slot — by default from the
-//! default solar forecaster ([`SolarForecaster`], fed every trace slot as it happens), or Kansal's
-//! per-slot EWMA ([`SimPredictor`]) — the battery level at midnight and an end-of-day target (the midnight level, raised to a reserve
-//! when the prediction allows). Inside the day the DP follows its policy table at the battery's
-//! actual level (read to the nearest quantised level, matching the gains' rounding), and on a day
-//! it could not plan it re-plans the remaining slots from the measured battery until it can;
-//! Kansal re-plans the remaining slots whenever the battery leaves its planned trajectory by more
-//! than 1 % of the usable capacity (his dynamic adaptation; with the default forecaster, on the
-//! freshest forecast of the rest of the day). A slot whose task
-//! would take the battery below `B_min` falls back to the cheapest task, and if even that fails
-//! the node is off for the slot (downtime, no utility, no load).
+//! default solar forecaster ([`SolarForecaster`], fed every trace slot as it happens), or
+//! Kansal's per-slot EWMA ([`SimPredictor`]) — the battery level at midnight and an end-of-day
+//! target (the midnight level, raised to a reserve when the prediction allows). Inside the day
+//! the DP follows its policy table at the battery's actual level (read to the nearest quantised
+//! level, matching the gains' rounding), and on a day it could not plan it re-plans the
+//! remaining slots from the measured battery until it can; Kansal re-plans the remaining slots
+//! whenever the battery leaves its planned trajectory by more than 1 % of the usable capacity
+//! (his dynamic adaptation). Re-plans use the freshest forecast of the rest of the day. A slot
+//! whose task would take the battery below `B_min` falls back to the cheapest task, and if even
+//! that fails the node is off for the slot (downtime, no utility, no load).
 //!
 //! Gaps in the trace follow [`GapPolicy`].
 

@@ -222,13 +222,13 @@ fn predict(args: &PredictArgs) -> Result<()> {
     let scores = evaluate(series, &default_predictors(), floor)?;
     // The default forecaster after the whole trace: the clock shifts it found, its last choice.
     let forecaster = default_for(series)?;
-    let shifts: Vec<serde_json::Value> = forecaster
-        .clock_shifts()
-        .iter()
-        .map(|c| serde_json::json!({ "day": trace.date(c.day).to_string(), "slots": c.slots }))
-        .collect();
     let s = &trace.summary;
     if args.json {
+        let shifts: Vec<serde_json::Value> = forecaster
+            .clock_shifts()
+            .iter()
+            .map(|c| serde_json::json!({ "day": trace.date(c.day).to_string(), "slots": c.slots }))
+            .collect();
         let out = serde_json::json!({
             "slots_per_day": series.slots_per_day(),
             "days": series.days(),
