@@ -31,16 +31,18 @@
 //! assert_eq!(ok.makespan(&inst), 4);
 //! ```
 
+pub mod clock;
 pub mod formats;
 pub mod instance;
 pub mod profile;
 pub mod schedule;
 pub mod units;
 
+pub use clock::{ClockError, ClockStart, Moment};
 pub use formats::{ReadError, read_instance};
 pub use instance::{
     Instance, InstanceSpec, ModelError, PowerCurves, Resource, ResourceUnit, Task, TaskId,
 };
 pub use profile::{CapacityProfile, ProfileError, Tail};
 pub use schedule::{Schedule, Violation, validate};
-pub use units::{Milliwatts, Slot, TimeGrid};
+pub use units::{Milliwatts, Slot, TimeGrid, UnitError, parse_seconds, seconds_text};
