@@ -198,7 +198,7 @@ impl Chart {
         DB::ErrorType: 'static,
     {
         root.fill(&WHITE).map_err(err)?;
-        let body = header(&root, &self.title, &legend_items(&self.series, 0))?;
+        let body = header(&root, &self.title, &legend_items(&self.series))?;
         let ((x0, x1), (y0, y1)) = self.ranges();
         let (x_ticks, x_fmt) = ticks(x0, x1, self.x_axis, 12);
         let (y_ticks, y_fmt) = ticks(y0, y1, self.y_axis, 10);
@@ -209,19 +209,8 @@ impl Chart {
             .y_label_area_size(80)
             .build_cartesian_2d(Ticked::new(x0, x1, x_ticks), Ticked::new(y0, y1, y_ticks))
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(&self.x_label)
-            .y_desc(&self.y_label)
-            .x_label_formatter(&x_fmt)
-            .y_label_formatter(&y_fmt)
-            .label_style(("sans-serif", 14))
-            .axis_desc_style(("sans-serif", 16))
-            .light_line_style(RGBColor(235, 235, 235))
-            .bold_line_style(RGBColor(235, 235, 235))
-            .draw()
-            .map_err(err)?;
-        draw_series(&mut chart, &self.series, 0)?;
+        draw_mesh(&mut chart, (&self.x_label, &self.y_label), &x_fmt, &y_fmt)?;
+        draw_series(&mut chart, &self.series)?;
         root.present().map_err(err)?;
         Ok(())
     }
@@ -253,7 +242,7 @@ impl Timeline {
         DB::ErrorType: 'static,
     {
         root.fill(&WHITE).map_err(err)?;
-        let mut items = legend_items(&self.power, 0);
+        let mut items = legend_items(&self.power);
         if self.bars.iter().any(|b| b.window.is_some()) {
             items.push(("allowed window".into(), WINDOW, Style::Area));
         }
@@ -269,7 +258,6 @@ impl Timeline {
         let labelled = self.bars.len() <= Self::MAX_LABELLED;
         let label_width = if labelled { 150 } else { 80 };
         let x_coord = || Ticked::new(x0, x1, x_ticks.clone());
-        let grey = RGBColor(235, 235, 235);
 
         // The power panel: the same x axis as the rows, its labels left to the rows.
         let (y_ticks, y_fmt) = ticks(y0, y1, Axis::Real, 6);
@@ -281,18 +269,14 @@ impl Timeline {
             .y_label_area_size(label_width)
             .build_cartesian_2d(x_coord(), Ticked::new(y0, y1, y_ticks))
             .map_err(err)?;
-        power
-            .configure_mesh()
-            .y_desc(&self.power_label)
-            .x_label_formatter(&|_| String::new())
-            .y_label_formatter(&y_fmt)
-            .label_style(("sans-serif", 14))
-            .axis_desc_style(("sans-serif", 16))
-            .light_line_style(grey)
-            .bold_line_style(grey)
-            .draw()
-            .map_err(err)?;
-        draw_series(&mut power, &self.power, 0)?;
+        // No x labels here: the rows below carry them.
+        draw_mesh(
+            &mut power,
+            ("", &self.power_label),
+            &|_| String::new(),
+            &y_fmt,
+        )?;
+        draw_series(&mut power, &self.power)?;
 
         // The rows: row i (from the top) spans y in [n − i − 1, n − i].
         let n = self.bars.len().max(1);
@@ -322,21 +306,12 @@ impl Timeline {
             .y_label_area_size(label_width)
             .build_cartesian_2d(x_coord(), Ticked::new(0.0, nf, row_ticks))
             .map_err(err)?;
-        rows.configure_mesh()
-            .x_desc(&self.x_label)
-            .y_desc(if labelled {
-                ""
-            } else {
-                "devices, in order of start"
-            })
-            .x_label_formatter(&x_fmt)
-            .y_label_formatter(&row_fmt)
-            .label_style(("sans-serif", 14))
-            .axis_desc_style(("sans-serif", 16))
-            .light_line_style(grey)
-            .bold_line_style(grey)
-            .draw()
-            .map_err(err)?;
+        let rows_desc = if labelled {
+            ""
+        } else {
+            "devices, in order of start"
+        };
+        draw_mesh(&mut rows, (&self.x_label, rows_desc), &x_fmt, &row_fmt)?;
         // Thin rows get thin margins so a dense plan still reads as bars.
         let pad = if labelled { 0.2 } else { 0.05 };
         for (i, b) in self.bars.iter().enumerate() {
@@ -526,12 +501,12 @@ fn shorten(text: &str, max: usize) -> String {
 }
 
 /// Legend entries of the named series (colours as [`draw_series`] gives them).
-fn legend_items(series: &[Series], first_color: usize) -> Vec<(String, RGBColor, Style)> {
+fn legend_items(series: &[Series]) -> Vec<(String, RGBColor, Style)> {
     series
         .iter()
         .enumerate()
         .filter(|(_, s)| !s.name.is_empty())
-        .map(|(i, s)| (s.name.clone(), series_color(s, i + first_color), s.style))
+        .map(|(i, s)| (s.name.clone(), series_color(s, i), s.style))
         .collect()
 }
 
@@ -609,17 +584,41 @@ where
     Ok(root.split_vertically(used).1)
 }
 
-/// Draws series on a chart, series `i` in palette colour `i + first_color` unless fixed.
+/// Draws the axes, their labels and light grid lines at the ticks.
+fn draw_mesh<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Coord>,
+    (x_desc, y_desc): (&str, &str),
+    x_fmt: &dyn Fn(&f64) -> String,
+    y_fmt: &dyn Fn(&f64) -> String,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let grid = RGBColor(235, 235, 235);
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(x_fmt)
+        .y_label_formatter(y_fmt)
+        .label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 16))
+        .light_line_style(grid)
+        .bold_line_style(grid)
+        .draw()
+        .map_err(err)
+}
+
+/// Draws series on a chart, series `i` in palette colour `i` unless fixed.
 fn draw_series<DB: DrawingBackend>(
     chart: &mut ChartContext<'_, DB, Coord>,
     series: &[Series],
-    first_color: usize,
 ) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
     for (i, s) in series.iter().enumerate() {
-        let color = series_color(s, i + first_color);
+        let color = series_color(s, i);
         let pts: Vec<(f64, f64)> = s
             .points
             .iter()
@@ -716,7 +715,7 @@ mod tests {
             label: format!("device-{i}"),
             start: 17.0 + i as f64 * 0.25,
             finish: 18.0 + i as f64 * 0.25,
-            window: (i % 2 == 0).then_some((17.0, 22.0)),
+            window: i.is_multiple_of(2).then_some((17.0, 22.0)),
         };
         for n in [3, 120] {
             let t = Timeline {
