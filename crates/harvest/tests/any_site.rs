@@ -23,7 +23,7 @@ fn system15() -> Option<&'static SlotSeries> {
     static TRACE: OnceLock<Option<SlotSeries>> = OnceLock::new();
     TRACE
         .get_or_init(|| {
-            sites::system15_path().map(|p| sites::read(&p, "poa_irradiance_w_m2", 15).series)
+            Some(sites::system15_path()).filter(|p| p.exists()).map(|p| sites::read(&p, "poa_irradiance_w_m2", 15).series)
         })
         .as_ref()
 }
@@ -100,12 +100,9 @@ fn three_typical_years_hourly() {
 }
 
 #[test]
+#[cfg_attr(not(shared_data), ignore = "needs ../shared/data (see README: Data)")]
 fn system15_in_any_unit_and_on_a_daylight_saving_clock() {
     let variants = sites::system15_variants();
-    if variants.is_empty() {
-        eprintln!("skipping: ../shared/data/solar_pvdaq_nrel is not there (set POWERSLOT_SHARED)");
-        return;
-    }
     let t = &variants[0].trace;
     // The automatic clip removes sensor errors only: the source documents every value above
     // 1,500 W/m² as one, and no value at or below it is clipped.
@@ -193,11 +190,9 @@ proptest! {
 
     /// The same on the shared trace (PVDAQ system 15, 1,725 days of 15-minute irradiance).
     #[test]
+    #[cfg_attr(not(shared_data), ignore = "needs ../shared/data (see README: Data)")]
     fn any_unit_any_clock_system15(moves in clock_moves(1700), factor in unit()) {
-        let Some(base) = system15() else {
-            eprintln!("skipping: ../shared/data/solar_pvdaq_nrel is not there (set POWERSLOT_SHARED)");
-            return Ok(());
-        };
+        let base = system15().expect("the shared trace");
         assert_default_wins(&format!("system 15 {moves:?} x{factor:.4}"), &moved(base, &moves, factor));
     }
 }

@@ -19,15 +19,11 @@ pub fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
 }
 
-/// The shared PVDAQ system 15 trace, if the shared data folder is there: `../shared` beside the
-/// repository, or the folder `POWERSLOT_SHARED` names (a worktree kept elsewhere).
-pub fn system15_path() -> Option<PathBuf> {
-    let shared = std::env::var_os("POWERSLOT_SHARED").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-        PathBuf::from,
-    );
-    let p = shared.join("data/solar_pvdaq_nrel/pvdaq_system15_poa_irradiance_15min.csv");
-    p.exists().then_some(p)
+/// The shared PVDAQ system 15 trace in `../shared/data` beside the repository (or where
+/// `POWERSLOT_DATA` points; `build/shared_data.rs` decides and sets `cfg(shared_data)`).
+pub fn system15_path() -> PathBuf {
+    Path::new(env!("POWERSLOT_DATA_DIR"))
+        .join("solar_pvdaq_nrel/pvdaq_system15_poa_irradiance_15min.csv")
 }
 
 /// Reads a trace with the automatic clip.
@@ -81,9 +77,10 @@ pub fn shipped() -> Vec<Site> {
 
 /// System 15 and its synthetic variants (none when the shared data is absent).
 pub fn system15_variants() -> Vec<Site> {
-    let Some(path) = system15_path() else {
+    let path = system15_path();
+    if !path.exists() {
         return Vec::new();
-    };
+    }
     let t = read(&path, "poa_irradiance_w_m2", 15);
     let first = t.first_day;
     let with = |name: &str, unit, series: SlotSeries| Site {
