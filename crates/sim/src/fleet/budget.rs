@@ -4,11 +4,13 @@
 //! slot by slot over its rolling horizon. For solar plus battery the rule is stated and
 //! simple:
 //!
-//! * **Production forecast.** Kansal's per-slot EWMA across days (α = 0.5) gives the shape of
-//!   a day; the last hours' ratio of real to expected production (bounded to 0.2–1.5 and
-//!   shrunk towards 1 where the expectation is small, so dawn and dusk cannot explode it)
-//!   scales the next hours, fading out over three hours; the forecast is then lowered by a
-//!   margin of 15 % so that a cloudy hour is absorbed by the battery, not by shedding.
+//! * **Production forecast.** `powerslot-harvest`'s default solar forecaster
+//!   ([`SolarForecaster`], the one measured at five sites), fed the site's history and then
+//!   every slot's real production. Without a complete day of history, Kansal's per-slot EWMA
+//!   across days (α = 0.5) gives the shape of a day and the last hours' ratio of real to
+//!   expected production (bounded to 0.2–1.5, shrunk towards 1 where little was expected)
+//!   scales the next hours. Either forecast is lowered by a margin of 15 % so that a cloudy
+//!   hour is absorbed by the battery, not by shedding.
 //! * **Battery allowance.** The energy above the reserve is spread evenly over the slots until
 //!   the forecast production next covers the night threshold (the next sunrise); that power
 //!   is added to the forecast production in those slots, up to the inverter's rating. After
@@ -20,6 +22,7 @@
 //! counts what it could not serve (a blackout) — the physical consequence of a plan.
 
 use powerslot_core::Slot;
+use powerslot_harvest::predict::{SlotSeries, SolarForecaster, default_for};
 
 use super::model::{BudgetSource, SolarBattery};
 
@@ -39,6 +42,8 @@ pub struct Publisher {
     horizon: u32,
     /// Stored energy the allowance was computed from, mWh.
     stored_mwh: i64,
+    /// The harvest crate's forecaster, once it has a complete day of history.
+    solar: Option<SolarForecaster>,
 }
 
 /// Night: production below this share of the day's expected peak.
@@ -74,6 +79,16 @@ impl Publisher {
             }
             stored = sb.initial_mwh;
         }
+        let solar = match &source {
+            BudgetSource::SolarBattery(sb) if sb.history_mw.len() >= slots_per_day => {
+                let past: Vec<Option<f64>> =
+                    sb.history_mw.iter().map(|&p| Some(p as f64)).collect();
+                SlotSeries::new(slots_per_day, past)
+                    .and_then(|s| default_for(&s))
+                    .ok()
+            }
+            _ => None,
+        };
         let total = slots as usize + horizon as usize + 1;
         Self {
             source,
@@ -85,6 +100,7 @@ impl Publisher {
             firm_slots,
             horizon,
             stored_mwh: stored,
+            solar,
         }
     }
 
@@ -111,10 +127,18 @@ impl Publisher {
         }
         self.seen[slot as usize] = production_mw;
         self.stored_mwh = stored_mwh;
+        if let Some(f) = &mut self.solar {
+            f.update(Some(production_mw as f64));
+        }
     }
 
     /// The production forecast for `from..from + n` (before the margin), mW.
     pub fn forecast_production(&self, from: Slot, n: u32) -> Vec<f64> {
+        if let Some(f) = &self.solar {
+            // The forecaster stands after the last slot observed; skip to `from`.
+            let ahead = (from as usize).saturating_sub(self.seen.len());
+            return f.forecast(ahead + n as usize).split_off(ahead);
+        }
         let spd = self.slots_per_day;
         // Ratio of real to expected over the last two hours, shrunk where little was
         // expected (a dawn slot's ratio means nothing).

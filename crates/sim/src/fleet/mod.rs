@@ -10,6 +10,13 @@
 //!   turn a few hundred traces into thousands of devices, and figures about a fleet.
 //! * [`scenario_file`] — a site described in TOML (circuits, budgets, device groups drawing
 //!   on the user's own CSV files), built by the same device makers.
+//! * [`budget`] — what the site publishes slot by slot: a fixed limit, a curve, or solar and
+//!   a battery forecast ahead (and the battery's real physics behind it).
+//! * [`net`] — the network between devices and coordinators: latency, loss, duplication,
+//!   partitions and churn, seeded.
+//! * [`engine`] — the discrete-event run of one mechanism over the fleet, with its metrics.
+//! * [`central`] — the reference an omniscient planner reaches (an exact MILP on small
+//!   fleets, a Lagrangian bound beyond), for the welfare ratio.
 pub mod budget;
 pub mod central;
 pub mod engine;
