@@ -36,6 +36,8 @@ enum Command {
     /// Energy-harvesting nodes: solar prediction and duty-cycle / task scheduling.
     #[command(subcommand)]
     Harvest(cmd::harvest::Harvest),
+    /// Plan a home's day: deferrable loads, PV and a battery under prices and a grid limit.
+    Day(cmd::day::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Command::Plot(args) => cmd::figure::run(args),
         Command::Forecast(f) => cmd::forecast::run(f),
         Command::Harvest(h) => cmd::harvest::run(h),
+        Command::Day(args) => cmd::day::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
