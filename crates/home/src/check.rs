@@ -217,23 +217,36 @@ fn battery_violations(day: &Day, batt: &[f64]) -> Vec<String> {
     if batt.len() != day.n_steps {
         return vec![format!("battery_w needs {} powers", day.n_steps)];
     }
-    let h = day.step_h();
-    let mut soc = b.soc_init;
     for (t, &x) in batt.iter().enumerate() {
         if x > b.discharge_w + TOL_W || -x > b.charge_w + TOL_W {
             return vec![format!("battery power {x:.0} W beyond its limits at step {t}")];
         }
-        soc += if x >= 0.0 {
-            -x / b.eff_discharge * h / b.capacity_wh
-        } else {
-            -x * b.eff_charge * h / b.capacity_wh
-        };
-        if soc < b.soc_min - 1e-4 || soc > b.soc_max + 1e-4 {
-            return vec![format!("state of charge {soc:.4} out of bounds after step {t}")];
-        }
     }
+    let socs = state_of_charge(day, batt);
+    if let Some(t) = socs.iter().position(|s| *s < b.soc_min - 1e-4 || *s > b.soc_max + 1e-4) {
+        return vec![format!("state of charge {:.4} out of bounds after step {t}", socs[t])];
+    }
+    let soc = socs.last().copied().unwrap_or(b.soc_init);
     if soc < b.soc_final - 1e-3 {
         return vec![format!("final state of charge {soc:.4} below {}", b.soc_final)];
     }
     vec![]
+}
+
+/// State of charge (0..1) after each step of battery power `batt` (`+` = discharge); empty
+/// without a battery.
+pub fn state_of_charge(day: &Day, batt: &[f64]) -> Vec<f64> {
+    let Some(b) = &day.battery else { return Vec::new() };
+    let h = day.step_h();
+    let mut soc = b.soc_init;
+    batt.iter()
+        .map(|&x| {
+            soc += if x >= 0.0 {
+                -x / b.eff_discharge * h / b.capacity_wh
+            } else {
+                -x * b.eff_charge * h / b.capacity_wh
+            };
+            soc
+        })
+        .collect()
 }

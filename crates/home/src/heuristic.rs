@@ -245,8 +245,9 @@ fn round(day: &Day, k: usize, shape: Shape, vals: &[f64]) -> Vec<bool> {
     let w = day.loads[k].window.clone();
     match shape {
         Shape::Run { steps, .. } => {
-            // Block loads hold start values, run-rule loads on-values: score a run by both.
-            let score = |s: usize| vals[s] * 1000.0 + vals[s..s + steps].iter().sum::<f64>();
+            // A block's values are per start, a run-rule load's per step.
+            let block = matches!(day.loads[k].kind(), Kind::Block { .. });
+            let score = |s: usize| if block { vals[s] } else { vals[s..s + steps].iter().sum::<f64>() };
             let s = (w.start..=w.end - steps)
                 .max_by(|a, b| score(*a).total_cmp(&score(*b)).then(b.cmp(a)))
                 .unwrap_or(w.start);
@@ -295,20 +296,15 @@ fn background(day: &Day, shapes: &[Shape], plan: Option<&Plan>) -> Vec<f64> {
 /// completed again with the direction binaries on.
 fn complete(day: &Day, objective: Objective, dec: &[Decision], drop: bool) -> Result<Option<Solved>, HomeError> {
     let mut b = Build {
-        objective,
-        relax: false,
         drop,
         fixed: Some(dec),
-        hint: None,
-        strict: false,
         time_limit: Some(10.0),
-        gap: 0.0,
+        ..Build::new(objective)
     };
-    let first = milp::solve(day, b)?;
-    match first {
+    match milp::solve(day, b)?.solved() {
         Some(s) if s.simultaneous => {
             b.strict = true;
-            Ok(milp::solve(day, b)?.or(Some(s)))
+            Ok(milp::solve(day, b)?.solved().or(Some(s)))
         }
         other => Ok(other),
     }

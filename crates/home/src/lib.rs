@@ -141,16 +141,12 @@ pub fn plan_day(day: &Day, opt: &Options) -> Result<DayPlan, HomeError> {
     let deadline = t0 + Duration::from_secs_f64(opt.time_limit_s.max(0.0));
     let left = || deadline.saturating_duration_since(Instant::now()).as_secs_f64();
     let base = Build {
-        objective: opt.objective,
-        relax: false,
-        drop: false,
-        fixed: None,
-        hint: None,
-        strict: false,
-        time_limit: None,
         gap: opt.gap,
+        ..Build::new(opt.objective)
     };
-    let relaxed = milp::solve(day, Build { relax: true, ..base })?;
+    let relaxed = milp::solve(day, Build { relax: true, ..base })?.solved();
+    // Proven: the relaxation has no solution, or the exact search says so.
+    let mut proven_infeasible = relaxed.is_none();
     let mut bound = relaxed.as_ref().map_or(f64::INFINITY, |r| r.objective);
     let mut best: Option<Candidate> = None;
     let mut hint = None;
@@ -174,7 +170,14 @@ pub fn plan_day(day: &Day, opt: &Options) -> Result<DayPlan, HomeError> {
                 time_limit: Some(left()),
                 ..base
             };
-            let Some(s) = milp::solve(day, b)? else { break };
+            let s = match milp::solve(day, b)? {
+                milp::Outcome::Solved(s) => s,
+                milp::Outcome::Infeasible => {
+                    proven_infeasible = true;
+                    break;
+                }
+                milp::Outcome::OutOfTime => break,
+            };
             let fine = violations(day, &s.plan, &s.dropped).is_empty();
             if !fine && s.simultaneous && !strict {
                 continue; // charged and discharged at once: again with direction binaries
@@ -216,26 +219,37 @@ pub fn plan_day(day: &Day, opt: &Options) -> Result<DayPlan, HomeError> {
             seconds: t0.elapsed().as_secs_f64(),
         });
     }
-    infeasible(day, opt, t0, binaries)
+    infeasible(day, opt, t0, binaries, proven_infeasible, bound)
 }
 
 /// The day does not fit: name why, and plan the loads that do.
-fn infeasible(day: &Day, opt: &Options, t0: Instant, binaries: usize) -> Result<DayPlan, HomeError> {
-    let binding = binding_constraint(day, opt.objective)?;
+fn infeasible(
+    day: &Day,
+    opt: &Options,
+    t0: Instant,
+    binaries: usize,
+    proven: bool,
+    bound: f64,
+) -> Result<DayPlan, HomeError> {
+    let binding = if proven {
+        binding_constraint(day, opt.objective)?
+    } else {
+        format!(
+            "none proven: no plan serving every load was found in {} s (not proven infeasible; \
+             a longer --time-limit may find one)",
+            opt.time_limit_s
+        )
+    };
     let deadline = Instant::now() + Duration::from_secs_f64(opt.time_limit_s.max(1.0));
     let relaxed = milp::solve(
         day,
         Build {
-            objective: opt.objective,
             relax: true,
             drop: true,
-            fixed: None,
-            hint: None,
-            strict: false,
-            time_limit: None,
-            gap: 0.0,
+            ..Build::new(opt.objective)
         },
-    )?;
+    )?
+    .solved();
     let found = heuristic::run(day, opt.objective, relaxed.as_ref(), deadline, true)?;
     let (plan, dropped, objective) = match found {
         Some(f) => (f.plan, f.dropped, f.objective),
@@ -248,15 +262,18 @@ fn infeasible(day: &Day, opt: &Options, t0: Instant, binaries: usize) -> Result<
             (plan, (0..day.loads.len()).collect(), f64::INFINITY)
         }
     };
+    // Shedding from another start may still serve every load: then the day is planned.
+    let served_all = dropped.iter().all(|&k| day.loads[k].value.is_some()) && objective.is_finite();
+    let bound = if served_all { bound.min(objective) } else { f64::NEG_INFINITY };
     Ok(DayPlan {
         figures: figures(day, &plan),
         plan,
         objective,
-        bound: f64::NEG_INFINITY,
-        gap: f64::INFINITY,
-        status: Status::Infeasible,
+        bound,
+        gap: if served_all { ((objective - bound) / objective.abs().max(1e-9)).max(0.0) } else { f64::INFINITY },
+        status: if served_all { Status::Feasible } else { Status::Infeasible },
         dropped: dropped.iter().map(|&k| day.loads[k].name.clone()).collect(),
-        binding: Some(binding),
+        binding: (!served_all).then_some(binding),
         found_by: "heuristic",
         binaries,
         seconds: t0.elapsed().as_secs_f64(),
@@ -270,16 +287,11 @@ fn binding_constraint(day: &Day, objective: Objective) -> Result<String, HomeErr
         let relaxed = milp::solve(
             d,
             Build {
-                objective,
                 relax: true,
-                drop: false,
-                fixed: None,
-                hint: None,
-                strict: false,
-                time_limit: None,
-                gap: 0.0,
+                ..Build::new(objective)
             },
-        )?;
+        )?
+        .solved();
         if relaxed.is_none() {
             return Ok(None);
         }

@@ -59,6 +59,22 @@ pub(crate) struct Build<'a> {
     pub(crate) gap: f64,
 }
 
+impl Build<'_> {
+    /// The exact programme for `objective`: nothing fixed, hinted or relaxed, no limits.
+    pub(crate) fn new(objective: Objective) -> Self {
+        Self {
+            objective,
+            relax: false,
+            drop: false,
+            fixed: None,
+            hint: None,
+            strict: false,
+            time_limit: None,
+            gap: 0.0,
+        }
+    }
+}
+
 /// A solved programme.
 #[derive(Clone, Debug)]
 pub(crate) struct Solved {
@@ -75,6 +91,26 @@ pub(crate) struct Solved {
     pub(crate) on_values: Vec<Vec<f64>>,
     /// Whether some step both charges and discharges, or imports and exports.
     pub(crate) simultaneous: bool,
+}
+
+/// How a programme ended.
+#[derive(Clone, Debug)]
+pub(crate) enum Outcome {
+    /// A plan (optimal or not, see [`Solved::proven`]).
+    Solved(Solved),
+    /// Proven to have no solution.
+    Infeasible,
+    /// The time ran out before any solution.
+    OutOfTime,
+}
+
+impl Outcome {
+    pub(crate) fn solved(self) -> Option<Solved> {
+        match self {
+            Self::Solved(s) => Some(s),
+            _ => None,
+        }
+    }
 }
 
 /// Size of the exact programme: number of binaries.
@@ -114,7 +150,7 @@ struct LoadVars {
     served: Option<Variable>,
 }
 
-pub(crate) fn solve(day: &Day, b: Build<'_>) -> Result<Option<Solved>, HomeError> {
+pub(crate) fn solve(day: &Day, b: Build<'_>) -> Result<Outcome, HomeError> {
     let n = day.n_steps;
     let h = day.step_h();
     let mut vars = variables!();
@@ -382,9 +418,9 @@ pub(crate) fn solve(day: &Day, b: Build<'_>) -> Result<Option<Solved>, HomeError
     }
     let sol: MicroLpSolution = match model.solve() {
         Ok(s) => s,
-        Err(ResolutionError::Infeasible) => return Ok(None),
+        Err(ResolutionError::Infeasible) => return Ok(Outcome::Infeasible),
         // Time ran out before any plan: the caller keeps the heuristic's.
-        Err(ResolutionError::Other(m)) if m.contains("Time limit") => return Ok(None),
+        Err(ResolutionError::Other(m)) if m.contains("Time limit") => return Ok(Outcome::OutOfTime),
         Err(e) => return Err(HomeError::Solver(e.to_string())),
     };
     let objective = sol.eval(&goal);
@@ -446,7 +482,7 @@ pub(crate) fn solve(day: &Day, b: Build<'_>) -> Result<Option<Solved>, HomeError
     } else {
         stats.best_bound.unwrap_or(f64::NEG_INFINITY).min(objective)
     };
-    Ok(Some(Solved {
+    Ok(Outcome::Solved(Solved {
         plan,
         dropped,
         objective,

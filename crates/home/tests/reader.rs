@@ -68,7 +68,7 @@ fn a_run_longer_than_its_window_names_the_load_and_field() {
 #[test]
 fn a_misspelt_field_is_refused_with_line_and_column() {
     let e = err(&day_json().replace("\"power_w\": 3700", "\"powr_w\": 3700"));
-    assert!(e.starts_with("day.json:12:"), "{e}");
+    assert!(e.starts_with("day.json:13:"), "{e}");
     assert!(e.contains("unknown field `powr_w`"), "{e}");
 }
 

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
 use clap::ValueEnum;
+use powerslot_home::check::state_of_charge;
 use powerslot_home::{Day, DayPlan, Method, Objective, Options, plan_day, read_day};
+
+use crate::plot::{Chart, Series, Style};
 
 /// Objectives on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -52,6 +55,10 @@ pub(crate) struct Args {
     /// Print one JSON object: the plan (`loads`, `battery_w`, for `--check-plan`) and its figures.
     #[arg(long)]
     json: bool,
+    /// Draw the day into DIR: day-power (PV, base load, loads, grid, battery), day-loads (a
+    /// timeline) and day-battery (state of charge and import price), each .svg and .png.
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: Args) -> Result<()> {
@@ -78,6 +85,12 @@ pub(crate) fn run(args: Args) -> Result<()> {
         gap: args.gap,
     };
     let out = plan_day(&day, &options)?;
+    if let Some(dir) = &args.plot {
+        for chart in charts(&day, &out) {
+            let stem = chart.0;
+            chart.1.save(dir, stem)?;
+        }
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&json(&out))?);
     } else {
@@ -161,4 +174,40 @@ fn print_text(day: &Day, out: &DayPlan) {
     if out.bound.is_finite() {
         println!("objective {:.6}  bound {:.6}  gap {:.4} %", out.objective, out.bound, 100.0 * out.gap);
     }
+}
+
+/// The three figures of a planned day, with their file stems. The x axis is the clock hour.
+fn charts(day: &Day, out: &DayPlan) -> Vec<(&'static str, Chart)> {
+    let hour = |t: usize| (f64::from(day.start_minute) + (t as f64) * f64::from(day.step_minutes)) / 60.0;
+    // A staircase needs the end of the last step too.
+    let steps = |v: &[f64]| -> Vec<(f64, f64)> {
+        let mut p: Vec<(f64, f64)> = v.iter().enumerate().map(|(t, y)| (hour(t), *y)).collect();
+        if let Some(&last) = v.last() {
+            p.push((hour(v.len()), last));
+        }
+        p
+    };
+    let loads: Vec<f64> = (0..day.n_steps).map(|t| out.plan.loads.iter().map(|(_, p)| p[t]).sum()).collect();
+    let mut power = Chart::new("The planned day", "hour", "power (W)")
+        .with(Series::new("deferrable loads", steps(&loads), Style::Area))
+        .with(Series::new("PV forecast", steps(&day.pv_w), Style::Step))
+        .with(Series::new("base load", steps(&day.base_load_w), Style::Step))
+        .with(Series::new("grid (+ import)", steps(&out.plan.grid_w(day)), Style::Step))
+        .with(Series::new("import limit", steps(&day.grid_import_limit_w), Style::Dashed));
+    if !out.plan.battery_w.is_empty() {
+        power = power.with(Series::new("battery (+ discharge)", steps(&out.plan.battery_w), Style::Step));
+    }
+    let mut timeline = Chart::new("When each load runs (one row per load)", "hour", "load");
+    for (k, (name, p)) in out.plan.loads.iter().enumerate() {
+        let row: Vec<f64> = p.iter().map(|x| k as f64 + if *x > 1.0 { 0.8 } else { 0.0 }).collect();
+        timeline = timeline.with(Series::new(name.clone(), steps(&row), Style::Step));
+    }
+    let price: Vec<f64> = day.import_price.iter().map(|x| 100.0 * x).collect();
+    let mut battery = Chart::new("Battery and price", "hour", "state of charge (%) / import price (cent/kWh)")
+        .with(Series::new("import price (cent/kWh)", steps(&price), Style::Step));
+    let soc: Vec<f64> = state_of_charge(day, &out.plan.battery_w).iter().map(|s| 100.0 * s).collect();
+    if !soc.is_empty() {
+        battery = battery.with(Series::new("state of charge after the step (%)", steps(&soc), Style::Line));
+    }
+    vec![("day-power", power), ("day-loads", timeline), ("day-battery", battery)]
 }
