@@ -53,14 +53,14 @@ def one_day(args, name: str, driver_args: list[str]) -> dict:
     d.mkdir(parents=True, exist_ok=True)
     inst, em_json = d / "instance.json", d / "emhass.json"
     gap = ["--gap", str(args.gap)] if args.gap is not None else []
-    rc, out, wall = run([args.peer_python, args.driver, *driver_args, *gap,
-                         "--dump-instance", str(inst), "--json-out", str(em_json)],
-                        args.emhass_timeout)
-    row = {"day": name, "emhass_wall": wall}
+    if not (args.reuse and em_json.exists()):
+        run([args.peer_python, args.driver, *driver_args, *gap,
+             "--dump-instance", str(inst), "--json-out", str(em_json)], args.emhass_timeout)
+    row = {"day": name}
     em = json.loads(em_json.read_text()) if em_json.exists() else {}
     row["n_loads"] = len(json.loads(inst.read_text())["loads"])
     row["battery"] = json.loads(inst.read_text()).get("battery") is not None
-    row["em_status"] = em.get("status", f"rc={rc}")
+    row["em_status"] = em.get("status", "no result")
     row["em_s"] = (em.get("time_init_s") or 0) + (em.get("time_total_s") or 0)
     if em.get("schedules"):
         plan = {"loads": em["schedules"]}
@@ -71,7 +71,14 @@ def one_day(args, name: str, driver_args: list[str]) -> dict:
     else:
         row["em_bill"], row["em_viol"] = float("nan"), None
 
-    ps_cmd = [args.powerslot, "day", str(inst), "--json", "--time-limit", str(args.time_limit)]
+    if args.emhass_only:
+        row.update(ps_status="-", ps_bill=float("nan"), ps_viol=None, ps_gap=None, ps_by="-",
+                   ps_dropped=[], ps_binding=None, ps_s=float("nan"))
+        return row
+    if args.powerslot.endswith("day_json"):  # the crate's example: DAY.json TIME_LIMIT
+        ps_cmd = [args.powerslot, str(inst), str(args.time_limit)]
+    else:
+        ps_cmd = [args.powerslot, "day", str(inst), "--json", "--time-limit", str(args.time_limit)]
     rc, out, wall = run(ps_cmd, args.time_limit * 4 + 60)
     row["ps_s"] = wall
     if rc == 0:
@@ -106,7 +113,8 @@ def main() -> int:
     ap.add_argument("--peer-python", required=True, help="python of the EMHASS venv")
     ap.add_argument("--check-python", default=None, help="python for --check-plan (default: peer's)")
     ap.add_argument("--driver", required=True, help="run_emhass.py")
-    ap.add_argument("--powerslot", default="target/release/powerslot")
+    ap.add_argument("--powerslot", default="target/release/powerslot",
+                    help="the powerslot binary, or the crate's example target/release/examples/day_json")
     ap.add_argument("--sizes", default="4,16,64")
     ap.add_argument("--seeds", default="1")
     ap.add_argument("--gap", type=float, default=None, help="EMHASS mip_rel_gap (driver default 0.01)")
@@ -114,6 +122,9 @@ def main() -> int:
     ap.add_argument("--emhass-timeout", type=float, default=600.0)
     ap.add_argument("--no-cliff", action="store_true", help="skip the all-blocks cliff days")
     ap.add_argument("--out", default="/tmp/day_bench")
+    ap.add_argument("--reuse", action="store_true",
+                    help="reuse EMHASS results already in --out (same days, same options)")
+    ap.add_argument("--emhass-only", action="store_true", help="run only the EMHASS side")
     args = ap.parse_args()
     args.check_python = args.check_python or args.peer_python
 

@@ -30,7 +30,10 @@ impl Plan {
             .iter()
             .map(|(n, p)| (n.clone(), serde_json::json!(p)))
             .collect();
-        serde_json::json!({ "loads": loads, "battery_w": self.battery_w })
+        // The driver wants a battery power per step even without a battery.
+        let n = self.loads.first().map_or(0, |(_, p)| p.len());
+        let battery = if self.battery_w.is_empty() { vec![0.0; n] } else { self.battery_w.clone() };
+        serde_json::json!({ "loads": loads, "battery_w": battery })
     }
 
     /// Net grid exchange per step, `+` = import: base + loads − PV − battery.

@@ -217,6 +217,66 @@ impl Search<'_> {
         }
     }
 
+    /// Places the on/off loads one by one, tightest window first, each where it scores best
+    /// beside those already placed: a packing that respects the limits where rounding the
+    /// relaxation does not.
+    fn construct(&mut self, round: u64) {
+        let d = self.day;
+        let mut order: Vec<usize> = (0..self.shapes.len())
+            .filter(|&k| self.served[k] && !matches!(self.shapes[k], Shape::Lp))
+            .collect();
+        // Round 0 is the plain order; later rounds shake it (a fixed hash: deterministic).
+        let jitter = |k: usize| {
+            let x = (round.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (k as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9))
+                .wrapping_mul(0x94d0_49bb_1331_11eb);
+            if round == 0 { 1.0 } else { 1.0 + (x >> 40) as f64 / (1u64 << 24) as f64 }
+        };
+        let slack =
+            |k: usize| (d.loads[k].window.len() as f64 - d.loads[k].energy_wh(1.0) / d.loads[k].max_power_w() + 1.0) * jitter(k);
+        order.sort_by(|&a, &b| {
+            slack(a).total_cmp(&slack(b)).then(d.loads[b].max_power_w().total_cmp(&d.loads[a].max_power_w()))
+        });
+        for &k in &order {
+            self.on[k] = vec![false; d.n_steps];
+        }
+        for &k in &order {
+            match self.shapes[k] {
+                Shape::Run { .. } => {
+                    let best = self
+                        .candidates(k)
+                        .into_iter()
+                        .map(|c| {
+                            self.on[k] = c;
+                            let s = self.grid_score(&self.total()) + self.shared_penalty(k);
+                            (s, std::mem::take(&mut self.on[k]))
+                        })
+                        .min_by(|a, b| a.0.total_cmp(&b.0));
+                    self.on[k] = best.map_or_else(|| vec![false; d.n_steps], |b| b.1);
+                }
+                Shape::Free { steps, .. } => {
+                    for _ in 0..steps {
+                        let mut pick: Option<(f64, usize)> = None;
+                        for t in d.loads[k].window.clone() {
+                            if self.on[k][t] {
+                                continue;
+                            }
+                            self.on[k][t] = true;
+                            let s = self.grid_score(&self.total()) + self.shared_penalty(k);
+                            self.on[k][t] = false;
+                            if pick.is_none_or(|p| s < p.0) {
+                                pick = Some((s, t));
+                            }
+                        }
+                        if let Some((_, t)) = pick {
+                            self.on[k][t] = true;
+                        }
+                    }
+                }
+                Shape::Lp => {}
+            }
+        }
+    }
+
     fn decisions(&self) -> Vec<Decision> {
         (0..self.shapes.len())
             .map(|k| Decision {
@@ -341,9 +401,31 @@ pub(crate) fn run(
         served: vec![true; day.loads.len()],
     };
     let mut best: Option<Found> = None;
+    let mut constructed = false;
     loop {
         search.improve(deadline);
+        if !search.over_steps().is_empty() && !constructed {
+            // Rounding left loads over a limit: pack them one by one instead, in shaken
+            // orders, for at most half the time left.
+            constructed = true;
+            let now = Instant::now();
+            let until = now + deadline.saturating_duration_since(now) / 2;
+            let mut round = 0;
+            // When shedding is allowed, one packing, then shed rather than shake.
+            while !search.over_steps().is_empty() && Instant::now() < until && (round == 0 || !drop) {
+                search.construct(round);
+                search.improve(until);
+                round += 1;
+            }
+        }
         let over = search.over_steps();
+        if !over.is_empty() {
+            // No completion can fix on/off loads over a limit.
+            if !drop || best.is_some() || shed(&mut search, &over) || Instant::now() > deadline {
+                return Ok(best);
+            }
+            continue;
+        }
         let dec = search.decisions();
         let done = match complete(day, objective, &dec, drop)? {
             Some(s) if violations(day, &s.plan, &s.dropped).is_empty() => {
@@ -364,12 +446,11 @@ pub(crate) fn run(
                 search.background = bg;
                 !again
             }
-            _ if drop && over.is_empty() && best.is_none() => {
+            _ if drop && best.is_none() => {
                 // Fits the grid yet the completion fails (battery, modulating loads): shed
                 // the largest modulating or on/off load still served.
                 shed(&mut search, &(0..day.n_steps).collect::<Vec<_>>())
             }
-            _ if drop && best.is_none() => shed(&mut search, &over),
             _ => true,
         };
         if done || Instant::now() > deadline {

@@ -127,6 +127,26 @@ pub struct DayPlan {
     pub seconds: f64,
 }
 
+impl DayPlan {
+    /// The plan in the EMHASS driver's `--check-plan` shape (`loads`, `battery_w`) with its
+    /// figures, status, bound and gap beside it (the driver ignores the extra keys).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut doc = self.plan.to_check_json();
+        let finite = |x: f64| x.is_finite().then_some(x);
+        doc["status"] = format!("{:?}", self.status).into();
+        doc["found_by"] = self.found_by.into();
+        doc["figures"] = serde_json::to_value(self.figures).unwrap_or_default();
+        doc["objective"] = finite(self.objective).into();
+        doc["bound"] = finite(self.bound).into();
+        doc["gap"] = finite(self.gap).into();
+        doc["dropped"] = self.dropped.clone().into();
+        doc["binding"] = self.binding.clone().into();
+        doc["binaries"] = self.binaries.into();
+        doc["seconds"] = self.seconds.into();
+        doc
+    }
+}
+
 /// A candidate plan before it is reported.
 struct Candidate {
     plan: Plan,
@@ -182,9 +202,7 @@ pub fn plan_day(day: &Day, opt: &Options) -> Result<DayPlan, HomeError> {
             if !fine && s.simultaneous && !strict {
                 continue; // charged and discharged at once: again with direction binaries
             }
-            if s.proven || s.bound > f64::NEG_INFINITY {
-                bound = bound.max(s.bound).min(if s.proven { s.objective } else { f64::INFINITY });
-            }
+            bound = bound.max(s.bound);
             if fine {
                 let f = figures(day, &s.plan);
                 let v = opt.objective.value(day, &s.plan, &f, &s.dropped, false);

@@ -85,8 +85,6 @@ pub(crate) struct Solved {
     pub(crate) objective: f64,
     /// Best proven lower bound on the objective (equal to it when proven optimal).
     pub(crate) bound: f64,
-    /// Proven optimal (within the gap asked for, when one was).
-    pub(crate) proven: bool,
     /// Fractional on-values of the discrete loads (for the heuristic's rounding).
     pub(crate) on_values: Vec<Vec<f64>>,
     /// Whether some step both charges and discharges, or imports and exports.
@@ -487,7 +485,6 @@ pub(crate) fn solve(day: &Day, b: Build<'_>) -> Result<Outcome, HomeError> {
         dropped,
         objective,
         bound,
-        proven,
         on_values,
         simultaneous,
     }))
