@@ -32,7 +32,11 @@ impl Plan {
             .collect();
         // The driver wants a battery power per step even without a battery.
         let n = self.loads.first().map_or(0, |(_, p)| p.len());
-        let battery = if self.battery_w.is_empty() { vec![0.0; n] } else { self.battery_w.clone() };
+        let battery = if self.battery_w.is_empty() {
+            vec![0.0; n]
+        } else {
+            self.battery_w.clone()
+        };
         serde_json::json!({ "loads": loads, "battery_w": battery })
     }
 
@@ -114,14 +118,21 @@ pub fn violations(day: &Day, plan: &Plan, dropped: &[usize]) -> Vec<String> {
     let h = day.step_h();
     let mut out = Vec::new();
     if plan.loads.len() != day.loads.len() {
-        out.push(format!("plan has {} loads, the day {}", plan.loads.len(), day.loads.len()));
+        out.push(format!(
+            "plan has {} loads, the day {}",
+            plan.loads.len(),
+            day.loads.len()
+        ));
         return out;
     }
     let mut spans = Vec::with_capacity(day.loads.len());
     for (k, load) in day.loads.iter().enumerate() {
         let (name, p) = &plan.loads[k];
         if name != &load.name || p.len() != n {
-            out.push(format!("{}: needs {n} powers under its own name", load.name));
+            out.push(format!(
+                "{}: needs {n} powers under its own name",
+                load.name
+            ));
             return out;
         }
         let rs = runs(p);
@@ -136,9 +147,15 @@ pub fn violations(day: &Day, plan: &Plan, dropped: &[usize]) -> Vec<String> {
         }
         let need = load.energy_wh(h);
         if (e - need).abs() > (1e-3 * need).max(1.0) {
-            out.push(format!("{}: energy {e:.0} Wh, needs {need:.0} Wh", load.name));
+            out.push(format!(
+                "{}: energy {e:.0} Wh, needs {need:.0} Wh",
+                load.name
+            ));
         }
-        if p.iter().enumerate().any(|(t, x)| !load.window.contains(&t) && *x > TOL_W) {
+        if p.iter()
+            .enumerate()
+            .any(|(t, x)| !load.window.contains(&t) && *x > TOL_W)
+        {
             out.push(format!(
                 "{}: runs outside its window {}-{}",
                 load.name,
@@ -158,22 +175,36 @@ pub fn violations(day: &Day, plan: &Plan, dropped: &[usize]) -> Vec<String> {
                 || *x > load.max_power_w() + TOL_W
                 || *x < min_w - TOL_W
             {
-                out.push(format!("{}: draws {x:.0} W, outside its power rule", load.name));
+                out.push(format!(
+                    "{}: draws {x:.0} W, outside its power rule",
+                    load.name
+                ));
                 break;
             }
         }
         if load.max_starts > 0 && rs.len() > load.max_starts as usize {
-            out.push(format!("{}: {} starts, at most {}", load.name, rs.len(), load.max_starts));
+            out.push(format!(
+                "{}: {} starts, at most {}",
+                load.name,
+                rs.len(),
+                load.max_starts
+            ));
         }
         if let Kind::Steps {
             min_on, min_off, ..
         } = load.kind()
         {
             if let Some((a, b)) = rs.iter().find(|(a, b)| b - a < min_on && *b < n) {
-                out.push(format!("{}: run {a}..{b} shorter than {min_on} steps", load.name));
+                out.push(format!(
+                    "{}: run {a}..{b} shorter than {min_on} steps",
+                    load.name
+                ));
             }
             if let Some(w) = rs.windows(2).find(|w| w[1].0 - w[0].1 < min_off) {
-                out.push(format!("{}: pause {}..{} too short", load.name, w[0].1, w[1].0));
+                out.push(format!(
+                    "{}: pause {}..{} too short",
+                    load.name, w[0].1, w[1].0
+                ));
             }
         }
     }
@@ -182,14 +213,19 @@ pub fn violations(day: &Day, plan: &Plan, dropped: &[usize]) -> Vec<String> {
             if let (Some((first, _)), Some((_, last))) = (spans[k], spans[a])
                 && first < last
             {
-                out.push(format!("{}: starts before {} has finished", load.name, day.loads[a].name));
+                out.push(format!(
+                    "{}: starts before {} has finished",
+                    load.name, day.loads[a].name
+                ));
             }
         }
     }
     for g in &day.groups {
         for t in 0..n {
             let ps = g.loads.iter().map(|&k| plan.loads[k].1[t]);
-            if g.max_power_w.is_some_and(|m| ps.clone().sum::<f64>() > m + TOL_W) {
+            if g.max_power_w
+                .is_some_and(|m| ps.clone().sum::<f64>() > m + TOL_W)
+            {
                 out.push(format!("group over its {:?} W at step {t}", g.max_power_w));
                 break;
             }
@@ -201,10 +237,18 @@ pub fn violations(day: &Day, plan: &Plan, dropped: &[usize]) -> Vec<String> {
     }
     let grid = plan.grid_w(day);
     if let Some(t) = (0..n).find(|&t| grid[t] > day.grid_import_limit_w[t] + TOL_W) {
-        out.push(format!("import {:.0} W over the limit at {}", grid[t], day.clock(t)));
+        out.push(format!(
+            "import {:.0} W over the limit at {}",
+            grid[t],
+            day.clock(t)
+        ));
     }
     if let Some(t) = (0..n).find(|&t| -grid[t] > day.grid_export_limit_w[t] + TOL_W) {
-        out.push(format!("export {:.0} W over the limit at {}", -grid[t], day.clock(t)));
+        out.push(format!(
+            "export {:.0} W over the limit at {}",
+            -grid[t],
+            day.clock(t)
+        ));
     }
     out.extend(battery_violations(day, &plan.battery_w));
     out
@@ -222,16 +266,27 @@ fn battery_violations(day: &Day, batt: &[f64]) -> Vec<String> {
     }
     for (t, &x) in batt.iter().enumerate() {
         if x > b.discharge_w + TOL_W || -x > b.charge_w + TOL_W {
-            return vec![format!("battery power {x:.0} W beyond its limits at step {t}")];
+            return vec![format!(
+                "battery power {x:.0} W beyond its limits at step {t}"
+            )];
         }
     }
     let socs = state_of_charge(day, batt);
-    if let Some(t) = socs.iter().position(|s| *s < b.soc_min - 1e-4 || *s > b.soc_max + 1e-4) {
-        return vec![format!("state of charge {:.4} out of bounds after step {t}", socs[t])];
+    if let Some(t) = socs
+        .iter()
+        .position(|s| *s < b.soc_min - 1e-4 || *s > b.soc_max + 1e-4)
+    {
+        return vec![format!(
+            "state of charge {:.4} out of bounds after step {t}",
+            socs[t]
+        )];
     }
     let soc = socs.last().copied().unwrap_or(b.soc_init);
     if soc < b.soc_final - 1e-3 {
-        return vec![format!("final state of charge {soc:.4} below {}", b.soc_final)];
+        return vec![format!(
+            "final state of charge {soc:.4} below {}",
+            b.soc_final
+        )];
     }
     vec![]
 }
@@ -239,7 +294,9 @@ fn battery_violations(day: &Day, batt: &[f64]) -> Vec<String> {
 /// State of charge (0..1) after each step of battery power `batt` (`+` = discharge); empty
 /// without a battery.
 pub fn state_of_charge(day: &Day, batt: &[f64]) -> Vec<f64> {
-    let Some(b) = &day.battery else { return Vec::new() };
+    let Some(b) = &day.battery else {
+        return Vec::new();
+    };
     let h = day.step_h();
     let mut soc = b.soc_init;
     batt.iter()

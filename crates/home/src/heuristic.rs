@@ -110,7 +110,11 @@ impl Search<'_> {
             Objective::Import => imp + TIE_BREAK * bill,
             Objective::Peak => peak / 1000.0 + TIE_BREAK * bill,
             Objective::Makespan => {
-                let end = self.on.iter().filter_map(|o| o.iter().rposition(|x| *x)).max();
+                let end = self
+                    .on
+                    .iter()
+                    .filter_map(|o| o.iter().rposition(|x| *x))
+                    .max();
                 end.map_or(0.0, |e| (e + 1) as f64) + TIE_BREAK * bill
             }
         };
@@ -140,13 +144,25 @@ impl Search<'_> {
         let first = |j: usize| self.on[j].iter().position(|x| *x);
         let last = |j: usize| self.on[j].iter().rposition(|x| *x).map(|t| t + 1);
         let mut pairs: Vec<(usize, usize)> = d.loads[k].after.iter().map(|&a| (a, k)).collect();
-        pairs.extend((0..d.loads.len()).filter(|&j| d.loads[j].after.contains(&k)).map(|j| (k, j)));
+        pairs.extend(
+            (0..d.loads.len())
+                .filter(|&j| d.loads[j].after.contains(&k))
+                .map(|j| (k, j)),
+        );
         for (a, b) in pairs {
             if let (Some(end), Some(start)) = (last(a), first(b)) {
                 pen += OVER * 1000.0 * end.saturating_sub(start) as f64;
             }
         }
         pen
+    }
+
+    /// The whole arrangement's score: objective and every penalty.
+    fn score(&self) -> f64 {
+        self.grid_score(&self.total())
+            + (0..self.shapes.len())
+                .map(|k| self.shared_penalty(k))
+                .sum::<f64>()
     }
 
     /// Candidate on-vectors of load `k`.
@@ -181,7 +197,8 @@ impl Search<'_> {
         loop {
             let mut improved = false;
             for k in 0..self.shapes.len() {
-                let (Shape::Run { power_w, .. } | Shape::Free { power_w, .. }) = self.shapes[k] else {
+                let (Shape::Run { power_w, .. } | Shape::Free { power_w, .. }) = self.shapes[k]
+                else {
                     continue;
                 };
                 if !self.served[k] || Instant::now() > deadline {
@@ -192,13 +209,15 @@ impl Search<'_> {
                 let mut best: Option<(f64, Vec<bool>)> = None;
                 for cand in self.candidates(k) {
                     for t in 0..tot.len() {
-                        tot[t] += power_w * (f64::from(u8::from(cand[t])) - f64::from(u8::from(old[t])));
+                        tot[t] +=
+                            power_w * (f64::from(u8::from(cand[t])) - f64::from(u8::from(old[t])));
                     }
                     self.on[k] = cand;
                     let s = self.grid_score(&tot) + self.shared_penalty(k);
                     let cand = std::mem::replace(&mut self.on[k], old.clone());
                     for t in 0..tot.len() {
-                        tot[t] -= power_w * (f64::from(u8::from(cand[t])) - f64::from(u8::from(old[t])));
+                        tot[t] -=
+                            power_w * (f64::from(u8::from(cand[t])) - f64::from(u8::from(old[t])));
                     }
                     if s < here - 1e-9 && best.as_ref().is_none_or(|b| s < b.0) {
                         best = Some((s, cand));
@@ -227,14 +246,26 @@ impl Search<'_> {
             .collect();
         // Round 0 is the plain order; later rounds shake it (a fixed hash: deterministic).
         let jitter = |k: usize| {
-            let x = (round.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (k as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9))
-                .wrapping_mul(0x94d0_49bb_1331_11eb);
-            if round == 0 { 1.0 } else { 1.0 + (x >> 40) as f64 / (1u64 << 24) as f64 }
+            let x = (round.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                ^ (k as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9))
+            .wrapping_mul(0x94d0_49bb_1331_11eb);
+            if round == 0 {
+                1.0
+            } else {
+                1.0 + (x >> 40) as f64 / (1u64 << 24) as f64
+            }
         };
-        let slack =
-            |k: usize| (d.loads[k].window.len() as f64 - d.loads[k].energy_wh(1.0) / d.loads[k].max_power_w() + 1.0) * jitter(k);
+        let slack = |k: usize| {
+            (d.loads[k].window.len() as f64 - d.loads[k].energy_wh(1.0) / d.loads[k].max_power_w()
+                + 1.0)
+                * jitter(k)
+        };
         order.sort_by(|&a, &b| {
-            slack(a).total_cmp(&slack(b)).then(d.loads[b].max_power_w().total_cmp(&d.loads[a].max_power_w()))
+            slack(a).total_cmp(&slack(b)).then(
+                d.loads[b]
+                    .max_power_w()
+                    .total_cmp(&d.loads[a].max_power_w()),
+            )
         });
         for &k in &order {
             self.on[k] = vec![false; d.n_steps];
@@ -294,7 +325,10 @@ impl Search<'_> {
         let d = self.day;
         let tot = self.total();
         (0..d.n_steps)
-            .filter(|&t| tot[t] > d.grid_import_limit_w[t] + 1e-6 || -tot[t] > d.grid_export_limit_w[t] + 1e-6)
+            .filter(|&t| {
+                tot[t] > d.grid_import_limit_w[t] + 1e-6
+                    || -tot[t] > d.grid_export_limit_w[t] + 1e-6
+            })
             .collect()
     }
 }
@@ -307,7 +341,13 @@ fn round(day: &Day, k: usize, shape: Shape, vals: &[f64]) -> Vec<bool> {
         Shape::Run { steps, .. } => {
             // A block's values are per start, a run-rule load's per step.
             let block = matches!(day.loads[k].kind(), Kind::Block { .. });
-            let score = |s: usize| if block { vals[s] } else { vals[s..s + steps].iter().sum::<f64>() };
+            let score = |s: usize| {
+                if block {
+                    vals[s]
+                } else {
+                    vals[s..s + steps].iter().sum::<f64>()
+                }
+            };
             let s = (w.start..=w.end - steps)
                 .max_by(|a, b| score(*a).total_cmp(&score(*b)).then(b.cmp(a)))
                 .unwrap_or(w.start);
@@ -354,7 +394,12 @@ fn background(day: &Day, shapes: &[Shape], plan: Option<&Plan>) -> Vec<f64> {
 
 /// Completes decisions with the LP; a battery that would charge and discharge at once is
 /// completed again with the direction binaries on.
-fn complete(day: &Day, objective: Objective, dec: &[Decision], drop: bool) -> Result<Option<Solved>, HomeError> {
+fn complete(
+    day: &Day,
+    objective: Objective,
+    dec: &[Decision],
+    drop: bool,
+) -> Result<Option<Solved>, HomeError> {
     let mut b = Build {
         drop,
         fixed: Some(dec),
@@ -386,7 +431,11 @@ pub(crate) fn run(
         .map(|(k, &s)| {
             let vals = relaxed.map_or_else(
                 // Without a relaxation: prefer cheap steps.
-                || (0..day.n_steps).map(|t| -day.import_price[t]).collect::<Vec<_>>(),
+                || {
+                    (0..day.n_steps)
+                        .map(|t| -day.import_price[t])
+                        .collect::<Vec<_>>()
+                },
                 |r| r.on_values[k].clone(),
             );
             round(day, k, s, &vals)
@@ -406,16 +455,27 @@ pub(crate) fn run(
         search.improve(deadline);
         if !search.over_steps().is_empty() && !constructed {
             // Rounding left loads over a limit: pack them one by one instead, in shaken
-            // orders, for at most half the time left.
+            // orders, for half the time left, keeping the best packing within the limits.
+            // When shedding is allowed, one packing, then shed rather than shake.
             constructed = true;
             let now = Instant::now();
             let until = now + deadline.saturating_duration_since(now) / 2;
-            let mut round = 0;
-            // When shedding is allowed, one packing, then shed rather than shake.
-            while !search.over_steps().is_empty() && Instant::now() < until && (round == 0 || !drop) {
+            let mut kept: Option<(f64, Vec<Vec<bool>>)> = None;
+            for round in 0.. {
+                if round > 0 && search.over_steps().is_empty() {
+                    let sc = search.score();
+                    if kept.as_ref().is_none_or(|k| sc < k.0) {
+                        kept = Some((sc, search.on.clone()));
+                    }
+                }
+                if Instant::now() >= until || (drop && round > 0) {
+                    break;
+                }
                 search.construct(round);
                 search.improve(until);
-                round += 1;
+            }
+            if let Some((_, on)) = kept {
+                search.on = on;
             }
         }
         let over = search.over_steps();

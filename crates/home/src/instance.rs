@@ -126,7 +126,12 @@ pub fn parse_day(text: &str, origin: &str) -> Result<Day, HomeError> {
         path: origin.to_string(),
         line: e.line(),
         column: e.column(),
-        message: e.to_string().split(" at line ").next().unwrap_or("").to_string(),
+        message: e
+            .to_string()
+            .split(" at line ")
+            .next()
+            .unwrap_or("")
+            .to_string(),
     })?;
     build(raw)
 }
@@ -140,10 +145,20 @@ fn field(field: &str, message: impl Into<String>) -> HomeError {
 
 fn series(name: &str, v: Vec<f64>, n: usize, non_negative: bool) -> Result<Vec<f64>, HomeError> {
     if v.len() != n {
-        return Err(field(name, format!("has {} values, n_steps is {n}", v.len())));
+        return Err(field(
+            name,
+            format!("has {} values, n_steps is {n}", v.len()),
+        ));
     }
-    if let Some(t) = v.iter().position(|x| !x.is_finite() || (non_negative && *x < 0.0)) {
-        let want = if non_negative { "a finite value >= 0" } else { "a finite value" };
+    if let Some(t) = v
+        .iter()
+        .position(|x| !x.is_finite() || (non_negative && *x < 0.0))
+    {
+        let want = if non_negative {
+            "a finite value >= 0"
+        } else {
+            "a finite value"
+        };
         return Err(field(name, format!("step {t} is {}, needs {want}", v[t])));
     }
     Ok(v)
@@ -167,7 +182,10 @@ fn parse_start_minute(start: Option<&str>) -> Result<u32, HomeError> {
     let m = it.next().and_then(|m| m.get(..2)?.parse::<u32>().ok());
     match (h, m) {
         (Some(h), Some(m)) if h < 24 && m < 60 => Ok(h * 60 + m),
-        _ => Err(field("start", format!("`{s}` is not a date-time like 2025-06-21T00:00"))),
+        _ => Err(field(
+            "start",
+            format!("`{s}` is not a date-time like 2025-06-21T00:00"),
+        )),
     }
 }
 
@@ -177,7 +195,10 @@ fn build(raw: RawDay) -> Result<Day, HomeError> {
         return Err(field("n_steps", "must be at least 1"));
     }
     if raw.step_minutes == 0 || raw.step_minutes > 1440 {
-        return Err(field("step_minutes", format!("is {}, needs 1..=1440", raw.step_minutes)));
+        return Err(field(
+            "step_minutes",
+            format!("is {}, needs 1..=1440", raw.step_minutes),
+        ));
     }
     let step_h = f64::from(raw.step_minutes) / 60.0;
     let mut day = Day {
@@ -205,7 +226,14 @@ fn build(raw: RawDay) -> Result<Day, HomeError> {
             match day.load_index(a) {
                 Some(j) if j != i => day.loads[i].after.push(j),
                 Some(_) => return Err(load_err(l, i, "after", "names the load itself")),
-                None => return Err(load_err(l, i, "after", format!("names `{a}`, no such load"))),
+                None => {
+                    return Err(load_err(
+                        l,
+                        i,
+                        "after",
+                        format!("names `{a}`, no such load"),
+                    ));
+                }
             }
         }
     }
@@ -214,7 +242,10 @@ fn build(raw: RawDay) -> Result<Day, HomeError> {
         let mut loads = Vec::new();
         for name in &rg.loads {
             let Some(j) = day.load_index(name) else {
-                return Err(field(&format!("groups[{g}].loads"), format!("`{name}` is no load")));
+                return Err(field(
+                    &format!("groups[{g}].loads"),
+                    format!("`{name}` is no load"),
+                ));
             };
             if std::mem::replace(&mut grouped[j], true) {
                 return Err(field(
@@ -224,8 +255,11 @@ fn build(raw: RawDay) -> Result<Day, HomeError> {
             }
             loads.push(j);
         }
-        if let Some(p) = rg.max_power_w.filter(|p| !(*p >= 0.0)) {
-            return Err(field(&format!("groups[{g}].max_power_w"), format!("is {p}")));
+        if let Some(p) = rg.max_power_w.filter(|p| p.is_nan() || *p < 0.0) {
+            return Err(field(
+                &format!("groups[{g}].max_power_w"),
+                format!("is {p}"),
+            ));
         }
         day.groups.push(Group {
             loads,
@@ -241,23 +275,46 @@ fn battery(b: RawBattery) -> Result<Battery, HomeError> {
         if ok && v.is_finite() {
             Ok(v)
         } else {
-            Err(field(&format!("battery.{name}"), format!("is {v}, needs {want}")))
+            Err(field(
+                &format!("battery.{name}"),
+                format!("is {v}, needs {want}"),
+            ))
         }
     };
     let unit = |v: f64| (0.0..=1.0).contains(&v);
     let eff = |v: f64| v > 0.0 && v <= 1.0;
     let soc_min = f("soc_min", b.soc_min, unit(b.soc_min), "0..=1")?;
-    let soc_max = f("soc_max", b.soc_max, unit(b.soc_max) && b.soc_max >= soc_min, "soc_min..=1")?;
+    let soc_max = f(
+        "soc_max",
+        b.soc_max,
+        unit(b.soc_max) && b.soc_max >= soc_min,
+        "soc_min..=1",
+    )?;
     let in_band = |v: f64| v >= soc_min && v <= soc_max;
     Ok(Battery {
         capacity_wh: f("capacity_wh", b.capacity_wh, b.capacity_wh > 0.0, "> 0")?,
         charge_w: f("charge_w", b.charge_w, b.charge_w >= 0.0, ">= 0")?,
         discharge_w: f("discharge_w", b.discharge_w, b.discharge_w >= 0.0, ">= 0")?,
-        eff_charge: f("eff_charge", b.eff_charge, eff(b.eff_charge), "0 < eff <= 1")?,
-        eff_discharge: f("eff_discharge", b.eff_discharge, eff(b.eff_discharge), "0 < eff <= 1")?,
+        eff_charge: f(
+            "eff_charge",
+            b.eff_charge,
+            eff(b.eff_charge),
+            "0 < eff <= 1",
+        )?,
+        eff_discharge: f(
+            "eff_discharge",
+            b.eff_discharge,
+            eff(b.eff_discharge),
+            "0 < eff <= 1",
+        )?,
         soc_min,
         soc_max,
-        soc_init: f("soc_init", b.soc_init, in_band(b.soc_init), "soc_min..=soc_max")?,
+        soc_init: f(
+            "soc_init",
+            b.soc_init,
+            in_band(b.soc_init),
+            "soc_min..=soc_max",
+        )?,
         soc_final: match b.soc_final {
             None => soc_min,
             Some(v) => f("soc_final", v, in_band(v), "soc_min..=soc_max")?,
@@ -277,19 +334,31 @@ fn load_err(l: &RawLoad, index: usize, field: &str, message: impl Into<String>) 
 fn load(l: &RawLoad, i: usize, n: usize, step_h: f64) -> Result<Load, HomeError> {
     let err = |f: &str, m: String| load_err(l, i, f, m);
     if !(l.power_w.is_finite() && l.power_w > 0.0) {
-        return Err(err("power_w", format!("is {}, needs a power > 0", l.power_w)));
+        return Err(err(
+            "power_w",
+            format!("is {}, needs a power > 0", l.power_w),
+        ));
     }
     if l.steps == 0 {
         // EMHASS silently deactivates such a load; say so instead.
-        return Err(err("steps", "is 0: the load would never run (remove it instead)".into()));
+        return Err(err(
+            "steps",
+            "is 0: the load would never run (remove it instead)".into(),
+        ));
     }
     // EMHASS's window convention: end 0 = open to the end of the horizon.
     let end = if l.end == 0 { n } else { l.end };
     if end > n {
-        return Err(err("end", format!("is {end}, past the {n} steps of the day")));
+        return Err(err(
+            "end",
+            format!("is {end}, past the {n} steps of the day"),
+        ));
     }
     if l.start >= end {
-        return Err(err("start", format!("is {}, not before end {end}", l.start)));
+        return Err(err(
+            "start",
+            format!("is {}, not before end {end}", l.start),
+        ));
     }
     if l.steps > end - l.start {
         return Err(err(
@@ -302,7 +371,10 @@ fn load(l: &RawLoad, i: usize, n: usize, step_h: f64) -> Result<Load, HomeError>
             ),
         ));
     }
-    for (name, v) in [("min_power_w", l.min_power_w), ("startup_penalty", l.startup_penalty)] {
+    for (name, v) in [
+        ("min_power_w", l.min_power_w),
+        ("startup_penalty", l.startup_penalty),
+    ] {
         if !(v.is_finite() && v >= 0.0) {
             return Err(err(name, format!("is {v}, needs a finite value >= 0")));
         }
@@ -311,14 +383,20 @@ fn load(l: &RawLoad, i: usize, n: usize, step_h: f64) -> Result<Load, HomeError>
         return Err(err("max_cost", format!("is {}, needs >= 0", l.max_cost)));
     }
     if l.min_power_w > l.power_w {
-        return Err(err("min_power_w", format!("{} is above power_w {}", l.min_power_w, l.power_w)));
+        return Err(err(
+            "min_power_w",
+            format!("{} is above power_w {}", l.min_power_w, l.power_w),
+        ));
     }
     let mw = |w: f64| (w * 1000.0).round() as i64;
     let demand = if l.semi_continuous {
         if l.min_on_steps as usize > l.steps && !l.single_block {
             return Err(err(
                 "min_on_steps",
-                format!("{} is longer than the whole run of {} steps", l.min_on_steps, l.steps),
+                format!(
+                    "{} is longer than the whole run of {} steps",
+                    l.min_on_steps, l.steps
+                ),
             ));
         }
         Demand::PowerProfile {

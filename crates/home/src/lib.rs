@@ -159,30 +159,45 @@ struct Candidate {
 pub fn plan_day(day: &Day, opt: &Options) -> Result<DayPlan, HomeError> {
     let t0 = Instant::now();
     let deadline = t0 + Duration::from_secs_f64(opt.time_limit_s.max(0.0));
-    let left = || deadline.saturating_duration_since(Instant::now()).as_secs_f64();
+    let left = || {
+        deadline
+            .saturating_duration_since(Instant::now())
+            .as_secs_f64()
+    };
     let base = Build {
         gap: opt.gap,
         ..Build::new(opt.objective)
     };
-    let relaxed = milp::solve(day, Build { relax: true, ..base })?.solved();
+    let relaxed = milp::solve(
+        day,
+        Build {
+            relax: true,
+            ..base
+        },
+    )?
+    .solved();
     // Proven: the relaxation has no solution, or the exact search says so.
     let mut proven_infeasible = relaxed.is_none();
     let mut bound = relaxed.as_ref().map_or(f64::INFINITY, |r| r.objective);
     let mut best: Option<Candidate> = None;
     let mut hint = None;
-    if relaxed.is_some() && opt.method != Method::Exact {
-        if let Some(f) = heuristic::run(day, opt.objective, relaxed.as_ref(), deadline, false)? {
-            best = Some(Candidate {
-                plan: f.plan,
-                dropped: f.dropped,
-                objective: f.objective,
-                found_by: "heuristic",
-            });
-            hint = Some(f.decisions);
-        }
+    if relaxed.is_some()
+        && opt.method != Method::Exact
+        && let Some(f) = heuristic::run(day, opt.objective, relaxed.as_ref(), deadline, false)?
+    {
+        best = Some(Candidate {
+            plan: f.plan,
+            dropped: f.dropped,
+            objective: f.objective,
+            found_by: "heuristic",
+        });
+        hint = Some(f.decisions);
     }
-    let proven_by_heuristic = best.as_ref().is_some_and(|b| b.objective - bound <= 1e-9 * b.objective.abs().max(1.0));
-    if relaxed.is_some() && opt.method != Method::Heuristic && !proven_by_heuristic && left() > 0.0 {
+    let proven_by_heuristic = best
+        .as_ref()
+        .is_some_and(|b| b.objective - bound <= 1e-9 * b.objective.abs().max(1.0));
+    if relaxed.is_some() && opt.method != Method::Heuristic && !proven_by_heuristic && left() > 0.0
+    {
         for strict in [false, true] {
             let b = Build {
                 hint: hint.as_deref(),
@@ -224,8 +239,16 @@ pub fn plan_day(day: &Day, opt: &Options) -> Result<DayPlan, HomeError> {
         let bound = bound.min(c.objective);
         let gap = ((c.objective - bound) / c.objective.abs().max(1e-9)).max(0.0);
         return Ok(DayPlan {
-            status: if gap <= opt.gap.max(1e-9) { Status::Optimal } else { Status::Feasible },
-            dropped: c.dropped.iter().map(|&k| day.loads[k].name.clone()).collect(),
+            status: if gap <= opt.gap.max(1e-9) {
+                Status::Optimal
+            } else {
+                Status::Feasible
+            },
+            dropped: c
+                .dropped
+                .iter()
+                .map(|&k| day.loads[k].name.clone())
+                .collect(),
             figures: f,
             objective: c.objective,
             bound,
@@ -274,22 +297,42 @@ fn infeasible(
         None => {
             // Nothing at all fits (the base load alone breaks a limit): an empty plan.
             let plan = Plan {
-                loads: day.loads.iter().map(|l| (l.name.clone(), vec![0.0; day.n_steps])).collect(),
-                battery_w: if day.battery.is_some() { vec![0.0; day.n_steps] } else { vec![] },
+                loads: day
+                    .loads
+                    .iter()
+                    .map(|l| (l.name.clone(), vec![0.0; day.n_steps]))
+                    .collect(),
+                battery_w: if day.battery.is_some() {
+                    vec![0.0; day.n_steps]
+                } else {
+                    vec![]
+                },
             };
             (plan, (0..day.loads.len()).collect(), f64::INFINITY)
         }
     };
     // Shedding from another start may still serve every load: then the day is planned.
     let served_all = dropped.iter().all(|&k| day.loads[k].value.is_some()) && objective.is_finite();
-    let bound = if served_all { bound.min(objective) } else { f64::NEG_INFINITY };
+    let bound = if served_all {
+        bound.min(objective)
+    } else {
+        f64::NEG_INFINITY
+    };
     Ok(DayPlan {
         figures: figures(day, &plan),
         plan,
         objective,
         bound,
-        gap: if served_all { ((objective - bound) / objective.abs().max(1e-9)).max(0.0) } else { f64::INFINITY },
-        status: if served_all { Status::Feasible } else { Status::Infeasible },
+        gap: if served_all {
+            ((objective - bound) / objective.abs().max(1e-9)).max(0.0)
+        } else {
+            f64::INFINITY
+        },
+        status: if served_all {
+            Status::Feasible
+        } else {
+            Status::Infeasible
+        },
         dropped: dropped.iter().map(|&k| day.loads[k].name.clone()).collect(),
         binding: (!served_all).then_some(binding),
         found_by: "heuristic",
@@ -333,7 +376,10 @@ fn binding_constraint(day: &Day, objective: Objective) -> Result<String, HomeErr
     let mut d = day.clone();
     d.grid_export_limit_w = vec![f64::INFINITY; day.n_steps];
     if fits(&d)?.is_some() {
-        return Ok("grid export limit: PV surplus cannot be absorbed (no curtailment in this model)".into());
+        return Ok(
+            "grid export limit: PV surplus cannot be absorbed (no curtailment in this model)"
+                .into(),
+        );
     }
     if let Some(b) = &day.battery {
         let mut d = day.clone();
@@ -341,7 +387,10 @@ fn binding_constraint(day: &Day, objective: Objective) -> Result<String, HomeErr
             bb.soc_final = bb.soc_min;
         }
         if fits(&d)?.is_some() {
-            return Ok(format!("battery final state of charge {} cannot be reached", b.soc_final));
+            return Ok(format!(
+                "battery final state of charge {} cannot be reached",
+                b.soc_final
+            ));
         }
     }
     if !day.groups.is_empty() {
@@ -357,7 +406,9 @@ fn binding_constraint(day: &Day, objective: Objective) -> Result<String, HomeErr
             l.after.clear();
         }
         if fits(&d)?.is_some() {
-            return Ok("precedence (`after`): a load cannot finish in time for the one after it".into());
+            return Ok(
+                "precedence (`after`): a load cannot finish in time for the one after it".into(),
+            );
         }
     }
     Ok("several constraints together (no single family loosened makes the day fit)".into())

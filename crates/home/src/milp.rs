@@ -15,8 +15,8 @@
 
 use good_lp::solvers::microlp::MicroLpSolution;
 use good_lp::{
-    Expression, ResolutionError, Solution, SolutionStatus, SolverModel, Variable, WithInitialSolution,
-    WithMipGap, WithTimeLimit, constraint, microlp, variable, variables,
+    Expression, ResolutionError, Solution, SolutionStatus, SolverModel, Variable,
+    WithInitialSolution, WithMipGap, WithTimeLimit, constraint, microlp, variable, variables,
 };
 
 use crate::check::{Plan, TOL_W};
@@ -135,7 +135,10 @@ fn needs_on(day: &Day, k: usize, objective: Objective) -> bool {
         || objective == Objective::Makespan
         || !l.after.is_empty()
         || day.loads.iter().any(|o| o.after.contains(&k))
-        || day.groups.iter().any(|g| g.mutual_exclusion && g.loads.contains(&k))
+        || day
+            .groups
+            .iter()
+            .any(|g| g.mutual_exclusion && g.loads.contains(&k))
 }
 
 struct LoadVars {
@@ -154,7 +157,11 @@ pub(crate) fn solve(day: &Day, b: Build<'_>) -> Result<Outcome, HomeError> {
     let mut vars = variables!();
     let mut cons: Vec<good_lp::Constraint> = Vec::new();
     let bin = |vars: &mut good_lp::ProblemVariables| {
-        vars.add(if b.relax { variable().min(0.0).max(1.0) } else { variable().binary() })
+        vars.add(if b.relax {
+            variable().min(0.0).max(1.0)
+        } else {
+            variable().binary()
+        })
     };
     let mut hints: Vec<(Variable, f64)> = Vec::new();
     let mut penalty = Expression::from(0.0);
@@ -191,7 +198,11 @@ pub(crate) fn solve(day: &Day, b: Build<'_>) -> Result<Outcome, HomeError> {
         let serve: Expression = served.map_or(Expression::from(1.0), Expression::from);
         // A binary that a fixed decision pins to 0 or 1.
         let pinned = |vars: &mut good_lp::ProblemVariables, value: Option<bool>| match value {
-            Some(v) => vars.add(variable().min(f64::from(u8::from(v))).max(f64::from(u8::from(v)))),
+            Some(v) => vars.add(
+                variable()
+                    .min(f64::from(u8::from(v)))
+                    .max(f64::from(u8::from(v))),
+            ),
             None => bin(vars),
         };
         let zero = || Expression::from(0.0);
@@ -202,9 +213,9 @@ pub(crate) fn solve(day: &Day, b: Build<'_>) -> Result<Outcome, HomeError> {
                 let mut on: Vec<Expression> = (0..n).map(|_| zero()).collect();
                 let mut sum = zero();
                 for s in w.start..=w.end - steps {
-                    let fix = fixed.filter(|d| !d.on.is_empty()).map(|d| {
-                        d.on[s] && (s == 0 || !d.on[s - 1])
-                    });
+                    let fix = fixed
+                        .filter(|d| !d.on.is_empty())
+                        .map(|d| d.on[s] && (s == 0 || !d.on[s - 1]));
                     let x = pinned(&mut vars, fix);
                     if let Some(d) = hint.filter(|d| !d.on.is_empty()) {
                         hints.push((x, f64::from(u8::from(d.on[s] && (s == 0 || !d.on[s - 1])))));
@@ -215,7 +226,8 @@ pub(crate) fn solve(day: &Day, b: Build<'_>) -> Result<Outcome, HomeError> {
                         *o += x;
                     }
                     if l.startup_penalty > 0.0 {
-                        penalty += l.startup_penalty * power_w * h / 1000.0 * day.import_price[s] * x;
+                        penalty +=
+                            l.startup_penalty * power_w * h / 1000.0 * day.import_price[s] * x;
                     }
                 }
                 cons.push(constraint!(sum == serve.clone()));
@@ -245,7 +257,8 @@ pub(crate) fn solve(day: &Day, b: Build<'_>) -> Result<Outcome, HomeError> {
                 max_w,
             } => {
                 let mut power: Vec<Expression> = (0..n).map(|_| zero()).collect();
-                let mut on = needs_on(day, k, b.objective).then(|| (0..n).map(|_| zero()).collect::<Vec<_>>());
+                let mut on = needs_on(day, k, b.objective)
+                    .then(|| (0..n).map(|_| zero()).collect::<Vec<_>>());
                 let mut sum = zero();
                 for t in w.clone() {
                     let p = vars.add(variable().min(0.0).max(max_w));
@@ -275,7 +288,9 @@ pub(crate) fn solve(day: &Day, b: Build<'_>) -> Result<Outcome, HomeError> {
     // Starts, runs and pauses of loads with on indicators.
     for (k, l) in day.loads.iter().enumerate() {
         let (min_on, min_off) = match l.kind() {
-            Kind::Steps { min_on, min_off, .. } => (min_on, min_off),
+            Kind::Steps {
+                min_on, min_off, ..
+            } => (min_on, min_off),
             Kind::Block { .. } => continue, // one start by construction
             Kind::Energy { .. } => (0, 0),
         };
@@ -285,12 +300,17 @@ pub(crate) fn solve(day: &Day, b: Build<'_>) -> Result<Outcome, HomeError> {
         }
         let mut starts = Expression::from(0.0);
         for t in l.window.clone() {
-            let prev = if t == 0 { Expression::from(0.0) } else { on[t - 1].clone() };
+            let prev = if t == 0 {
+                Expression::from(0.0)
+            } else {
+                on[t - 1].clone()
+            };
             let y = vars.add(variable().min(0.0).max(1.0));
             cons.push(constraint!(y >= on[t].clone() - prev.clone()));
             starts += y;
             if l.startup_penalty > 0.0 {
-                penalty += l.startup_penalty * l.max_power_w() * h / 1000.0 * day.import_price[t] * y;
+                penalty +=
+                    l.startup_penalty * l.max_power_w() * h / 1000.0 * day.import_price[t] * y;
             }
             // A run started at t lasts min_on steps (or to the end of the day).
             for o in on.iter().take((t + min_on).min(n)).skip(t + 1) {
@@ -312,14 +332,18 @@ pub(crate) fn solve(day: &Day, b: Build<'_>) -> Result<Outcome, HomeError> {
     // Precedence: the start of a load is after the end of each load it follows.
     for (k, l) in day.loads.iter().enumerate() {
         for &a in &l.after {
-            let (Some(on_b), Some(on_a)) = (&lv[k].on, &lv[a].on) else { continue };
+            let (Some(on_b), Some(on_a)) = (&lv[k].on, &lv[a].on) else {
+                continue;
+            };
             let end_a = vars.add(variable().min(0.0).max(n as f64));
             let start_b = vars.add(variable().min(0.0).max(n as f64));
             for t in day.loads[a].window.clone() {
                 cons.push(constraint!(end_a >= (t + 1) as f64 * on_a[t].clone()));
             }
             for t in l.window.clone() {
-                cons.push(constraint!(start_b <= t as f64 + n as f64 * (1.0 - on_b[t].clone())));
+                cons.push(constraint!(
+                    start_b <= t as f64 + n as f64 * (1.0 - on_b[t].clone())
+                ));
             }
             cons.push(constraint!(start_b >= end_a));
         }
@@ -374,15 +398,21 @@ pub(crate) fn solve(day: &Day, b: Build<'_>) -> Result<Outcome, HomeError> {
         let cap = |x: f64| if x.is_finite() { x } else { 1e7 };
         let imp = vars.add(variable().min(0.0).max(cap(day.grid_import_limit_w[t])));
         let exp = vars.add(variable().min(0.0).max(cap(day.grid_export_limit_w[t])));
-        let (c, d) = batt.get(t).map_or((Expression::from(0.0), Expression::from(0.0)), |&(c, d)| {
-            (c.into(), d.into())
-        });
-        cons.push(constraint!(imp - exp == day.base_load_w[t] - day.pv_w[t] + load + c - d));
+        let (c, d) = batt
+            .get(t)
+            .map_or((Expression::from(0.0), Expression::from(0.0)), |&(c, d)| {
+                (c.into(), d.into())
+            });
+        cons.push(constraint!(
+            imp - exp == day.base_load_w[t] - day.pv_w[t] + load + c - d
+        ));
         // Import and export in one step would earn the spread when export pays more.
         if b.strict && !b.relax && day.export_price[t] > day.import_price[t] {
             let dir = vars.add(variable().binary());
             cons.push(constraint!(imp <= cap(day.grid_import_limit_w[t]) * dir));
-            cons.push(constraint!(exp <= cap(day.grid_export_limit_w[t]) * (1.0 - dir)));
+            cons.push(constraint!(
+                exp <= cap(day.grid_export_limit_w[t]) * (1.0 - dir)
+            ));
         }
         bill += h / 1000.0 * (day.import_price[t] * imp - day.export_price[t] * exp);
         imports += h / 1000.0 * imp;
@@ -406,7 +436,9 @@ pub(crate) fn solve(day: &Day, b: Build<'_>) -> Result<Outcome, HomeError> {
         model = model.with_time_limit(s.max(0.01));
     }
     if b.gap > 0.0 {
-        model = model.with_mip_gap(b.gap as f32).map_err(|e| HomeError::Solver(e.to_string()))?;
+        model = model
+            .with_mip_gap(b.gap as f32)
+            .map_err(|e| HomeError::Solver(e.to_string()))?;
     }
     if !hints.is_empty() && !b.relax {
         model = model.with_initial_solution(hints);
@@ -418,7 +450,9 @@ pub(crate) fn solve(day: &Day, b: Build<'_>) -> Result<Outcome, HomeError> {
         Ok(s) => s,
         Err(ResolutionError::Infeasible) => return Ok(Outcome::Infeasible),
         // Time ran out before any plan: the caller keeps the heuristic's.
-        Err(ResolutionError::Other(m)) if m.contains("Time limit") => return Ok(Outcome::OutOfTime),
+        Err(ResolutionError::Other(m)) if m.contains("Time limit") => {
+            return Ok(Outcome::OutOfTime);
+        }
         Err(e) => return Err(HomeError::Solver(e.to_string())),
     };
     let objective = sol.eval(&goal);
@@ -473,7 +507,9 @@ pub(crate) fn solve(day: &Day, b: Build<'_>) -> Result<Outcome, HomeError> {
             })
             .collect();
     }
-    simultaneous |= grid.iter().any(|&(i, e)| sol.value(i) > TOL_W && sol.value(e) > TOL_W);
+    simultaneous |= grid
+        .iter()
+        .any(|&(i, e)| sol.value(i) > TOL_W && sol.value(e) > TOL_W);
     let stats = sol.into_inner().stats();
     let bound = if proven && b.gap == 0.0 {
         objective

@@ -33,14 +33,23 @@ impl FromStr for Objective {
             "import" | "self-consumption" => Ok(Self::Import),
             "peak" => Ok(Self::Peak),
             "makespan" => Ok(Self::Makespan),
-            _ => Err(format!("unknown objective `{s}` (cost, import, peak, makespan)")),
+            _ => Err(format!(
+                "unknown objective `{s}` (cost, import, peak, makespan)"
+            )),
         }
     }
 }
 
 impl Objective {
     /// The value the programme minimises, computed from a plan's powers.
-    pub(crate) fn value(self, day: &Day, plan: &Plan, f: &Figures, dropped: &[usize], drop: bool) -> f64 {
+    pub(crate) fn value(
+        self,
+        day: &Day,
+        plan: &Plan,
+        f: &Figures,
+        dropped: &[usize],
+        drop: bool,
+    ) -> f64 {
         let main = match self {
             Self::Cost => 0.0,
             Self::Import => f.import_kwh,
@@ -51,7 +60,11 @@ impl Objective {
         let mut v = main + weight * f.bill;
         for (k, l) in day.loads.iter().enumerate() {
             if dropped.contains(&k) {
-                v += if drop && l.value.is_none() { DROP_COST } else { 0.0 };
+                v += if drop && l.value.is_none() {
+                    DROP_COST
+                } else {
+                    0.0
+                };
                 continue;
             }
             v -= l.value.unwrap_or(0.0);

@@ -14,7 +14,16 @@ fn random_day(seed: u64, battery: bool) -> Day {
         s % m
     };
     let n = 16u64;
-    let pv: Vec<String> = (0..n).map(|t| (if (4..12).contains(&t) { 500 * next(7) } else { 0 }).to_string()).collect();
+    let pv: Vec<String> = (0..n)
+        .map(|t| {
+            (if (4..12).contains(&t) {
+                500 * next(7)
+            } else {
+                0
+            })
+            .to_string()
+        })
+        .collect();
     let base: Vec<String> = (0..n).map(|_| (200 + 100 * next(6)).to_string()).collect();
     let price: Vec<String> = (0..n).map(|_| format!("0.{}", 10 + next(20))).collect();
     let n_loads = 3 + next(4);
@@ -31,7 +40,10 @@ fn random_day(seed: u64, battery: bool) -> Day {
             _ => (true, true),
         };
         if semi && !block && next(2) == 0 {
-            extra.push_str(&format!(r#", "max_starts": 2, "min_on_steps": {}"#, 1 + next(steps)));
+            extra.push_str(&format!(
+                r#", "max_starts": 2, "min_on_steps": {}"#,
+                1 + next(steps)
+            ));
         }
         if k > 0 && semi && next(4) == 0 {
             extra.push_str(r#", "after": ["L0"]"#);

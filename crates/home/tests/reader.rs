@@ -38,15 +38,31 @@ fn a_good_day_becomes_the_model_in_the_protocols_vocabulary() {
     assert_eq!(day.clock(3), "07:30");
     assert_eq!(day.grid_import_limit_w, vec![6000.0; 4]);
     let washer = &day.loads[0];
-    assert!(matches!(washer.demand, Demand::PowerProfile { interruptible: false, .. }));
-    assert_eq!(washer.kind(), Kind::Block { power_w: 2000.0, steps: 2 });
+    assert!(matches!(
+        washer.demand,
+        Demand::PowerProfile {
+            interruptible: false,
+            ..
+        }
+    ));
+    assert_eq!(
+        washer.kind(),
+        Kind::Block {
+            power_w: 2000.0,
+            steps: 2
+        }
+    );
     assert_eq!(washer.max_starts, 1);
     let ev = &day.loads[1];
     // end 0 = open to the end of the horizon (EMHASS's convention).
     assert_eq!(ev.window, 0..4);
     assert_eq!(
         ev.demand,
-        Demand::EnergyTarget { energy_mwh: 1_850_000, min_mw: 0, max_mw: 3_700_000 }
+        Demand::EnergyTarget {
+            energy_mwh: 1_850_000,
+            min_mw: 0,
+            max_mw: 3_700_000
+        }
     );
     assert_eq!(ev.after, vec![0]);
     assert_eq!(day.groups[0].loads, vec![0, 1]);
@@ -62,7 +78,10 @@ fn a_series_of_the_wrong_length_names_the_field() {
 #[test]
 fn a_run_longer_than_its_window_names_the_load_and_field() {
     let e = err(&day_json().replace("\"steps\": 2, \"start\": 1", "\"steps\": 4, \"start\": 1"));
-    assert!(e.starts_with("load `washer` (#0), field `steps`: 4 steps do not fit"), "{e}");
+    assert!(
+        e.starts_with("load `washer` (#0), field `steps`: 4 steps do not fit"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -81,7 +100,10 @@ fn broken_json_says_where() {
 #[test]
 fn precedence_on_an_unknown_load_is_named() {
     let e = err(&day_json().replace("\"after\": [\"washer\"]", "\"after\": [\"dryer\"]"));
-    assert_eq!(e, "load `ev` (#1), field `after`: names `dryer`, no such load");
+    assert_eq!(
+        e,
+        "load `ev` (#1), field `after`: names `dryer`, no such load"
+    );
 }
 
 #[test]
@@ -89,12 +111,24 @@ fn bad_numbers_are_refused_per_field() {
     let cases = [
         ("\"soc_max\": 0.95", "\"soc_max\": 0.1", "battery.soc_max"),
         ("\"power_w\": 2000", "\"power_w\": -5", "field `power_w`"),
-        ("\"import_price\": [0.2,", "\"import_price\": [NaN,", "day.json:"),
+        (
+            "\"import_price\": [0.2,",
+            "\"import_price\": [NaN,",
+            "day.json:",
+        ),
         ("\"steps\": 1,", "\"steps\": 0,", "field `steps`: is 0"),
         ("\"end\": 4,", "\"end\": 9,", "field `end`: is 9"),
         ("\"n_steps\": 4", "\"n_steps\": 0", "field `n_steps`"),
-        ("\"start\": \"2025-06-21T06:00\"", "\"start\": \"noon\"", "field `start`"),
-        ("\"loads\": [\"washer\", \"ev\"]", "\"loads\": [\"washer\", \"tv\"]", "groups[0].loads"),
+        (
+            "\"start\": \"2025-06-21T06:00\"",
+            "\"start\": \"noon\"",
+            "field `start`",
+        ),
+        (
+            "\"loads\": [\"washer\", \"ev\"]",
+            "\"loads\": [\"washer\", \"tv\"]",
+            "groups[0].loads",
+        ),
     ];
     for (from, to, want) in cases {
         let text = day_json().replacen(from, to, 1);

@@ -63,7 +63,10 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args) -> Result<()> {
     if !(args.time_limit.is_finite() && args.time_limit > 0.0) {
-        return Err(anyhow!("option --time-limit: {} is not a positive number of seconds", args.time_limit));
+        return Err(anyhow!(
+            "option --time-limit: {} is not a positive number of seconds",
+            args.time_limit
+        ));
     }
     if !(args.gap.is_finite() && (0.0..1.0).contains(&args.gap)) {
         return Err(anyhow!("option --gap: {} is not in [0, 1)", args.gap));
@@ -92,27 +95,11 @@ pub(crate) fn run(args: Args) -> Result<()> {
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&json(&out))?);
+        println!("{}", serde_json::to_string_pretty(&out.to_json())?);
     } else {
         print_text(&day, &out);
     }
     Ok(())
-}
-
-fn json(out: &DayPlan) -> serde_json::Value {
-    let mut doc = out.plan.to_check_json();
-    let finite = |x: f64| x.is_finite().then_some(x);
-    doc["status"] = format!("{:?}", out.status).into();
-    doc["found_by"] = out.found_by.into();
-    doc["figures"] = serde_json::to_value(out.figures).unwrap_or_default();
-    doc["objective"] = finite(out.objective).into();
-    doc["bound"] = finite(out.bound).into();
-    doc["gap"] = finite(out.gap).into();
-    doc["dropped"] = out.dropped.clone().into();
-    doc["binding"] = out.binding.clone().into();
-    doc["binaries"] = out.binaries.into();
-    doc["seconds"] = out.seconds.into();
-    doc
 }
 
 /// Runs of a power series as clock-time spans, e.g. `10:00-12:00 (1500 W)`.
@@ -128,11 +115,21 @@ fn spans(day: &Day, p: &[f64]) -> String {
         while t < p.len() && p[t] > powerslot_home::check::TOL_W {
             t += 1;
         }
-        let (lo, hi) = p[a..t].iter().fold((f64::MAX, 0.0f64), |(l, h), x| (l.min(*x), h.max(*x)));
-        let w = if hi - lo < 1.0 { format!("{hi:.0} W") } else { format!("{lo:.0}-{hi:.0} W") };
+        let (lo, hi) = p[a..t]
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(l, h), x| (l.min(*x), h.max(*x)));
+        let w = if hi - lo < 1.0 {
+            format!("{hi:.0} W")
+        } else {
+            format!("{lo:.0}-{hi:.0} W")
+        };
         out.push(format!("{}-{} ({w})", day.clock(a), day.clock(t)));
     }
-    if out.is_empty() { "not run".into() } else { out.join(", ") }
+    if out.is_empty() {
+        "not run".into()
+    } else {
+        out.join(", ")
+    }
 }
 
 fn print_text(day: &Day, out: &DayPlan) {
@@ -150,9 +147,18 @@ fn print_text(day: &Day, out: &DayPlan) {
         println!("binding constraint: {b}");
         println!("dropped: {}", out.dropped.join(", "));
     } else if !out.dropped.is_empty() {
-        println!("optional loads not worth running: {}", out.dropped.join(", "));
+        println!(
+            "optional loads not worth running: {}",
+            out.dropped.join(", ")
+        );
     }
-    let width = day.loads.iter().map(|l| l.name.len()).max().unwrap_or(4).max(7);
+    let width = day
+        .loads
+        .iter()
+        .map(|l| l.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(7);
     for (name, p) in &out.plan.loads {
         println!("  {name:>width$}  {}", spans(day, p));
     }
@@ -172,13 +178,19 @@ fn print_text(day: &Day, out: &DayPlan) {
         day.clock(f.makespan)
     );
     if out.bound.is_finite() {
-        println!("objective {:.6}  bound {:.6}  gap {:.4} %", out.objective, out.bound, 100.0 * out.gap);
+        println!(
+            "objective {:.6}  bound {:.6}  gap {:.4} %",
+            out.objective,
+            out.bound,
+            100.0 * out.gap
+        );
     }
 }
 
 /// The three figures of a planned day, with their file stems. The x axis is the clock hour.
 fn charts(day: &Day, out: &DayPlan) -> Vec<(&'static str, Chart)> {
-    let hour = |t: usize| (f64::from(day.start_minute) + (t as f64) * f64::from(day.step_minutes)) / 60.0;
+    let hour =
+        |t: usize| (f64::from(day.start_minute) + (t as f64) * f64::from(day.step_minutes)) / 60.0;
     // A staircase needs the end of the last step too.
     let steps = |v: &[f64]| -> Vec<(f64, f64)> {
         let mut p: Vec<(f64, f64)> = v.iter().enumerate().map(|(t, y)| (hour(t), *y)).collect();
@@ -187,27 +199,67 @@ fn charts(day: &Day, out: &DayPlan) -> Vec<(&'static str, Chart)> {
         }
         p
     };
-    let loads: Vec<f64> = (0..day.n_steps).map(|t| out.plan.loads.iter().map(|(_, p)| p[t]).sum()).collect();
+    let loads: Vec<f64> = (0..day.n_steps)
+        .map(|t| out.plan.loads.iter().map(|(_, p)| p[t]).sum())
+        .collect();
     let mut power = Chart::new("The planned day", "hour", "power (W)")
         .with(Series::new("deferrable loads", steps(&loads), Style::Area))
         .with(Series::new("PV forecast", steps(&day.pv_w), Style::Step))
-        .with(Series::new("base load", steps(&day.base_load_w), Style::Step))
-        .with(Series::new("grid (+ import)", steps(&out.plan.grid_w(day)), Style::Step))
-        .with(Series::new("import limit", steps(&day.grid_import_limit_w), Style::Dashed));
+        .with(Series::new(
+            "base load",
+            steps(&day.base_load_w),
+            Style::Step,
+        ))
+        .with(Series::new(
+            "grid (+ import)",
+            steps(&out.plan.grid_w(day)),
+            Style::Step,
+        ))
+        .with(Series::new(
+            "import limit",
+            steps(&day.grid_import_limit_w),
+            Style::Dashed,
+        ));
     if !out.plan.battery_w.is_empty() {
-        power = power.with(Series::new("battery (+ discharge)", steps(&out.plan.battery_w), Style::Step));
+        power = power.with(Series::new(
+            "battery (+ discharge)",
+            steps(&out.plan.battery_w),
+            Style::Step,
+        ));
     }
     let mut timeline = Chart::new("When each load runs (one row per load)", "hour", "load");
     for (k, (name, p)) in out.plan.loads.iter().enumerate() {
-        let row: Vec<f64> = p.iter().map(|x| k as f64 + if *x > 1.0 { 0.8 } else { 0.0 }).collect();
+        let row: Vec<f64> = p
+            .iter()
+            .map(|x| k as f64 + if *x > 1.0 { 0.8 } else { 0.0 })
+            .collect();
         timeline = timeline.with(Series::new(name.clone(), steps(&row), Style::Step));
     }
     let price: Vec<f64> = day.import_price.iter().map(|x| 100.0 * x).collect();
-    let mut battery = Chart::new("Battery and price", "hour", "state of charge (%) / import price (cent/kWh)")
-        .with(Series::new("import price (cent/kWh)", steps(&price), Style::Step));
-    let soc: Vec<f64> = state_of_charge(day, &out.plan.battery_w).iter().map(|s| 100.0 * s).collect();
+    let mut battery = Chart::new(
+        "Battery and price",
+        "hour",
+        "state of charge (%) / import price (cent/kWh)",
+    )
+    .with(Series::new(
+        "import price (cent/kWh)",
+        steps(&price),
+        Style::Step,
+    ));
+    let soc: Vec<f64> = state_of_charge(day, &out.plan.battery_w)
+        .iter()
+        .map(|s| 100.0 * s)
+        .collect();
     if !soc.is_empty() {
-        battery = battery.with(Series::new("state of charge after the step (%)", steps(&soc), Style::Line));
+        battery = battery.with(Series::new(
+            "state of charge after the step (%)",
+            steps(&soc),
+            Style::Line,
+        ));
     }
-    vec![("day-power", power), ("day-loads", timeline), ("day-battery", battery)]
+    vec![
+        ("day-power", power),
+        ("day-loads", timeline),
+        ("day-battery", battery),
+    ]
 }
