@@ -38,6 +38,8 @@ enum Command {
     Harvest(cmd::harvest::Harvest),
     /// Fleet simulator: every negotiation mechanism on the same real traces, side by side.
     Simulate(cmd::simulate::Args),
+    /// Plan a home's day: deferrable loads, PV and a battery under prices and a grid limit.
+    Day(cmd::day::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Forecast(f) => cmd::forecast::run(f),
         Command::Harvest(h) => cmd::harvest::run(h),
         Command::Simulate(a) => cmd::simulate::run(a),
+        Command::Day(args) => cmd::day::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,415 @@
+//! Planning a home's day: when each deferrable load runs, and what the battery does, so that
+//! the bill (or the grid import, the peak, the makespan) is lowest under the connection limit.
+//!
+//! This is the ground of EMHASS (a mixed-integer programme over CVXPY and HiGHS); the day
+//! instance is read in the EMHASS driver's format (`../shared/tools/emhass`, EMHASS's own
+//! vocabulary), so an EMHASS user can bring their setup.
+//!
+//! - [`instance`] reads a day ([`read_day`], [`parse_day`]) into the model of [`day`]: PV and
+//!   base-load forecasts, import/export prices, grid limits, a [`Battery`], and [`Load`]s whose
+//!   needs are the negotiation protocol's [`Demand`](powerslot_protocol::device::Demand)s.
+//! - [`plan_day`] plans it. Every day first gets the LP relaxation (a proven lower bound), then
+//!   the project's heuristic ([`heuristic`](crate::heuristic): round, local search, LP
+//!   completion), then the exact MILP warm-started from the heuristic's plan for whatever time
+//!   is left. The answer says which plan won, its bound and its gap.
+//! - Never a silent relaxation: a day that cannot be planned gets its binding constraint named
+//!   and the best feasible plan of the loads that fit, with the dropped loads listed.
+//! - [`check`] costs a plan and checks it by the rules of the day, independently of the solver,
+//!   the way the driver's `--check-plan` does; [`Plan`] serialises to that shape.
+//!
+//! ```
+//! use powerslot_home::{Objective, Options, Status, parse_day, plan_day};
+//!
+//! // Two hours, one 2 kW load for one hour, import cheaper in the second hour.
+//! let day = parse_day(r#"{
+//!     "step_minutes": 60, "n_steps": 2,
+//!     "pv_w": [0, 0], "base_load_w": [100, 100],
+//!     "import_price": [0.30, 0.10], "export_price": [0, 0],
+//!     "grid_import_limit_w": 6000,
+//!     "loads": [{"name": "washer", "power_w": 2000, "steps": 1,
+//!                "semi_continuous": true, "single_block": true}]
+//! }"#, "doc").unwrap();
+//! let out = plan_day(&day, &Options::default()).unwrap();
+//! assert_eq!(out.status, Status::Optimal);
+//! assert_eq!(out.plan.loads[0].1, vec![0.0, 2000.0]);
+//! assert!((out.figures.bill - (0.1 * 0.3 + 2.1 * 0.1)).abs() < 1e-9);
+//! ```
+
+pub mod check;
+pub mod day;
+mod error;
+mod heuristic;
+pub mod instance;
+mod milp;
+mod objective;
+
+use std::time::{Duration, Instant};
+
+pub use check::{Figures, Plan, figures, violations};
+pub use day::{Battery, Day, Group, Kind, Load};
+pub use error::HomeError;
+pub use instance::{parse_day, read_day};
+pub use objective::Objective;
+
+use milp::Build;
+
+/// Which path plans the day.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Method {
+    /// Heuristic first, then the exact search in the time left (the default).
+    #[default]
+    Auto,
+    /// The exact MILP only (still bounded by the time limit).
+    Exact,
+    /// The heuristic only, with the LP relaxation's bound.
+    Heuristic,
+}
+
+/// How to plan.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// What to minimise.
+    pub objective: Objective,
+    /// Which path.
+    pub method: Method,
+    /// Time for the whole plan, seconds.
+    pub time_limit_s: f64,
+    /// Relative gap at which the exact search stops (0 = prove optimality).
+    pub gap: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            objective: Objective::Cost,
+            method: Method::Auto,
+            time_limit_s: 10.0,
+            gap: 0.0,
+        }
+    }
+}
+
+/// How good the plan is known to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Proven optimal (within the gap asked for).
+    Optimal,
+    /// Feasible; the bound and gap say how far from optimal it can be.
+    Feasible,
+    /// Not every load fits: the plan serves the rest, [`DayPlan::binding`] says why.
+    Infeasible,
+}
+
+/// The answer of [`plan_day`].
+#[derive(Clone, Debug)]
+pub struct DayPlan {
+    /// The plan (every load's power and the battery's, W per step).
+    pub plan: Plan,
+    /// Its bill, import, export, peak and makespan.
+    pub figures: Figures,
+    /// Its objective value (with tie-break, penalties and rewards).
+    pub objective: f64,
+    /// Proven lower bound on the objective over all feasible plans of the whole day.
+    pub bound: f64,
+    /// `(objective − bound) / |objective|`.
+    pub gap: f64,
+    /// How good it is.
+    pub status: Status,
+    /// Names of loads not run: optional loads not worth their cost, or loads that did not fit.
+    pub dropped: Vec<String>,
+    /// For an infeasible day: the constraint that makes it so, in words.
+    pub binding: Option<String>,
+    /// Which path found the plan: `exact` or `heuristic`.
+    pub found_by: &'static str,
+    /// Binaries of the exact programme.
+    pub binaries: usize,
+    /// Wall time, seconds.
+    pub seconds: f64,
+}
+
+impl DayPlan {
+    /// The plan in the EMHASS driver's `--check-plan` shape (`loads`, `battery_w`) with its
+    /// figures, status, bound and gap beside it (the driver ignores the extra keys).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut doc = self.plan.to_check_json();
+        let finite = |x: f64| x.is_finite().then_some(x);
+        doc["status"] = format!("{:?}", self.status).into();
+        doc["found_by"] = self.found_by.into();
+        doc["figures"] = serde_json::to_value(self.figures).unwrap_or_default();
+        doc["objective"] = finite(self.objective).into();
+        doc["bound"] = finite(self.bound).into();
+        doc["gap"] = finite(self.gap).into();
+        doc["dropped"] = self.dropped.clone().into();
+        doc["binding"] = self.binding.clone().into();
+        doc["binaries"] = self.binaries.into();
+        doc["seconds"] = self.seconds.into();
+        doc
+    }
+}
+
+/// A candidate plan before it is reported.
+struct Candidate {
+    plan: Plan,
+    dropped: Vec<usize>,
+    objective: f64,
+    found_by: &'static str,
+}
+
+/// Plans a day.
+pub fn plan_day(day: &Day, opt: &Options) -> Result<DayPlan, HomeError> {
+    let t0 = Instant::now();
+    let deadline = t0 + Duration::from_secs_f64(opt.time_limit_s.max(0.0));
+    let left = || {
+        deadline
+            .saturating_duration_since(Instant::now())
+            .as_secs_f64()
+    };
+    let base = Build {
+        gap: opt.gap,
+        ..Build::new(opt.objective)
+    };
+    let relaxed = milp::solve(
+        day,
+        Build {
+            relax: true,
+            ..base
+        },
+    )?
+    .solved();
+    // Proven: the relaxation has no solution, or the exact search says so.
+    let mut proven_infeasible = relaxed.is_none();
+    let mut bound = relaxed.as_ref().map_or(f64::INFINITY, |r| r.objective);
+    let mut best: Option<Candidate> = None;
+    let mut hint = None;
+    if relaxed.is_some()
+        && opt.method != Method::Exact
+        && let Some(f) = heuristic::run(day, opt.objective, relaxed.as_ref(), deadline, false)?
+    {
+        best = Some(Candidate {
+            plan: f.plan,
+            dropped: f.dropped,
+            objective: f.objective,
+            found_by: "heuristic",
+        });
+        hint = Some(f.decisions);
+    }
+    let proven_by_heuristic = best
+        .as_ref()
+        .is_some_and(|b| b.objective - bound <= 1e-9 * b.objective.abs().max(1.0));
+    if relaxed.is_some() && opt.method != Method::Heuristic && !proven_by_heuristic && left() > 0.0
+    {
+        for strict in [false, true] {
+            let b = Build {
+                hint: hint.as_deref(),
+                strict,
+                time_limit: Some(left()),
+                ..base
+            };
+            let s = match milp::solve(day, b)? {
+                milp::Outcome::Solved(s) => s,
+                milp::Outcome::Infeasible => {
+                    proven_infeasible = true;
+                    break;
+                }
+                milp::Outcome::OutOfTime => break,
+            };
+            let fine = violations(day, &s.plan, &s.dropped).is_empty();
+            if !fine && s.simultaneous && !strict {
+                continue; // charged and discharged at once: again with direction binaries
+            }
+            bound = bound.max(s.bound);
+            if fine {
+                let f = figures(day, &s.plan);
+                let v = opt.objective.value(day, &s.plan, &f, &s.dropped, false);
+                if best.as_ref().is_none_or(|b| v < b.objective - 1e-9) {
+                    best = Some(Candidate {
+                        plan: s.plan,
+                        dropped: s.dropped,
+                        objective: v,
+                        found_by: "exact",
+                    });
+                }
+            }
+            break;
+        }
+    }
+    let binaries = milp::binaries(day, opt.objective);
+    if let Some(c) = best {
+        let f = figures(day, &c.plan);
+        let bound = bound.min(c.objective);
+        let gap = ((c.objective - bound) / c.objective.abs().max(1e-9)).max(0.0);
+        return Ok(DayPlan {
+            status: if gap <= opt.gap.max(1e-9) {
+                Status::Optimal
+            } else {
+                Status::Feasible
+            },
+            dropped: c
+                .dropped
+                .iter()
+                .map(|&k| day.loads[k].name.clone())
+                .collect(),
+            figures: f,
+            objective: c.objective,
+            bound,
+            gap,
+            plan: c.plan,
+            binding: None,
+            found_by: c.found_by,
+            binaries,
+            seconds: t0.elapsed().as_secs_f64(),
+        });
+    }
+    infeasible(day, opt, t0, binaries, proven_infeasible, bound)
+}
+
+/// The day does not fit: name why, and plan the loads that do.
+fn infeasible(
+    day: &Day,
+    opt: &Options,
+    t0: Instant,
+    binaries: usize,
+    proven: bool,
+    bound: f64,
+) -> Result<DayPlan, HomeError> {
+    let binding = if proven {
+        binding_constraint(day, opt.objective)?
+    } else {
+        format!(
+            "none proven: no plan serving every load was found in {} s (not proven infeasible; \
+             a longer --time-limit may find one)",
+            opt.time_limit_s
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs_f64(opt.time_limit_s.max(1.0));
+    let relaxed = milp::solve(
+        day,
+        Build {
+            relax: true,
+            drop: true,
+            ..Build::new(opt.objective)
+        },
+    )?
+    .solved();
+    let found = heuristic::run(day, opt.objective, relaxed.as_ref(), deadline, true)?;
+    let (plan, dropped, objective) = match found {
+        Some(f) => (f.plan, f.dropped, f.objective),
+        None => {
+            // Nothing at all fits (the base load alone breaks a limit): an empty plan.
+            let plan = Plan {
+                loads: day
+                    .loads
+                    .iter()
+                    .map(|l| (l.name.clone(), vec![0.0; day.n_steps]))
+                    .collect(),
+                battery_w: if day.battery.is_some() {
+                    vec![0.0; day.n_steps]
+                } else {
+                    vec![]
+                },
+            };
+            (plan, (0..day.loads.len()).collect(), f64::INFINITY)
+        }
+    };
+    // Shedding from another start may still serve every load: then the day is planned.
+    let served_all = dropped.iter().all(|&k| day.loads[k].value.is_some()) && objective.is_finite();
+    let bound = if served_all {
+        bound.min(objective)
+    } else {
+        f64::NEG_INFINITY
+    };
+    Ok(DayPlan {
+        figures: figures(day, &plan),
+        plan,
+        objective,
+        bound,
+        gap: if served_all {
+            ((objective - bound) / objective.abs().max(1e-9)).max(0.0)
+        } else {
+            f64::INFINITY
+        },
+        status: if served_all {
+            Status::Feasible
+        } else {
+            Status::Infeasible
+        },
+        dropped: dropped.iter().map(|&k| day.loads[k].name.clone()).collect(),
+        binding: (!served_all).then_some(binding),
+        found_by: "heuristic",
+        binaries,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// Loosens one family of constraints at a time; the first whose loosening makes the day
+/// plannable is the binding one.
+fn binding_constraint(day: &Day, objective: Objective) -> Result<String, HomeError> {
+    let fits = |d: &Day| -> Result<Option<Plan>, HomeError> {
+        let relaxed = milp::solve(
+            d,
+            Build {
+                relax: true,
+                ..Build::new(objective)
+            },
+        )?
+        .solved();
+        if relaxed.is_none() {
+            return Ok(None);
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        Ok(heuristic::run(d, objective, relaxed.as_ref(), deadline, false)?.map(|f| f.plan))
+    };
+    let mut d = day.clone();
+    d.grid_import_limit_w = vec![f64::INFINITY; day.n_steps];
+    if let Some(p) = fits(&d)? {
+        let grid = p.grid_w(day);
+        let over: Vec<String> = (0..day.n_steps)
+            .filter(|&t| grid[t] > day.grid_import_limit_w[t] + check::TOL_W)
+            .map(|t| format!("{} ({:.0} W)", day.clock(t), grid[t]))
+            .collect();
+        let peak = grid.iter().cloned().fold(0.0, f64::max);
+        return Ok(format!(
+            "grid import limit: the loads need {peak:.0} W at the peak of the best plan without it; over the limit at {}",
+            over.join(", ")
+        ));
+    }
+    let mut d = day.clone();
+    d.grid_export_limit_w = vec![f64::INFINITY; day.n_steps];
+    if fits(&d)?.is_some() {
+        return Ok(
+            "grid export limit: PV surplus cannot be absorbed (no curtailment in this model)"
+                .into(),
+        );
+    }
+    if let Some(b) = &day.battery {
+        let mut d = day.clone();
+        if let Some(bb) = &mut d.battery {
+            bb.soc_final = bb.soc_min;
+        }
+        if fits(&d)?.is_some() {
+            return Ok(format!(
+                "battery final state of charge {} cannot be reached",
+                b.soc_final
+            ));
+        }
+    }
+    if !day.groups.is_empty() {
+        let mut d = day.clone();
+        d.groups.clear();
+        if fits(&d)?.is_some() {
+            return Ok("load groups: their shared budget or mutual exclusion".into());
+        }
+    }
+    if day.loads.iter().any(|l| !l.after.is_empty()) {
+        let mut d = day.clone();
+        for l in &mut d.loads {
+            l.after.clear();
+        }
+        if fits(&d)?.is_some() {
+            return Ok(
+                "precedence (`after`): a load cannot finish in time for the one after it".into(),
+            );
+        }
+    }
+    Ok("several constraints together (no single family loosened makes the day fit)".into())
+}
