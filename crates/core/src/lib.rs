@@ -33,6 +33,7 @@
 
 pub mod formats;
 pub mod instance;
+pub mod limits;
 pub mod profile;
 pub mod schedule;
 pub mod units;

@@ -87,7 +87,9 @@ impl TimeGrid {
     }
     /// Seconds after midnight of day 0 at which `slot` starts.
     pub fn start_seconds(&self, slot: Slot) -> i64 {
-        self.origin_seconds + i64::from(slot) * i64::from(self.slot_seconds)
+        // Saturating: an origin near the end of i64 must not wrap into the past.
+        self.origin_seconds
+            .saturating_add(i64::from(slot) * i64::from(self.slot_seconds))
     }
     /// Energy in milliwatt-hours of `power` held for `slots` slots.
     pub fn energy_mwh(&self, power: Milliwatts, slots: u32) -> f64 {
