@@ -29,6 +29,8 @@ pub struct ParallelSgs {
     pub starts: Vec<Slot>,
     missing: Vec<usize>,
     waiting: Vec<usize>,
+    /// Position of each waiting task in `waiting` (so removing one is O(1)).
+    place: Vec<usize>,
     next_possible: Vec<Slot>,
     eligible: Vec<usize>,
 }
@@ -47,6 +49,7 @@ impl ParallelSgs {
             starts: vec![0; p.n],
             missing: vec![0; p.n],
             waiting: Vec::with_capacity(p.n),
+            place: vec![0; p.n],
             next_possible: vec![0; p.n],
             eligible: Vec::with_capacity(p.n),
         }
@@ -69,6 +72,7 @@ impl ParallelSgs {
         self.waiting.clear();
         for j in 0..p.n {
             if self.missing[j] == 0 {
+                self.place[j] = self.waiting.len();
                 self.waiting.push(j);
                 self.next_possible[j] = p.release[j];
             }
@@ -93,12 +97,11 @@ impl ParallelSgs {
                 self.starts[j] = t;
                 let finish = t + p.duration[j];
                 makespan = makespan.max(finish);
-                let w = self
-                    .waiting
-                    .iter()
-                    .position(|&k| k == j)
-                    .expect("an eligible task is waiting");
+                let w = self.place[j];
                 self.waiting.swap_remove(w);
+                if let Some(&moved) = self.waiting.get(w) {
+                    self.place[moved] = w;
+                }
                 for &s in &p.succs[j] {
                     self.missing[s] -= 1;
                     if self.missing[s] == 0 {
@@ -108,6 +111,7 @@ impl ParallelSgs {
                             .max()
                             .unwrap_or(0);
                         self.next_possible[s] = ready.max(p.release[s]);
+                        self.place[s] = self.waiting.len();
                         self.waiting.push(s);
                     }
                 }
