@@ -53,6 +53,13 @@ pub(crate) fn run(cmd: Bench) -> Result<()> {
 }
 
 fn psplib(args: PsplibArgs) -> Result<()> {
+    // Options first: a bad one is named before any file is read.
+    let solver = args.solver.solver()?;
+    let opts = args.solver.options(1)?;
+    let threads = super::threads(args.threads)?;
+    if let Some(k) = args.limit {
+        super::in_range("--limit", k, 1, usize::MAX)?;
+    }
     let mut files: Vec<PathBuf> = std::fs::read_dir(&args.dir)
         .with_context(|| format!("cannot read the directory {}", args.dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -72,13 +79,6 @@ fn psplib(args: PsplibArgs) -> Result<()> {
     let references = match &bounds_file {
         Some(f) => read_bounds(f)?,
         None => HashMap::new(),
-    };
-    let solver = args.solver.solver()?;
-    let opts = args.solver.options(1)?;
-    let threads = match args.threads {
-        Some(0) => bail!("--threads must be at least 1"),
-        Some(t) => t,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)

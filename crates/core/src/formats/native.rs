@@ -106,8 +106,13 @@ pub fn json_error(text: &str, e: &serde_json::Error) -> ParseError {
     let full = e.to_string();
     let position = format!(" at line {} column {}", e.line(), e.column());
     let message = excerpt(full.strip_suffix(&position).unwrap_or(&full), 200);
+    // "missing field" and "unknown field" name their key already; for the others the
+    // nearest key before the error is the one whose value is wrong.
+    let names_key = ["missing field", "unknown field", "duplicate field"]
+        .iter()
+        .any(|p| message.starts_with(p));
     let message = match key_before(text, e.line(), e.column()) {
-        Some(key) if !message.contains(&format!("`{key}`")) => {
+        Some(key) if !names_key && !message.contains(&format!("`{key}`")) => {
             format!("`{}`: {message}", excerpt(&key, 40))
         }
         _ => message,
