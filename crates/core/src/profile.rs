@@ -342,10 +342,10 @@ struct Amount(i64);
 impl Amount {
     fn from_u64<E: de::Error>(v: u64) -> Result<Self, E> {
         i64::try_from(v).map(Amount).map_err(|_| {
-            E::custom(ProfileError::TooLarge {
-                slot: 0,
-                value: i64::MAX,
-            })
+            E::custom(format!(
+                "capacity {v} is above the largest supported amount, {} (1 GW in milliwatts)",
+                thousands(MAX_AMOUNT as u64)
+            ))
         })
     }
 

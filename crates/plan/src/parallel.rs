@@ -58,7 +58,23 @@ impl ParallelSgs {
     /// Builds one schedule. `choose(t, eligible)` returns the position in
     /// `eligible` (never empty) of the task to start at slot `t`. Returns the
     /// makespan; starts are in `self.starts`.
-    pub fn run<F>(&mut self, p: &Problem<'_>, mut choose: F) -> Slot
+    pub fn run<F>(&mut self, p: &Problem<'_>, choose: F) -> Slot
+    where
+        F: FnMut(Slot, &[usize]) -> usize,
+    {
+        self.run_until(p, choose, &|| false)
+            .expect("a pass that is never stopped completes")
+    }
+
+    /// Like [`ParallelSgs::run`], but asks `stop` at every visited slot and gives
+    /// up (`None`, starts incomplete) once it says so: an optional pass on a large
+    /// instance must not overrun a time limit.
+    pub fn run_until<F>(
+        &mut self,
+        p: &Problem<'_>,
+        mut choose: F,
+        stop: &dyn Fn() -> bool,
+    ) -> Option<Slot>
     where
         F: FnMut(Slot, &[usize]) -> usize,
     {
@@ -79,6 +95,9 @@ impl ParallelSgs {
         }
         let mut makespan = 0;
         while let Some(t) = self.waiting.iter().map(|&j| self.next_possible[j]).min() {
+            if stop() {
+                return None;
+            }
             self.eligible.clear();
             for &j in &self.waiting {
                 if self.next_possible[j] <= t {
@@ -123,7 +142,7 @@ impl ParallelSgs {
                 });
             }
         }
-        makespan
+        Some(makespan)
     }
 
     /// Builds one schedule starting, at each slot, the eligible task with the

@@ -35,7 +35,7 @@ use powerslot_core::limits::horizon_for;
 use rayon::prelude::*;
 
 use crate::budget::Budget;
-use crate::parallel::ParallelSgs;
+use crate::parallel::{ParallelSgs, best_by_rank};
 use crate::problem::Problem;
 use crate::queue::QueueMethod;
 use crate::rules::PriorityRule;
@@ -323,7 +323,15 @@ impl<'a, 'i> Ga<'a, 'i> {
             if !budget.try_spend(2) {
                 break;
             }
-            sgs.run_by_rank(p, rank);
+            // Optional seeds: on a large instance a pass may take a while, so it
+            // gives up when the time limit passes rather than overrun it.
+            let stop = || budget.time_over();
+            if sgs
+                .run_until(p, |_, e| best_by_rank(e, rank), &stop)
+                .is_none()
+            {
+                break;
+            }
             let starts = &sgs.starts;
             let mut order: Vec<usize> = (0..p.n).collect();
             order.sort_by_key(|&j| (starts[j], j));
