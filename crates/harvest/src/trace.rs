@@ -249,7 +249,7 @@ pub fn read_trace_from<R: Read>(reader: R, name: &str, options: &TraceOptions) -
             .get_days();
         let minute = i64::from(t.hour()) * 60 + i64::from(t.minute());
         // Bounded before growing: one mistyped year must not allocate gigabytes.
-        if (day + 1) * spd as i64 > MAX_TRACE_SLOTS as i64 {
+        if (i64::from(day) + 1) * spd as i64 > MAX_TRACE_SLOTS as i64 {
             return Err(bad(
                 line,
                 &options.time_column,
