@@ -12,6 +12,9 @@
 //! * [`Schedule`] and [`validate`] — a start slot per task, and the check of
 //!   precedence, release, deadline and capacity in every slot.
 //!
+//! Without the default `std` feature only [`units`] is built (`no_std`), which is all the
+//! device side of the negotiation protocol needs on a microcontroller.
+//!
 //! ```
 //! use powerslot_core::{formats::native, validate, Instance, Schedule};
 //!
@@ -31,17 +34,28 @@
 //! assert_eq!(ok.makespan(&inst), 4);
 //! ```
 
+#![cfg_attr(not(feature = "std"), no_std)]
+
+#[cfg(feature = "std")]
 pub mod formats;
+#[cfg(feature = "std")]
 pub mod instance;
+#[cfg(feature = "std")]
 pub mod limits;
+#[cfg(feature = "std")]
 pub mod profile;
+#[cfg(feature = "std")]
 pub mod schedule;
 pub mod units;
 
+#[cfg(feature = "std")]
 pub use formats::{ReadError, read_instance};
+#[cfg(feature = "std")]
 pub use instance::{
     Instance, InstanceSpec, ModelError, PowerCurves, Resource, ResourceUnit, Task, TaskId,
 };
+#[cfg(feature = "std")]
 pub use profile::{CapacityProfile, ProfileError, Tail};
+#[cfg(feature = "std")]
 pub use schedule::{Schedule, Violation, validate};
 pub use units::{Milliwatts, Slot, TimeGrid};

@@ -3,8 +3,8 @@
 //! Integer power makes "never above the budget" an exact check; energy is derived
 //! from power and slot length only where a report needs it.
 
+use core::fmt;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 /// Power in integer milliwatts. Negative values are allowed in arithmetic
 /// (a deficit), but never as a device demand or a capacity read from a file.
@@ -17,11 +17,11 @@ pub struct Milliwatts(pub i64);
 impl Milliwatts {
     /// From kilowatts, rounded to the nearest milliwatt.
     pub fn from_kw(kw: f64) -> Self {
-        Self((kw * 1e6).round() as i64)
+        Self(round_to_i64(kw * 1e6))
     }
     /// From watts, rounded to the nearest milliwatt.
     pub fn from_w(w: f64) -> Self {
-        Self((w * 1e3).round() as i64)
+        Self(round_to_i64(w * 1e3))
     }
     /// The value in kilowatts.
     pub fn kw(self) -> f64 {
@@ -30,6 +30,16 @@ impl Milliwatts {
     /// The value in watts.
     pub fn w(self) -> f64 {
         self.0 as f64 / 1e3
+    }
+}
+
+/// Rounds half away from zero without `std` (`f64::round` lives in `std`); the cast saturates
+/// and sends NaN to 0.
+fn round_to_i64(x: f64) -> i64 {
+    if x >= 0.0 {
+        (x + 0.5) as i64
+    } else {
+        (x - 0.5) as i64
     }
 }
 
