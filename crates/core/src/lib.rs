@@ -36,6 +36,11 @@
 
 #![cfg_attr(not(feature = "std"), no_std)]
 
+/// A slot index on the time grid: the one unit the protocol's `no_std` device machine needs.
+pub type Slot = u32;
+
+#[cfg(feature = "std")]
+pub mod clock;
 #[cfg(feature = "std")]
 pub mod formats;
 #[cfg(feature = "std")]
@@ -46,8 +51,11 @@ pub mod limits;
 pub mod profile;
 #[cfg(feature = "std")]
 pub mod schedule;
+#[cfg(feature = "std")]
 pub mod units;
 
+#[cfg(feature = "std")]
+pub use clock::{ClockError, ClockStart, Moment};
 #[cfg(feature = "std")]
 pub use formats::{ReadError, read_instance};
 #[cfg(feature = "std")]
@@ -58,4 +66,5 @@ pub use instance::{
 pub use profile::{CapacityProfile, ProfileError, Tail};
 #[cfg(feature = "std")]
 pub use schedule::{Schedule, Violation, validate};
-pub use units::{Milliwatts, Slot, TimeGrid};
+#[cfg(feature = "std")]
+pub use units::{Milliwatts, TimeGrid, UnitError, parse_seconds, seconds_text};

@@ -8,9 +8,10 @@ use powerslot_forecast::model::{FitOptions, FittedModel, ModelSpec};
 use powerslot_forecast::series::{ReadOptions, read_csv};
 
 fn bench(c: &mut Criterion) {
+    // From the benchmark data sets beside the repository (see the README, "Data").
     let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/machines_nab_ec2_cpu/ec2_cpu_utilization_5f5533.csv"
+        env!("POWERSLOT_DATA_DIR"),
+        "/machines_nab_ec2_cpu/ec2_cpu_utilization_5f5533.csv"
     );
     let series = read_csv(
         std::path::Path::new(path),

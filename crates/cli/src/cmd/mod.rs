@@ -6,6 +6,7 @@ pub(crate) mod forecast;
 pub(crate) mod harvest;
 pub(crate) mod paper;
 pub(crate) mod plan;
+pub(crate) mod simulate;
 
 use anyhow::{Result, bail};
 

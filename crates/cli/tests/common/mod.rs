@@ -13,14 +13,14 @@ use std::time::{Duration, Instant};
 const HANG: Duration = Duration::from_secs(60);
 
 /// What one run printed.
-pub struct Outcome {
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
+pub(crate) struct Outcome {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 /// Runs the binary with `args` in `dir`.
-pub fn run(dir: &Path, args: &[&str]) -> Outcome {
+pub(crate) fn run(dir: &Path, args: &[&str]) -> Outcome {
     let mut child = Command::new(env!("CARGO_BIN_EXE_powerslot"))
         .args(args)
         .current_dir(dir)
@@ -61,13 +61,13 @@ pub fn run(dir: &Path, args: &[&str]) -> Outcome {
 }
 
 /// One crafted bad input: the arguments and the words its message must hold.
-pub struct Case {
-    pub args: Vec<String>,
-    pub words: Vec<String>,
+pub(crate) struct Case {
+    pub(crate) args: Vec<String>,
+    pub(crate) words: Vec<String>,
 }
 
 /// A case from a command line (split on spaces) and the words of its message.
-pub fn case(args: &str, words: &[&str]) -> Case {
+pub(crate) fn case(args: &str, words: &[&str]) -> Case {
     Case {
         args: args
             .split(' ')
@@ -79,7 +79,7 @@ pub fn case(args: &str, words: &[&str]) -> Case {
 }
 
 /// A case whose arguments contain spaces or computed parts.
-pub fn case_args(args: Vec<String>, words: &[&str]) -> Case {
+pub(crate) fn case_args(args: Vec<String>, words: &[&str]) -> Case {
     Case {
         args,
         words: words.iter().map(|w| w.to_string()).collect(),
@@ -88,7 +88,7 @@ pub fn case_args(args: Vec<String>, words: &[&str]) -> Case {
 
 /// Runs every case and fails with all that did not end in exit 2 and one
 /// `error:` line with their words. Returns the number of cases.
-pub fn check_all(dir: &Path, cases: &[Case]) -> usize {
+pub(crate) fn check_all(dir: &Path, cases: &[Case]) -> usize {
     let mut failures = Vec::new();
     for c in cases {
         let args: Vec<&str> = c.args.iter().map(String::as_str).collect();
@@ -148,23 +148,23 @@ pub fn check_all(dir: &Path, cases: &[Case]) -> usize {
 }
 
 /// A scratch directory with files written into it.
-pub struct Files {
-    pub dir: tempfile::TempDir,
+pub(crate) struct Files {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Files {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             dir: tempfile::tempdir().expect("a temporary directory"),
         }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
     /// Writes `name` and returns its path as text.
-    pub fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> String {
+    pub(crate) fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> String {
         let p: PathBuf = self.dir.path().join(name);
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent).unwrap();
