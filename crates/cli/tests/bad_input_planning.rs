@@ -223,10 +223,13 @@ fn plan_cases() -> Vec<common::Case> {
             &["'heater' needs 9000 mW", "never exceeds 5000 mW"],
         ),
         case("plan never.json", &["'pump' can never fit"]),
-        case("plan slot0.json", &["slot_seconds must be at least 1"]),
+        case(
+            "plan slot0.json",
+            &["slot0.json", "the slot length must be at least 1 s"],
+        ),
         case(
             "plan baseline_only.json",
-            &["baseline_mw is given without budget_mw"],
+            &["baseline_only.json", "a baseline is given without a budget"],
         ),
         case("plan both.json", &["not both"]),
         case("plan no_budget.json", &["no power budget"]),
