@@ -10,6 +10,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::limits::{MAX_RESOURCES, MAX_TASKS, horizon_for, thousands};
 use crate::profile::CapacityProfile;
 use crate::units::{Slot, TimeGrid};
 
@@ -120,6 +121,34 @@ pub enum ModelError {
     /// An instance needs at least one resource.
     #[error("the instance has no resources")]
     NoResources,
+    /// More resources than [`MAX_RESOURCES`].
+    #[error("the instance has {count} resources; at most {MAX_RESOURCES} are supported")]
+    TooManyResources {
+        /// The number of resources.
+        count: usize,
+    },
+    /// More tasks than [`MAX_TASKS`].
+    #[error("the instance has {} tasks; at most {} are supported", thousands(*.count as u64), thousands(MAX_TASKS as u64))]
+    TooManyTasks {
+        /// The number of tasks.
+        count: usize,
+    },
+    /// A release, deadline or duration reaches past the longest horizon the
+    /// planners keep (see [`crate::limits`]).
+    #[error(
+        "task {task} {what}, beyond the longest supported horizon of {} slots (for {resources} resource(s))",
+        thousands(u64::from(*.limit))
+    )]
+    BeyondHorizon {
+        /// The task.
+        task: TaskId,
+        /// What reaches too far, e.g. `is released at slot 1,000,000,000`.
+        what: String,
+        /// The horizon limit in slots.
+        limit: Slot,
+        /// The number of resources the limit is for.
+        resources: usize,
+    },
     /// A task's demand vector does not have one entry per resource.
     #[error("task {task} has {got} demands but the instance has {expected} resources")]
     DemandCount {
@@ -236,7 +265,20 @@ impl Instance {
         if m == 0 {
             return Err(ModelError::NoResources);
         }
+        if m > MAX_RESOURCES {
+            return Err(ModelError::TooManyResources { count: m });
+        }
         let n = spec.tasks.len();
+        if n > MAX_TASKS {
+            return Err(ModelError::TooManyTasks { count: n });
+        }
+        let horizon = horizon_for(m);
+        let beyond = |t: &Task, what: String| ModelError::BeyondHorizon {
+            task: t.id.clone(),
+            what,
+            limit: horizon,
+            resources: m,
+        };
         let mut seen = std::collections::HashSet::new();
         for t in &spec.tasks {
             if !seen.insert(&t.id) {
@@ -251,6 +293,26 @@ impl Instance {
             }
             if t.duration == 0 {
                 return Err(ModelError::ZeroDuration { task: t.id.clone() });
+            }
+            if u64::from(t.release) + u64::from(t.duration) > u64::from(horizon) {
+                let what = if t.release == 0 {
+                    format!("lasts {} slots", thousands(u64::from(t.duration)))
+                } else {
+                    format!(
+                        "is released at slot {} and lasts {} slots",
+                        thousands(u64::from(t.release)),
+                        thousands(u64::from(t.duration))
+                    )
+                };
+                return Err(beyond(t, what));
+            }
+            if let Some(dl) = t.deadline
+                && dl > horizon
+            {
+                return Err(beyond(
+                    t,
+                    format!("has its deadline at slot {}", thousands(u64::from(dl))),
+                ));
             }
             for (k, &d) in t.demand.iter().enumerate() {
                 if d < 0 {
@@ -289,15 +351,36 @@ impl Instance {
                 }
             }
         }
+        // Each (predecessor, task) pair once, so a task listing a predecessor twice and
+        // a hub with many successors both cost linear time.
+        let mut spec = spec;
+        for t in &mut spec.tasks {
+            t.predecessors.sort_unstable();
+            t.predecessors.dedup();
+        }
         let mut successors = vec![Vec::new(); n];
         for (j, t) in spec.tasks.iter().enumerate() {
             for &p in &t.predecessors {
-                if !successors[p].contains(&j) {
-                    successors[p].push(j);
-                }
+                successors[p].push(j);
             }
         }
         let topo = topological_order(&spec.tasks, &successors)?;
+        // The longest chain must fit the horizon too; computed in u64 so it cannot wrap.
+        let mut finish = vec![0u64; n];
+        for &j in &topo {
+            let t = &spec.tasks[j];
+            let ready = t.predecessors.iter().map(|&p| finish[p]).max().unwrap_or(0);
+            finish[j] = ready.max(u64::from(t.release)) + u64::from(t.duration);
+            if finish[j] > u64::from(horizon) {
+                return Err(beyond(
+                    t,
+                    format!(
+                        "cannot finish before slot {} (its chain of predecessors and releases)",
+                        thousands(finish[j])
+                    ),
+                ));
+            }
+        }
         for t in &spec.tasks {
             check_fits(t, &spec.resources)?;
         }
@@ -392,15 +475,8 @@ impl Instance {
 
 fn topological_order(tasks: &[Task], successors: &[Vec<usize>]) -> Result<Vec<usize>, ModelError> {
     let n = tasks.len();
-    let mut indeg: Vec<usize> = tasks
-        .iter()
-        .map(|t| {
-            let mut p = t.predecessors.clone();
-            p.sort_unstable();
-            p.dedup();
-            p.len()
-        })
-        .collect();
+    // Predecessor lists are deduplicated by `Instance::new`.
+    let mut indeg: Vec<usize> = tasks.iter().map(|t| t.predecessors.len()).collect();
     let mut ready: std::collections::VecDeque<usize> = (0..n).filter(|&j| indeg[j] == 0).collect();
     let mut order = Vec::with_capacity(n);
     while let Some(j) = ready.pop_front() {

@@ -46,6 +46,8 @@ pub mod formats;
 #[cfg(feature = "std")]
 pub mod instance;
 #[cfg(feature = "std")]
+pub mod limits;
+#[cfg(feature = "std")]
 pub mod profile;
 #[cfg(feature = "std")]
 pub mod schedule;

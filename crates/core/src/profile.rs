@@ -6,8 +6,12 @@
 //! the period is all the values). Planners read it through
 //! [`CapacityProfile::at`] or expand it with [`CapacityProfile::dense`].
 
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use crate::limits::{MAX_AMOUNT, MAX_HORIZON, thousands};
 use crate::units::Slot;
 
 /// What the profile does after its explicit values.
@@ -22,8 +26,8 @@ pub enum Tail {
 }
 
 /// Capacity per slot for one resource. Never empty; values are never negative.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "ProfileRepr", into = "ProfileRepr")]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(into = "ProfileRepr")]
 pub struct CapacityProfile {
     values: Vec<i64>,
     tail: Tail,
@@ -53,6 +57,27 @@ pub enum ProfileError {
         /// The offending value.
         value: i64,
     },
+    /// A capacity is above [`MAX_AMOUNT`].
+    #[error(
+        "capacity {value} at slot {slot} is above the largest supported amount, {} (1 GW in milliwatts)",
+        thousands(MAX_AMOUNT as u64)
+    )]
+    TooLarge {
+        /// The offending slot.
+        slot: usize,
+        /// The offending value.
+        value: i64,
+    },
+    /// More explicit values than the longest horizon ([`MAX_HORIZON`]).
+    #[error(
+        "a capacity profile has {} values, more than the longest supported horizon of {} slots",
+        thousands(*.len as u64),
+        thousands(u64::from(MAX_HORIZON))
+    )]
+    TooLong {
+        /// The number of values.
+        len: usize,
+    },
 }
 
 impl CapacityProfile {
@@ -76,8 +101,14 @@ impl CapacityProfile {
         if values.is_empty() {
             return Err(ProfileError::Empty);
         }
+        if values.len() > MAX_HORIZON as usize {
+            return Err(ProfileError::TooLong { len: values.len() });
+        }
         if let Some((slot, &value)) = values.iter().enumerate().find(|(_, v)| **v < 0) {
             return Err(ProfileError::Negative { slot, value });
+        }
+        if let Some((slot, &value)) = values.iter().enumerate().find(|(_, v)| **v > MAX_AMOUNT) {
+            return Err(ProfileError::TooLarge { slot, value });
         }
         let period = if tail == Tail::Hold { 1 } else { period };
         if period == 0 || period > values.len() {
@@ -96,11 +127,16 @@ impl CapacityProfile {
     /// `budget − baseline` slot by slot, floored at zero: where non-controllable load
     /// already exceeds the budget, nothing is left for schedulable tasks. Exact in
     /// every slot: the result repeats with the least common multiple of both periods
-    /// (capped at 2^22 slots) once both inputs are inside their tails.
-    pub fn difference(budget: &Self, baseline: &Self) -> Self {
+    /// once both inputs are inside their tails; when that would need more than
+    /// [`MAX_HORIZON`] explicit values, it is an error rather than an approximation.
+    pub fn difference(budget: &Self, baseline: &Self) -> Result<Self, ProfileError> {
         let settle = budget.settle().max(baseline.settle());
-        let period = lcm(budget.period, baseline.period).min(1 << 22);
-        let values = (0..settle + period)
+        let period = lcm(budget.period, baseline.period);
+        let len = settle.saturating_add(period);
+        if len > MAX_HORIZON as usize {
+            return Err(ProfileError::TooLong { len });
+        }
+        let values = (0..len)
             .map(|s| (budget.at(s as Slot) - baseline.at(s as Slot)).max(0))
             .collect();
         let tail = if period == 1 {
@@ -108,11 +144,11 @@ impl CapacityProfile {
         } else {
             Tail::Repeat
         };
-        Self {
+        Ok(Self {
             values,
             tail,
             period,
-        }
+        })
     }
 
     /// Capacity in `slot`.
@@ -126,6 +162,24 @@ impl CapacityProfile {
                 self.values[len - self.period + (s - len) % self.period]
             }
         }
+    }
+
+    /// The first slot in `from..to` whose capacity is below `level`, if any. Costs at
+    /// most the explicit values plus one period, however far apart the slots are:
+    /// past the explicit values every phase of the tail shows within one period.
+    pub fn first_below(&self, from: Slot, to: Slot, level: i128) -> Option<Slot> {
+        let (len, to) = (self.values.len(), to as usize);
+        let mut s = from as usize;
+        while s < to && s < len {
+            if i128::from(self.values[s]) < level {
+                return Some(s as Slot);
+            }
+            s += 1;
+        }
+        let end = to.min(s.saturating_add(self.period));
+        (s..end)
+            .find(|&x| i128::from(self.at(x as Slot)) < level)
+            .map(|x| x as Slot)
     }
 
     /// The first `len` slots as a vector.
@@ -170,8 +224,8 @@ impl CapacityProfile {
     }
 
     /// Total capacity over slots `0..len` (the resource's "area").
-    pub fn area(&self, len: Slot) -> i64 {
-        (0..len).map(|s| self.at(s)).sum()
+    pub fn area(&self, len: Slot) -> i128 {
+        (0..len).map(|s| i128::from(self.at(s))).sum()
     }
 }
 
@@ -180,48 +234,178 @@ fn gcd(a: usize, b: usize) -> usize {
 }
 
 fn lcm(a: usize, b: usize) -> usize {
-    a / gcd(a, b) * b
+    (a / gcd(a, b)).saturating_mul(b)
 }
 
 /// The serialised form: a bare number (constant), a list (values that hold), or
-/// an object `{"values": [...], "after": "hold" | "repeat"}`.
-#[derive(Serialize, Deserialize)]
+/// an object `{"values": [...], "after": "hold" | "repeat", "period": N}`.
+#[derive(Serialize)]
 #[serde(untagged)]
 enum ProfileRepr {
     Constant(i64),
-    List(Vec<i64>),
     Full {
         values: Vec<i64>,
-        #[serde(default)]
         after: Tail,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(skip_serializing_if = "Option::is_none")]
         period: Option<usize>,
     },
 }
 
-impl TryFrom<ProfileRepr> for CapacityProfile {
-    type Error = ProfileError;
-    fn try_from(r: ProfileRepr) -> Result<Self, ProfileError> {
-        match r {
-            ProfileRepr::Constant(v) => Self::constant(v),
-            ProfileRepr::List(values) => Self::new(values, Tail::Hold),
-            ProfileRepr::Full {
-                values,
-                after,
-                period: None,
-            } => Self::new(values, after),
-            ProfileRepr::Full {
-                values,
-                after,
-                period: Some(p),
-            } => Self::with_period(values, after, p),
+/// The accepted forms, for messages.
+const PROFILE_FORMS: &str = "a capacity profile: a whole number of milliwatts (the same in every slot), \
+     a list of per-slot values (the last one then holds), or \
+     {\"values\": [...], \"after\": \"hold\" | \"repeat\", \"period\": N}";
+
+/// Reads the three forms by hand, so a wrong one is named with the accepted forms
+/// instead of serde's "did not match any variant of untagged enum".
+impl<'de> Deserialize<'de> for CapacityProfile {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ProfileVisitor)
+    }
+}
+
+struct ProfileVisitor;
+
+fn build<E: de::Error>(r: Result<CapacityProfile, ProfileError>) -> Result<CapacityProfile, E> {
+    r.map_err(E::custom)
+}
+
+impl<'de> Visitor<'de> for ProfileVisitor {
+    type Value = CapacityProfile;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(PROFILE_FORMS)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        build(CapacityProfile::constant(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        build(CapacityProfile::constant(Amount::from_u64(v)?.0))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        build(CapacityProfile::constant(Amount::from_f64(v)?.0))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        build(CapacityProfile::new(read_values(seq)?, Tail::Hold))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut values, mut after, mut period) = (None, None, None);
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "values" => values = Some(map.next_value::<Values>()?.0),
+                "after" => after = Some(map.next_value::<Tail>()?),
+                "period" => period = Some(map.next_value::<usize>()?),
+                other => {
+                    return Err(de::Error::custom(format!(
+                        "unknown key `{}` in a capacity profile (accepted: values, after, period)",
+                        crate::limits::excerpt(other, 40)
+                    )));
+                }
+            }
         }
+        let values = values.ok_or_else(|| {
+            de::Error::custom(
+                "a capacity profile object needs `values`: [...] (one value per slot)",
+            )
+        })?;
+        let after = after.unwrap_or_default();
+        build(match period {
+            None => CapacityProfile::new(values, after),
+            Some(p) => CapacityProfile::with_period(values, after, p),
+        })
+    }
+}
+
+/// The elements of a list of capacities; stops at the longest horizon instead of
+/// growing without bound.
+fn read_values<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<Vec<i64>, A::Error> {
+    let mut values = Vec::new();
+    while let Some(Amount(v)) = seq.next_element()? {
+        if values.len() >= MAX_HORIZON as usize {
+            return Err(de::Error::custom(ProfileError::TooLong {
+                len: values.len() + 1,
+            }));
+        }
+        values.push(v);
+    }
+    Ok(values)
+}
+
+/// One capacity value: a whole number, read with a message that says so.
+struct Amount(i64);
+
+impl Amount {
+    fn from_u64<E: de::Error>(v: u64) -> Result<Self, E> {
+        i64::try_from(v).map(Amount).map_err(|_| {
+            E::custom(format!(
+                "capacity {v} is above the largest supported amount, {} (1 GW in milliwatts)",
+                thousands(MAX_AMOUNT as u64)
+            ))
+        })
+    }
+
+    fn from_f64<E: de::Error>(v: f64) -> Result<Self, E> {
+        // Whole numbers written with an exponent or a fraction of zero (2e6, 5.0) are fine.
+        if v.is_finite() && v.fract() == 0.0 && v.abs() <= 9.0e15 {
+            Ok(Amount(v as i64))
+        } else {
+            Err(E::custom(format!(
+                "capacity {v} is not a whole number of milliwatts between 0 and {}",
+                thousands(MAX_AMOUNT as u64)
+            )))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Amount;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a whole number of milliwatts")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Amount, E> {
+                Ok(Amount(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Amount, E> {
+                Amount::from_u64(v)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Amount, E> {
+                Amount::from_f64(v)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The `values` list of the object form.
+struct Values(Vec<i64>);
+
+impl<'de> Deserialize<'de> for Values {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Values;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of per-slot values")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Values, A::Error> {
+                read_values(seq).map(Values)
+            }
+        }
+        d.deserialize_seq(V)
     }
 }
 
 impl From<CapacityProfile> for ProfileRepr {
     fn from(p: CapacityProfile) -> Self {
-        if p.values.len() == 1 && p.tail == Tail::Hold {
+        if p.values.len() == 1 {
             ProfileRepr::Constant(p.values[0])
         } else {
             let period = (p.tail == Tail::Repeat && p.period != p.values.len()).then_some(p.period);
@@ -262,13 +446,13 @@ mod tests {
     fn difference_floors_at_zero_and_keeps_period() {
         let budget = CapacityProfile::new(vec![10, 20, 30, 40], Tail::Repeat).unwrap();
         let base = CapacityProfile::new(vec![15, 5], Tail::Repeat).unwrap();
-        let cap = CapacityProfile::difference(&budget, &base);
+        let cap = CapacityProfile::difference(&budget, &base).unwrap();
         assert_eq!(cap.tail(), Tail::Repeat);
         for s in 0..40 {
             assert_eq!(cap.at(s), (budget.at(s) - base.at(s)).max(0), "slot {s}");
         }
         let hold = CapacityProfile::new(vec![7, 9], Tail::Hold).unwrap();
-        let cap = CapacityProfile::difference(&budget, &hold);
+        let cap = CapacityProfile::difference(&budget, &hold).unwrap();
         for s in 0..40 {
             assert_eq!(cap.at(s), (budget.at(s) - hold.at(s)).max(0), "slot {s}");
         }

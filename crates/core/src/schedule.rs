@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::instance::{Instance, TaskId};
+use crate::limits::{horizon_for, thousands};
 use crate::units::Slot;
 
 /// Start slot of every task, indexed like the instance's tasks.
@@ -23,9 +24,10 @@ impl Schedule {
         Self { starts }
     }
 
-    /// Finish slot (exclusive) of task `j`.
+    /// Finish slot (exclusive) of task `j` (saturating: [`validate`] refuses a
+    /// schedule that runs past the horizon, so a validated one never saturates).
     pub fn finish(&self, inst: &Instance, j: usize) -> Slot {
-        self.starts[j] + inst.tasks()[j].duration
+        self.starts[j].saturating_add(inst.tasks()[j].duration)
     }
 
     /// The makespan: the latest finish over all tasks (slot 0 is the time origin).
@@ -36,7 +38,8 @@ impl Schedule {
             .unwrap_or(0)
     }
 
-    /// Usage of resource `k` in slots `0..makespan`.
+    /// Usage of resource `k` in slots `0..makespan` (one entry per slot: call it on a
+    /// validated schedule, whose makespan is within the horizon).
     pub fn usage(&self, inst: &Instance, k: usize) -> Vec<i64> {
         let len = self.makespan(inst) as usize;
         let mut diff = vec![0i64; len + 1];
@@ -84,6 +87,21 @@ pub enum Violation {
         expected: usize,
         /// Number of starts.
         got: usize,
+    },
+    /// A task runs past the longest horizon an instance may use.
+    #[error(
+        "task {task} starts at slot {start} and would finish at slot {finish}, beyond the longest supported horizon of {} slots",
+        thousands(u64::from(*.limit))
+    )]
+    BeyondHorizon {
+        /// The task.
+        task: TaskId,
+        /// Its start.
+        start: Slot,
+        /// Its finish (exclusive), which may not fit a slot number.
+        finish: u64,
+        /// The horizon limit.
+        limit: Slot,
     },
     /// A task starts before its release.
     #[error("task {task} starts at slot {start}, before its release at slot {release}")]
@@ -143,8 +161,13 @@ fn fmt_ids(ids: &[TaskId]) -> String {
 }
 
 /// Checks precedence, release, deadline and capacity in every slot; returns the
-/// first violation (release and deadline first, then precedence in task order,
-/// then capacity at the earliest slot).
+/// first violation (the horizon, release and deadline first, then precedence in
+/// task order, then capacity at the earliest slot).
+///
+/// Exact for any instance and any start slots: finishes are computed in `u64` and
+/// usage in `i128`, so nothing wraps; capacity is checked from the start and
+/// finish events, so time and memory follow the number of tasks, not the slot
+/// numbers.
 pub fn validate(inst: &Instance, schedule: &Schedule) -> Result<(), Violation> {
     let tasks = inst.tasks();
     if schedule.starts.len() != tasks.len() {
@@ -153,6 +176,19 @@ pub fn validate(inst: &Instance, schedule: &Schedule) -> Result<(), Violation> {
             got: schedule.starts.len(),
         });
     }
+    let limit = horizon_for(inst.resources().len());
+    let finish = |j: usize| u64::from(schedule.starts[j]) + u64::from(tasks[j].duration);
+    for (j, t) in tasks.iter().enumerate() {
+        if finish(j) > u64::from(limit) {
+            return Err(Violation::BeyondHorizon {
+                task: t.id.clone(),
+                start: schedule.starts[j],
+                finish: finish(j),
+                limit,
+            });
+        }
+    }
+    // From here on every finish fits a `Slot`.
     for (j, t) in tasks.iter().enumerate() {
         let start = schedule.starts[j];
         if start < t.release {
@@ -185,11 +221,32 @@ pub fn validate(inst: &Instance, schedule: &Schedule) -> Result<(), Violation> {
             }
         }
     }
-    let mut first: Option<(Slot, usize, i64)> = None;
+    let mut first: Option<(Slot, usize, i128)> = None;
     for (k, res) in inst.resources().iter().enumerate() {
-        for (slot, &used) in schedule.usage(inst, k).iter().enumerate() {
-            let slot = slot as Slot;
-            if used > res.capacity.at(slot) {
+        // (slot, change of usage) at every start and finish, in time order.
+        let mut events: Vec<(Slot, i128)> = Vec::with_capacity(2 * tasks.len());
+        for (j, t) in tasks.iter().enumerate() {
+            if t.demand[k] > 0 {
+                events.push((schedule.starts[j], i128::from(t.demand[k])));
+                events.push((schedule.finish(inst, j), -i128::from(t.demand[k])));
+            }
+        }
+        events.sort_unstable();
+        let mut used = 0i128;
+        let mut i = 0;
+        while i < events.len() {
+            let at = events[i].0;
+            while i < events.len() && events[i].0 == at {
+                used += events[i].1;
+                i += 1;
+            }
+            let until = events.get(i).map_or(at, |e| e.0);
+            if first.is_some_and(|(s, _, _)| s <= at) {
+                break;
+            }
+            if used > 0
+                && let Some(slot) = res.capacity.first_below(at, until, used)
+            {
                 if first.is_none_or(|(s, _, _)| slot < s) {
                     first = Some((slot, k, used));
                 }
@@ -210,7 +267,8 @@ pub fn validate(inst: &Instance, schedule: &Schedule) -> Result<(), Violation> {
         return Err(Violation::Capacity {
             resource: res.name.clone(),
             slot,
-            used,
+            // Within the stated limits (crate::limits) every usage fits an i64.
+            used: i64::try_from(used).unwrap_or(i64::MAX),
             capacity: res.capacity.at(slot),
             tasks: running,
         });

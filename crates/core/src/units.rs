@@ -278,7 +278,9 @@ impl TimeGrid {
     }
     /// Seconds after midnight of day 0 at which `slot` starts.
     pub fn start_seconds(&self, slot: Slot) -> i64 {
-        self.origin_seconds + i64::from(slot) * i64::from(self.slot_seconds)
+        // Saturating: an origin near the end of i64 must not wrap into the past.
+        self.origin_seconds
+            .saturating_add(i64::from(slot) * i64::from(self.slot_seconds))
     }
     /// The clock time at which `slot` starts: `YYYY-MM-DD HH:MM` when the grid has a
     /// dated start, else `day N HH:MM` counted from midnight of day 0.

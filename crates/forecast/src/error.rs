@@ -40,7 +40,7 @@ pub enum ForecastError {
         available: String,
     },
     /// A cell that must hold a number holds something else.
-    #[error("{path}: line {line}, column `{column}`: `{value}` is not a number")]
+    #[error("{path}: line {line}, column `{column}`: `{value}` is not a finite number")]
     NotANumber {
         /// The file.
         path: PathBuf,

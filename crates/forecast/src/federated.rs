@@ -306,6 +306,32 @@ fn check(devices: &[TimeSeries], o: &FederatedOptions) -> Result<()> {
     if let Some(dp) = &o.dp {
         dp.check()?;
     }
+    // One grid for all: a 60 s series and a 900 s one would mix minutes and quarter hours.
+    let step = devices[0].step_seconds;
+    if let Some(d) = devices.iter().find(|d| d.step_seconds != step) {
+        return bad(
+            "devices",
+            format!(
+                "`{}` has slots of {} s and `{}` of {step} s: federated devices must share one \
+                 slot length (resample them, or give --step)",
+                d.name, d.step_seconds, devices[0].name
+            ),
+        );
+    }
+    if o.cold_history > 0 {
+        let cold = &devices[o.cold_device];
+        let train = cold.len() - (cold.len() as f64 * o.test_fraction) as usize;
+        if o.cold_history > train {
+            return bad(
+                "cold-history",
+                format!(
+                    "{} slots, but the cold device `{}` has only {train} slots before its test part \
+                     (give 1 to {train}, or 0 for two days)",
+                    o.cold_history, cold.name
+                ),
+            );
+        }
+    }
     let features = devices[0].features.len();
     if let Some(d) = devices.iter().find(|d| d.features.len() != features) {
         return Err(ForecastError::Federated {

@@ -9,6 +9,9 @@
 //!   starts): runs up to `max_interpolate` slots are linearly interpolated; longer runs take
 //!   the value one season earlier when there is one (so a day-long outage does not become a
 //!   straight line), otherwise they are interpolated too. Leading and trailing gaps are cut.
+//! - **Mostly empty grids** are refused: when the rows would fill less than half of the slots
+//!   between the first and the last timestamp (one row dated years off, or a wrong step), the
+//!   error names the largest gap instead of a series that is mostly interpolation.
 //! - Timestamps with `Z` or an offset are converted to UTC; timestamps without are taken as
 //!   wall-clock time and time-of-day features use that clock.
 //!
@@ -23,6 +26,8 @@
 //! causal transforms of a feature (change, lag, trailing mean).
 
 use std::path::{Path, PathBuf};
+
+use powerslot_core::limits::excerpt;
 
 use crate::error::{ForecastError, Result};
 
@@ -185,18 +190,22 @@ pub fn parse_time(text: &str) -> Option<i64> {
         .map(|z| z.timestamp().as_second())
 }
 
-/// Parses a numeric cell: empty, `NaN` and `?` are missing; anything else must be a number.
+/// Parses a numeric cell: empty, `NaN` and `?` are missing; anything else must be a finite
+/// number.
 fn parse_cell(text: &str) -> std::result::Result<Option<f64>, ()> {
     let t = text.trim();
     if t.is_empty() || t == "?" || t.eq_ignore_ascii_case("nan") || t.eq_ignore_ascii_case("na") {
         return Ok(None);
     }
+    // `1e400` and `inf` parse but are no measurement: an error, not a gap to fill.
     match t.parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(Some(v)),
-        Ok(_) => Ok(None),
-        Err(_) => Err(()),
+        _ => Err(()),
     }
 }
+
+/// Slots a short series may have beyond twice its rows before it counts as mostly filled in.
+const MIN_SLACK_SLOTS: u64 = 1000;
 
 /// One raw row: timestamp (seconds), value, features (`None` = missing).
 type RawRow = (i64, Option<f64>, Vec<Option<f64>>);
@@ -282,14 +291,14 @@ fn read_rows(
                 path: pb(),
                 line,
                 column: col.to_string(),
-                value: record[i].to_string(),
+                value: excerpt(&record[i], 40),
             })
         };
         let t = parse_time(&record[time_idx]).ok_or_else(|| ForecastError::BadTimestamp {
             path: pb(),
             line,
             column: time_column.to_string(),
-            value: record[time_idx].to_string(),
+            value: excerpt(&record[time_idx], 40),
         })?;
         let v = cell(value_idx, value_column)?;
         let f = feat_idx
@@ -643,7 +652,32 @@ fn regularise(
         }
     };
     let t0 = rows[0].0;
-    let slots = ((rows.last().map(|r| r.0).unwrap_or(t0) - t0 + step / 2) / step) as usize + 1;
+    let span = rows.last().map_or(0, |r| r.0) - t0;
+    let slots = u64::try_from(span.saturating_add(step / 2) / step).unwrap_or(u64::MAX) + 1;
+    // More than half of the grid without a sample is no series but a typo (one row dated
+    // years off) or a wrong --step; refusing also keeps memory proportional to the rows.
+    if slots > 2 * rows.len() as u64 + MIN_SLACK_SLOTS {
+        let (a, b) = rows
+            .windows(2)
+            .map(|w| (w[0].0, w[1].0))
+            .max_by_key(|(a, b)| b - a)
+            .unwrap_or((t0, t0));
+        return Err(ForecastError::InvalidParameter {
+            name: "series".into(),
+            message: format!(
+                "{what}: {} rows span {} slots of {step} s from {} to {}, so more than half of the \
+                 series would be filled in; the largest gap runs from {} to {} (a mistyped date? \
+                 or give --step)",
+                rows.len(),
+                slots,
+                format_time(t0),
+                format_time(t0.saturating_add(span)),
+                format_time(a),
+                format_time(b)
+            ),
+        });
+    }
+    let slots = slots as usize;
     let nf = options.feature_columns.len();
     let mut sum = vec![0.0; slots];
     let mut count = vec![0u32; slots];

@@ -22,6 +22,9 @@ use jiff::civil::{Date, DateTime};
 use crate::error::{HarvestError, Result};
 use crate::predict::SlotSeries;
 
+/// Most slots a trace may span (2²³: 239 years of 15-minute slots, 16 of one-minute ones).
+pub const MAX_TRACE_SLOTS: usize = 1 << 23;
+
 /// What to read and how to slot it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TraceOptions {
@@ -130,6 +133,17 @@ impl Trace {
     }
 }
 
+/// A cell quoted for a message, cut after 40 characters so a huge cell is never echoed.
+fn quoted(cell: &str) -> String {
+    let count = cell.chars().count();
+    if count <= 40 {
+        format!("{cell:?}")
+    } else {
+        let head: String = cell.chars().take(40).collect();
+        format!("{head:?}… ({count} characters)")
+    }
+}
+
 /// Reads `path`.
 pub fn read_trace(path: &Path, options: &TraceOptions) -> Result<Trace> {
     let file = std::fs::File::open(path).map_err(|source| HarvestError::Io {
@@ -235,7 +249,10 @@ pub fn read_trace_from<R: Read>(reader: R, name: &str, options: &TraceOptions) -
             bad(
                 line,
                 &options.time_column,
-                format!("cannot read {t_raw:?} as a time (ISO 8601 or Unix seconds)"),
+                format!(
+                    "cannot read {} as a time (ISO 8601 or Unix seconds)",
+                    quoted(t_raw)
+                ),
             )
         })?;
         if let Some(prev) = last_time
@@ -258,14 +275,14 @@ pub fn read_trace_from<R: Read>(reader: R, name: &str, options: &TraceOptions) -
                 bad(
                     line,
                     &options.value_column,
-                    format!("{v_raw:?} is not a number"),
+                    format!("{} is not a number", quoted(v_raw)),
                 )
             })?;
             if !v.is_finite() {
                 return Err(bad(
                     line,
                     &options.value_column,
-                    format!("{v_raw:?} is not finite"),
+                    format!("{} is not finite", quoted(v_raw)),
                 ));
             }
             Some(v)
@@ -309,6 +326,17 @@ pub fn read_trace_from<R: Read>(reader: R, name: &str, options: &TraceOptions) -
             .map_err(|e| bad(line, &options.time_column, e.to_string()))?
             .get_days();
         let minute = i64::from(t.hour()) * 60 + i64::from(t.minute());
+        // Bounded before growing: one mistyped year must not allocate gigabytes.
+        if (i64::from(day) + 1) * spd as i64 > MAX_TRACE_SLOTS as i64 {
+            return Err(bad(
+                line,
+                &options.time_column,
+                format!(
+                    "time {t} is {day} days after the first row ({day0}); a trace may span at most {} days of {m}-minute slots (a mistyped date?)",
+                    MAX_TRACE_SLOTS / spd
+                ),
+            ));
+        }
         let index = day as usize * spd + (minute / i64::from(m)) as usize;
         if acc.len() <= index {
             acc.resize((index / spd + 1) * spd, (0.0, 0));
@@ -317,11 +345,14 @@ pub fn read_trace_from<R: Read>(reader: R, name: &str, options: &TraceOptions) -
         acc[index].1 += 1;
     }
     let Some(first) = first else {
-        return Err(HarvestError::TooLittleData {
-            what: "trace (rows with a value)",
-            needed: 1,
-            got: 0,
-        });
+        return Err(bad(
+            2,
+            &options.value_column,
+            format!(
+                "none of the {} data rows has a value (all empty, NaN, NA or null)",
+                summary.rows
+            ),
+        ));
     };
     let values: Vec<Option<f64>> = acc
         .iter()
@@ -470,7 +501,27 @@ mod tests {
         let e = read_trace_from("t,v\n2020-01-01T01:00,\n".as_bytes(), "x.csv", &opts())
             .unwrap_err()
             .to_string();
-        assert!(e.contains("too little data"), "{e}");
+        assert!(
+            e.contains("x.csv, line 2, column v") && e.contains("none of the 1 data rows"),
+            "{e}"
+        );
+        // On quarter-hour slots 8,000 years pass the span cap (on the 12-hour slots of
+        // `opts()` they would fit it).
+        let quarters = TraceOptions {
+            slot_minutes: 15,
+            ..opts()
+        };
+        let e = read_trace_from(
+            "t,v\n2020-01-01T01:00,1\n9999-01-01T00:00,1\n".as_bytes(),
+            "x.csv",
+            &quarters,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("line 3, column t") && e.contains("mistyped date"),
+            "{e}"
+        );
         let bad_slots = TraceOptions {
             slot_minutes: 7,
             ..opts()

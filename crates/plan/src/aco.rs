@@ -17,11 +17,11 @@
 //! solution found so far receive `ρ · 1/(2T*)` (eq. 4), `T*` its makespan.
 //!
 //! Time steps where ε is empty involve no choice and are skipped (the schedule is
-//! the same as visiting them). The pheromone matrix is indexed by time step ×
-//! device; its prefix sums over time are refreshed once per iteration, so a
-//! choice costs one lookup per eligible device. Rows past the matrix all hold
-//! the value of never-reinforced entries, so the matrix grows only as far as the
-//! best solution reaches.
+//! the same as visiting them). The pheromone matrix (time step × device) is kept
+//! sparsely: entries never reinforced all hold the same value, so only the
+//! reinforced ones are stored, per device with running sums over time refreshed
+//! once per iteration; a choice costs one binary search per eligible device, and
+//! memory does not grow with the makespan.
 //!
 //! **Initial pheromone** (the paper does not state it): `τ₀ = 1/(2·CP)` with CP
 //! the critical-path length. `1/(2T)` is the value eqs. (3) and (4) drive an
@@ -68,74 +68,70 @@ impl Default for AcoParams {
     }
 }
 
-/// Pheromone per (time step, device) with prefix sums over time.
+/// Pheromone per (time step, device), stored sparsely: every entry never
+/// reinforced has the same value (`untouched`, which only evaporates), so only the
+/// reinforced entries are kept, per device in time order with running sums. Memory
+/// is one entry per device and iteration at most, whatever the makespan; the sums
+/// are those of the dense matrix (up to rounding in the last bits).
 struct Pheromone {
-    n: usize,
-    tau: Vec<f64>,
-    prefix: Vec<f64>,
-    /// Value of every entry never reinforced (also every row past the matrix).
+    /// Value of every entry never reinforced.
     untouched: f64,
+    /// Per device: reinforced time steps, increasing.
+    steps: Vec<Vec<Slot>>,
+    /// Per device: pheromone above `untouched` at those steps, in units of `scale`.
+    extra: Vec<Vec<f64>>,
+    /// Per device: running sums of `extra`.
+    prefix: Vec<Vec<f64>>,
+    /// Common factor of every `extra`: evaporation multiplies it, not each entry.
+    scale: f64,
 }
 
 impl Pheromone {
-    fn new(n: usize, rows: usize, tau0: f64) -> Self {
-        let mut ph = Self {
-            n,
-            tau: vec![tau0; rows * n],
-            prefix: Vec::new(),
+    fn new(n: usize, tau0: f64) -> Self {
+        Self {
             untouched: tau0,
-        };
-        ph.refresh();
-        ph
-    }
-
-    fn rows(&self) -> usize {
-        self.tau.len() / self.n
-    }
-
-    fn refresh(&mut self) {
-        self.prefix.clear();
-        self.prefix.extend_from_slice(&self.tau);
-        for i in 1..self.rows() {
-            let (done, rest) = self.prefix.split_at_mut(i * self.n);
-            let prev = &done[(i - 1) * self.n..];
-            for (v, p) in rest[..self.n].iter_mut().zip(prev) {
-                *v += p;
-            }
+            steps: vec![Vec::new(); n],
+            extra: vec![Vec::new(); n],
+            prefix: vec![Vec::new(); n],
+            scale: 1.0,
         }
     }
 
     /// `Σ_{k≤i} τ_kj`.
     #[inline]
     fn summed(&self, i: Slot, j: usize) -> f64 {
-        let (i, rows) = (i as usize, self.rows());
-        if i < rows {
-            self.prefix[i * self.n + j]
-        } else {
-            let last = if rows == 0 {
-                0.0
-            } else {
-                self.prefix[(rows - 1) * self.n + j]
-            };
-            last + (i + 1 - rows) as f64 * self.untouched
-        }
+        let k = self.steps[j].partition_point(|&s| s <= i);
+        let extra = if k == 0 { 0.0 } else { self.prefix[j][k - 1] };
+        f64::from(i + 1) * self.untouched + self.scale * extra
     }
 
     /// Eq. (3) on every entry, then eq. (4) on the best solution's pairs.
     fn update(&mut self, rho: f64, best_starts: &[Slot], best_makespan: Slot) {
-        for v in &mut self.tau {
-            *v *= 1.0 - rho;
-        }
         self.untouched *= 1.0 - rho;
-        let need = best_starts.iter().max().map_or(0, |&s| s as usize + 1);
-        if need > self.rows() {
-            self.tau.resize(need * self.n, self.untouched);
+        self.scale *= 1.0 - rho;
+        if self.scale < 1e-150 {
+            // Fold the factor in before it underflows.
+            for e in self.extra.iter_mut().flatten() {
+                *e *= self.scale;
+            }
+            self.scale = 1.0;
         }
-        let deposit = rho / (2.0 * f64::from(best_makespan));
+        let deposit = rho / (2.0 * f64::from(best_makespan)) / self.scale;
         for (j, &s) in best_starts.iter().enumerate() {
-            self.tau[s as usize * self.n + j] += deposit;
+            match self.steps[j].binary_search(&s) {
+                Ok(k) => self.extra[j][k] += deposit,
+                Err(k) => {
+                    self.steps[j].insert(k, s);
+                    self.extra[j].insert(k, deposit);
+                }
+            }
+            let mut sum = 0.0;
+            self.prefix[j].clear();
+            self.prefix[j].extend(self.extra[j].iter().map(|e| {
+                sum += e;
+                sum
+            }));
         }
-        self.refresh();
     }
 }
 
@@ -143,7 +139,7 @@ impl Pheromone {
 pub fn run(p: &Problem<'_>, params: &AcoParams, budget: &Budget, seed: u64) -> Vec<Slot> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let cp = p.makespan(&p.earliest_starts()).max(1);
-    let mut pheromone = Pheromone::new(p.n, cp as usize + 1, 1.0 / (2.0 * f64::from(cp)));
+    let mut pheromone = Pheromone::new(p.n, 1.0 / (2.0 * f64::from(cp)));
     // d_j + Σ_{s∈S_j} d_s of eq. (2).
     let weight: Vec<f64> = (0..p.n)
         .map(|j| {
@@ -192,6 +188,10 @@ pub fn run(p: &Problem<'_>, params: &AcoParams, budget: &Budget, seed: u64) -> V
             if best.as_ref().is_none_or(|(m, _)| makespan < *m) {
                 best = Some((makespan, sgs.starts.clone()));
             }
+            // A schedule past the horizon: the capacity leaves no room within it.
+            if makespan > powerslot_core::limits::horizon_for(p.m) {
+                break 'iterations;
+            }
         }
         let (m, starts) = best.as_ref().expect("at least one ant ran");
         pheromone.update(params.rho, starts, *m);
@@ -226,15 +226,21 @@ mod tests {
 
     #[test]
     fn pheromone_sums_evaporates_and_deposits() {
-        let mut ph = Pheromone::new(2, 3, 0.5);
+        let mut ph = Pheromone::new(2, 0.5);
         assert_eq!(ph.summed(2, 0), 1.5);
-        assert_eq!(ph.summed(4, 1), 2.5); // rows past the matrix hold τ₀ too
+        assert_eq!(ph.summed(4, 1), 2.5);
         ph.update(0.5, &[4, 0], 2);
         // τ = 0.25 everywhere; deposit 0.5/(2·2) = 0.125 on (4, 0) and (0, 1).
-        assert_eq!(ph.rows(), 5);
+        assert_eq!(ph.summed(3, 0), 4.0 * 0.25);
         assert_eq!(ph.summed(4, 0), 5.0 * 0.25 + 0.125);
         assert_eq!(ph.summed(0, 1), 0.375);
         assert_eq!(ph.summed(6, 1), 7.0 * 0.25 + 0.125);
+        // The deposit evaporates with everything else.
+        ph.update(0.5, &[4, 0], 2);
+        assert_eq!(ph.summed(4, 0), 5.0 * 0.125 + 0.0625 + 0.125);
+        // A far start costs one entry, not a row per time step.
+        ph.update(0.5, &[4_000_000, 0], 2);
+        assert_eq!(ph.steps[0], vec![4, 4_000_000]);
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //!   `end(a, E)` the first slot by which the usable area from `a` reaches `E`.
 //!   Also `T ≥ head_j + d_j + tail_j` for every task.
 
+use powerslot_core::limits::horizon_for;
 use powerslot_core::{CapacityProfile, Slot};
 
 use crate::problem::Problem;
@@ -42,10 +43,6 @@ impl Bounds {
     }
 }
 
-/// How far past a start the usable area is scanned: only an instance whose
-/// tasks can never all be scheduled (capacity that ends below their demands)
-/// reaches it, and then any value is a valid bound.
-const SCAN_LIMIT: usize = 1 << 22;
 /// Largest capacity for which usable amounts come from exact subset sums.
 const SUBSET_SUM_LIMIT: i64 = 1 << 16;
 /// Largest number of tasks for which every (head, tail) pair is tried; above it
@@ -68,10 +65,11 @@ pub fn compute(p: &Problem<'_>) -> Bounds {
         if demand.iter().all(|&q| q == 0) {
             continue;
         }
-        let energy: Vec<i64> = (0..p.n)
-            .map(|j| demand[j] * i64::from(p.duration[j]))
+        // Energies in i128: amount × slots × tasks can pass an i64.
+        let energy: Vec<i128> = (0..p.n)
+            .map(|j| i128::from(demand[j]) * i128::from(p.duration[j]))
             .collect();
-        let mut area = UsableArea::new(&p.capacity[k], &demand);
+        let mut area = UsableArea::new(&p.capacity[k], &demand, horizon_for(p.m));
         resource = resource.max(area.end(0, energy.iter().sum()));
         cumulative = cumulative.max(head_tail_energy(&mut area, &heads, &after, &energy));
     }
@@ -90,7 +88,12 @@ fn demand_on(p: &Problem<'_>, j: usize, k: usize) -> i64 {
 }
 
 /// The best of `b + end(a, E(a, b))` over head values `a` and tail values `b`.
-fn head_tail_energy(area: &mut UsableArea, heads: &[Slot], after: &[Slot], energy: &[i64]) -> Slot {
+fn head_tail_energy(
+    area: &mut UsableArea,
+    heads: &[Slot],
+    after: &[Slot],
+    energy: &[i128],
+) -> Slot {
     let n = heads.len();
     let mut by_head: Vec<usize> = (0..n).collect();
     by_head.sort_unstable_by_key(|&j| std::cmp::Reverse(heads[j]));
@@ -152,10 +155,12 @@ pub fn fit_heads(p: &Problem<'_>) -> Vec<Slot> {
     head
 }
 
+/// Only slots within the horizon count: a task that cannot fit alone before it
+/// cannot be in any schedule the planners accept.
 fn fits_alone_from(p: &Problem<'_>, j: usize, from: Slot) -> Option<Slot> {
     let d = p.duration[j] as usize;
     let mut run = 0;
-    for s in from as usize..from as usize + SCAN_LIMIT {
+    for s in from as usize..horizon_for(p.m) as usize {
         let ok = p.demand[j]
             .iter()
             .all(|&(k, q)| p.capacity[k].at(s as Slot) >= q);
@@ -167,45 +172,31 @@ fn fits_alone_from(p: &Problem<'_>, j: usize, from: Slot) -> Option<Slot> {
     None
 }
 
-/// Prefix sums of one resource's usable capacity, extended on demand.
+/// Prefix sums of one resource's usable capacity, extended on demand up to the
+/// horizon limit (any bound that reaches it is valid: no schedule may end later).
 struct UsableArea<'c> {
     capacity: &'c CapacityProfile,
     /// `best_le[c]`: the largest sum of distinct demands not above `c`.
     best_le: Option<Vec<i64>>,
     min_demand: i64,
     total_demand: i64,
-    /// `prefix[t]` = usable area of slots `0..t`.
-    prefix: Vec<i64>,
+    /// `prefix[t]` = usable area of slots `0..t` (i128: amount × slots can pass an i64).
+    prefix: Vec<i128>,
+    limit: usize,
 }
 
 impl<'c> UsableArea<'c> {
-    fn new(capacity: &'c CapacityProfile, demand: &[i64]) -> Self {
+    fn new(capacity: &'c CapacityProfile, demand: &[i64], limit: Slot) -> Self {
         let positive: Vec<i64> = demand.iter().copied().filter(|&q| q > 0).collect();
         let cmax = capacity.max();
-        let best_le = (cmax <= SUBSET_SUM_LIMIT).then(|| {
-            let size = cmax as usize + 1;
-            let mut reach = vec![false; size];
-            reach[0] = true;
-            for &q in &positive {
-                let q = q as usize;
-                for c in (q..size).rev() {
-                    if reach[c - q] {
-                        reach[c] = true;
-                    }
-                }
-            }
-            let mut best = vec![0i64; size];
-            for c in 1..size {
-                best[c] = if reach[c] { c as i64 } else { best[c - 1] };
-            }
-            best
-        });
+        let best_le = (cmax <= SUBSET_SUM_LIMIT).then(|| subset_sums(&positive, cmax as usize));
         Self {
             capacity,
             best_le,
             min_demand: positive.iter().copied().min().unwrap_or(0),
-            total_demand: positive.iter().sum(),
+            total_demand: positive.iter().fold(0i64, |a, &q| a.saturating_add(q)),
             prefix: vec![0],
+            limit: limit as usize,
         }
     }
 
@@ -220,26 +211,57 @@ impl<'c> UsableArea<'c> {
         }
     }
 
-    /// The smallest `t ≥ a` whose usable area over `[a, t)` reaches `energy`.
-    fn end(&mut self, a: Slot, energy: i64) -> Slot {
-        let a = a as usize;
-        let limit = a + SCAN_LIMIT;
+    /// The smallest `t ≥ a` whose usable area over `[a, t)` reaches `energy`, or the
+    /// horizon limit.
+    fn end(&mut self, a: Slot, energy: i128) -> Slot {
+        let a = (a as usize).min(self.limit);
         while self.prefix.len() <= a {
             self.push();
         }
         let target = self.prefix[a] + energy;
-        while *self.prefix.last().expect("never empty") < target && self.prefix.len() <= limit {
+        while *self.prefix.last().expect("never empty") < target && self.prefix.len() <= self.limit
+        {
             self.push();
         }
         let t = self.prefix.partition_point(|&u| u < target);
-        t.min(limit) as Slot
+        t.min(self.limit) as Slot
     }
 
     fn push(&mut self) {
         let s = self.prefix.len() - 1;
         let u = self.usable(s as Slot);
-        self.prefix.push(self.prefix[s] + u);
+        self.prefix.push(self.prefix[s] + i128::from(u));
     }
+}
+
+/// `best[c]` for `c` in `0..=cmax`: the largest sum of distinct demands not above
+/// `c`. Reachable sums are a bit set shifted by each demand, 64 sums per word.
+fn subset_sums(demands: &[i64], cmax: usize) -> Vec<i64> {
+    let words = (cmax + 1).div_ceil(64);
+    let mut reach = vec![0u64; words];
+    reach[0] = 1;
+    for &q in demands {
+        let q = q as usize;
+        if q > cmax {
+            continue;
+        }
+        let (shift_words, shift_bits) = (q / 64, q % 64);
+        // Highest word first, so each demand is used at most once.
+        for w in (shift_words..words).rev() {
+            let src = w - shift_words;
+            let mut v = reach[src] << shift_bits;
+            if shift_bits > 0 && src > 0 {
+                v |= reach[src - 1] >> (64 - shift_bits);
+            }
+            reach[w] |= v;
+        }
+    }
+    let mut best = vec![0i64; cmax + 1];
+    for c in 1..=cmax {
+        let reachable = reach[c / 64] >> (c % 64) & 1 == 1;
+        best[c] = if reachable { c as i64 } else { best[c - 1] };
+    }
+    best
 }
 
 #[cfg(test)]
@@ -271,6 +293,32 @@ mod tests {
             power_curves: None,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn subset_sums_match_the_definition() {
+        let best = subset_sums(&[3, 5, 70, 64], 140);
+        // Reachable: 0 3 5 8 64 67 69 70 72 73 75 78 134 137 139 142...
+        assert_eq!(
+            (best[2], best[4], best[9], best[66], best[71], best[140]),
+            (0, 3, 8, 64, 70, 139)
+        );
+        let slow = |c: i64| {
+            let d = [3i64, 5, 70, 64];
+            (0..16u32)
+                .map(|m| {
+                    (0..4)
+                        .filter(|i| m >> i & 1 == 1)
+                        .map(|i| d[i])
+                        .sum::<i64>()
+                })
+                .filter(|&x| x <= c)
+                .max()
+                .unwrap()
+        };
+        for c in 0..=140 {
+            assert_eq!(best[c as usize], slow(c), "{c}");
+        }
     }
 
     #[test]

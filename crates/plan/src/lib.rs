@@ -164,22 +164,31 @@ pub enum PlanError {
         /// The first missed deadline.
         violation: Violation,
     },
-    /// The capacity holds too low for some task after a slot, and no schedule was
-    /// found that finishes those tasks before it.
+    /// The capacity's tail is too low for some task after a slot, and no schedule
+    /// was found that finishes those tasks before it.
     #[error(
-        "no schedule found for {instance} that fits the capacity: from slot {from} on, {resource} holds at {level}, which some task needs more than, and the best schedule found still needs more ({violation})"
+        "no schedule found for {instance} that fits the capacity: from slot {from} on, {resource} {tail}, too little for some task, and the best schedule found still needs more ({violation})"
     )]
     CapacityRunsOut {
         /// The instance.
         instance: String,
         /// The resource.
         resource: String,
-        /// First slot of the low held tail.
+        /// First slot of the low tail.
         from: Slot,
-        /// The held capacity, with unit.
-        level: String,
+        /// The tail described, e.g. `holds at 1000 mW`.
+        tail: String,
         /// The first slot where the best schedule exceeds it.
         violation: Box<Violation>,
+    },
+    /// Every schedule found runs past the longest horizon the planners keep
+    /// (see `powerslot_core::limits`).
+    #[error("no schedule found for {instance} within the longest supported horizon: {violation}")]
+    HorizonExceeded {
+        /// The instance.
+        instance: String,
+        /// The task that would finish past the horizon.
+        violation: Violation,
     },
     /// The options make no sense (e.g. zero threads).
     #[error("invalid option: {0}")]
@@ -227,11 +236,22 @@ pub fn solve(inst: &Instance, solver: &Solver, opts: &Options) -> Result<Solutio
             _ => None,
         };
         return Err(match (violation, run_out) {
+            (violation @ Violation::BeyondHorizon { .. }, _) => PlanError::HorizonExceeded {
+                instance: inst.name().into(),
+                violation,
+            },
             (violation, Some((k, r))) => PlanError::CapacityRunsOut {
                 instance: inst.name().into(),
                 resource: inst.resources()[k].name.clone(),
                 from: r.from,
-                level: inst.resources()[k].fmt_amount(r.level),
+                tail: if r.repeats {
+                    format!(
+                        "repeats a pattern of at most {} with no long enough window",
+                        inst.resources()[k].fmt_amount(r.level)
+                    )
+                } else {
+                    format!("holds at {}", inst.resources()[k].fmt_amount(r.level))
+                },
                 violation: Box::new(violation),
             },
             (violation @ Violation::AfterDeadline { .. }, None) => PlanError::DeadlineMissed {

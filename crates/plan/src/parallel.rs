@@ -29,6 +29,8 @@ pub struct ParallelSgs {
     pub starts: Vec<Slot>,
     missing: Vec<usize>,
     waiting: Vec<usize>,
+    /// Position of each waiting task in `waiting` (so removing one is O(1)).
+    place: Vec<usize>,
     next_possible: Vec<Slot>,
     eligible: Vec<usize>,
 }
@@ -47,6 +49,7 @@ impl ParallelSgs {
             starts: vec![0; p.n],
             missing: vec![0; p.n],
             waiting: Vec::with_capacity(p.n),
+            place: vec![0; p.n],
             next_possible: vec![0; p.n],
             eligible: Vec::with_capacity(p.n),
         }
@@ -55,7 +58,23 @@ impl ParallelSgs {
     /// Builds one schedule. `choose(t, eligible)` returns the position in
     /// `eligible` (never empty) of the task to start at slot `t`. Returns the
     /// makespan; starts are in `self.starts`.
-    pub fn run<F>(&mut self, p: &Problem<'_>, mut choose: F) -> Slot
+    pub fn run<F>(&mut self, p: &Problem<'_>, choose: F) -> Slot
+    where
+        F: FnMut(Slot, &[usize]) -> usize,
+    {
+        self.run_until(p, choose, &|| false)
+            .expect("a pass that is never stopped completes")
+    }
+
+    /// Like [`ParallelSgs::run`], but asks `stop` at every visited slot and gives
+    /// up (`None`, starts incomplete) once it says so: an optional pass on a large
+    /// instance must not overrun a time limit.
+    pub fn run_until<F>(
+        &mut self,
+        p: &Problem<'_>,
+        mut choose: F,
+        stop: &dyn Fn() -> bool,
+    ) -> Option<Slot>
     where
         F: FnMut(Slot, &[usize]) -> usize,
     {
@@ -69,12 +88,16 @@ impl ParallelSgs {
         self.waiting.clear();
         for j in 0..p.n {
             if self.missing[j] == 0 {
+                self.place[j] = self.waiting.len();
                 self.waiting.push(j);
                 self.next_possible[j] = p.release[j];
             }
         }
         let mut makespan = 0;
         while let Some(t) = self.waiting.iter().map(|&j| self.next_possible[j]).min() {
+            if stop() {
+                return None;
+            }
             self.eligible.clear();
             for &j in &self.waiting {
                 if self.next_possible[j] <= t {
@@ -93,12 +116,11 @@ impl ParallelSgs {
                 self.starts[j] = t;
                 let finish = t + p.duration[j];
                 makespan = makespan.max(finish);
-                let w = self
-                    .waiting
-                    .iter()
-                    .position(|&k| k == j)
-                    .expect("an eligible task is waiting");
+                let w = self.place[j];
                 self.waiting.swap_remove(w);
+                if let Some(&moved) = self.waiting.get(w) {
+                    self.place[moved] = w;
+                }
                 for &s in &p.succs[j] {
                     self.missing[s] -= 1;
                     if self.missing[s] == 0 {
@@ -108,6 +130,7 @@ impl ParallelSgs {
                             .max()
                             .unwrap_or(0);
                         self.next_possible[s] = ready.max(p.release[s]);
+                        self.place[s] = self.waiting.len();
                         self.waiting.push(s);
                     }
                 }
@@ -119,7 +142,7 @@ impl ParallelSgs {
                 });
             }
         }
-        makespan
+        Some(makespan)
     }
 
     /// Builds one schedule starting, at each slot, the eligible task with the

@@ -5,8 +5,15 @@
 //! profiles, so no horizon has to be guessed up front; [`Availability::reset`]
 //! restores the capacities with one copy, so one buffer serves thousands of
 //! schedules.
+//!
+//! Slots are kept up to the longest supported horizon
+//! ([`powerslot_core::limits::horizon_for`]) and no further: a task that would end
+//! past it is placed there without reserving anything, so the pass ends, and the
+//! validator names the task that runs past the horizon. Memory therefore never
+//! follows a number written in the instance, only the horizon a schedule reaches.
 
 use powerslot_core::Slot;
+use powerslot_core::limits::horizon_for;
 
 use crate::problem::Problem;
 
@@ -17,6 +24,8 @@ pub struct Availability {
     free: Vec<i64>,
     base: Vec<i64>,
     capacity: Vec<powerslot_core::CapacityProfile>,
+    /// Slots beyond this are never materialised.
+    limit: usize,
 }
 
 impl Availability {
@@ -27,6 +36,7 @@ impl Availability {
             free: Vec::new(),
             base: Vec::new(),
             capacity: p.capacity.clone(),
+            limit: horizon_for(p.m) as usize,
         };
         a.ensure(hint.max(16));
         a
@@ -42,14 +52,15 @@ impl Availability {
         self.base.is_empty()
     }
 
-    /// Makes slots `0..slots` addressable.
+    /// Makes slots `0..slots` addressable (at most up to the horizon limit).
     #[inline]
     pub fn ensure(&mut self, slots: usize) {
         let have = self.len();
+        let slots = slots.min(self.limit);
         if slots <= have {
             return;
         }
-        let want = slots.max(have * 2);
+        let want = slots.max(have * 2).min(self.limit);
         self.base.reserve((want - have) * self.m);
         self.free.reserve((want - have) * self.m);
         for s in have..want {
@@ -66,20 +77,27 @@ impl Availability {
         self.free.copy_from_slice(&self.base);
     }
 
-    /// Free amount of resource `k` in `slot` (materialising it if needed).
+    /// Free amount of resource `k` in `slot` (materialising it if needed); 0 past
+    /// the horizon limit.
     pub fn free(&mut self, slot: Slot, k: usize) -> i64 {
         self.ensure(slot as usize + 1);
-        self.free[slot as usize * self.m + k]
+        self.free
+            .get(slot as usize * self.m + k)
+            .copied()
+            .unwrap_or(0)
     }
 
-    /// Earliest start `>= from` at which `demand` fits for `duration` slots.
-    /// Terminates because an instance is only accepted if every task fits alone
-    /// somewhere after its release, and reservations are finite.
+    /// Earliest start `>= from` at which `demand` fits for `duration` slots, or the
+    /// first start whose run would pass the horizon limit (the validator then
+    /// refuses the schedule). Terminates because `t` only grows.
     #[inline]
     pub fn earliest_fit(&mut self, demand: &[(usize, i64)], duration: u32, from: Slot) -> Slot {
         let d = duration as usize;
         let mut t = from as usize;
         'outer: loop {
+            if t + d > self.limit {
+                return t as Slot;
+            }
             self.ensure(t + d);
             // Scan backwards so a failure at slot s lets us jump past it.
             let mut s = t + d;
@@ -106,7 +124,7 @@ impl Availability {
         latest_finish: Slot,
     ) -> Option<Slot> {
         let d = duration as usize;
-        let lf = latest_finish as usize;
+        let lf = (latest_finish as usize).min(self.limit);
         if lf < d + earliest as usize {
             return None;
         }
@@ -130,7 +148,10 @@ impl Availability {
     /// Takes `demand` for `duration` slots from `start`.
     #[inline]
     pub fn reserve(&mut self, demand: &[(usize, i64)], start: Slot, duration: u32) {
-        let (s0, s1) = (start as usize, start as usize + duration as usize);
+        let (s0, s1) = (
+            start as usize,
+            (start as usize + duration as usize).min(self.limit),
+        );
         self.ensure(s1);
         for s in s0..s1 {
             let row = &mut self.free[s * self.m..s * self.m + self.m];
@@ -143,7 +164,10 @@ impl Availability {
     /// Gives `demand` back for `duration` slots from `start`.
     #[inline]
     pub fn unreserve(&mut self, demand: &[(usize, i64)], start: Slot, duration: u32) {
-        let (s0, s1) = (start as usize, start as usize + duration as usize);
+        let (s0, s1) = (
+            start as usize,
+            (start as usize + duration as usize).min(self.limit),
+        );
         for s in s0..s1 {
             let row = &mut self.free[s * self.m..s * self.m + self.m];
             for &(k, q) in demand {

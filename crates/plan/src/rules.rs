@@ -221,6 +221,10 @@ pub fn run(
         None => one(&mut builder, &mut rng),
     };
     let mut best_starts = builder.starts().to_vec();
+    // A first schedule past the horizon: the capacity leaves no room within it.
+    if best > powerslot_core::limits::horizon_for(p.m) {
+        return best_starts;
+    }
     while budget.try_spend(1) {
         let m = one(&mut builder, &mut rng);
         if m < best {

@@ -198,7 +198,8 @@ pub fn generate_with(
         Baseline::Standard
     };
     let curves = curves::power_curves(&params.curves, grid, baseline);
-    let capacity = CapacityProfile::difference(&curves.budget_mw, &curves.baseline_mw);
+    let capacity = CapacityProfile::difference(&curves.budget_mw, &curves.baseline_mw)
+        .map_err(|e| SimError::BadParameter(format!("power curves: {e}")))?;
     let width = n.max(1).to_string().len();
     let tasks = devices
         .iter()

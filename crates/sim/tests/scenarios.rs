@@ -136,7 +136,8 @@ fn documented_levels() {
     assert!((629..=631).contains(&peak), "baseline peaks at slot {peak}");
     // Strict: 6 kW left in the evening, baseline flat from 10:30 to midnight.
     let strict = curves::power_curves(&c, grid, Baseline::Strict);
-    let cap = powerslot_core::CapacityProfile::difference(&strict.budget_mw, &strict.baseline_mw);
+    let cap = powerslot_core::CapacityProfile::difference(&strict.budget_mw, &strict.baseline_mw)
+        .unwrap();
     assert!((kw(cap.min()) - 6.0).abs() < 0.01);
     assert_eq!(
         strict.baseline_mw.at(14 * 60),

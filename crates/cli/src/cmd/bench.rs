@@ -53,6 +53,13 @@ pub(crate) fn run(cmd: Bench) -> Result<()> {
 }
 
 fn psplib(args: PsplibArgs) -> Result<()> {
+    // Options first: a bad one is named before any file is read.
+    let solver = args.solver.solver()?;
+    let opts = args.solver.options(1)?;
+    let threads = super::threads(args.threads)?;
+    if let Some(k) = args.limit {
+        super::in_range("--limit", k, 1, usize::MAX)?;
+    }
     let mut files: Vec<PathBuf> = std::fs::read_dir(&args.dir)
         .with_context(|| format!("cannot read the directory {}", args.dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -73,9 +80,6 @@ fn psplib(args: PsplibArgs) -> Result<()> {
         Some(f) => read_bounds(f)?,
         None => HashMap::new(),
     };
-    let solver = args.solver.solver()?;
-    let opts = args.solver.options(1)?;
-    let threads = super::threads(args.threads)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()

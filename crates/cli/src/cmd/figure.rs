@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+use powerslot_core::limits::excerpt;
 use powerslot_core::{Instance, Schedule, Slot, TaskId, read_instance, validate};
 use powerslot_sim::plot_data::{
     finished_points, profile_points, resource_scale, time_label, usage_points,
@@ -48,10 +49,14 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let inst = read_instance(&args.instance)?;
     let text = std::fs::read_to_string(&args.schedule)
         .with_context(|| format!("cannot read {}", args.schedule.display()))?;
-    let plan: PlanOutput = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{}: not the JSON object `powerslot plan --json` prints",
-            args.schedule.display()
+    let text = powerslot_core::limits::strip_bom(&text);
+    let plan: PlanOutput = serde_json::from_str(text).map_err(|e| {
+        let e = powerslot_core::formats::native::json_error(text, &e);
+        anyhow::anyhow!(
+            "{}:{}: not the JSON object `powerslot plan --json` prints: {}",
+            args.schedule.display(),
+            e.line,
+            e.message
         )
     })?;
     let schedule = schedule_from(&inst, &plan.tasks)
@@ -111,9 +116,12 @@ fn schedule_from(inst: &Instance, tasks: &[PlannedTask]) -> Result<Schedule> {
     let mut starts: Vec<Option<Slot>> = vec![None; inst.len()];
     for (row, t) in tasks.iter().enumerate() {
         let key = match &t.id {
-            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::String(s) => excerpt(s, 60),
             serde_json::Value::Number(n) => n.to_string(),
-            other => bail!("tasks[{row}]: id {other} is neither a string nor a number"),
+            other => bail!(
+                "tasks[{row}]: id {} is neither a string nor a number",
+                excerpt(&other.to_string(), 60)
+            ),
         };
         let Some(&j) = index.get(&key) else {
             bail!(
@@ -126,7 +134,7 @@ fn schedule_from(inst: &Instance, tasks: &[PlannedTask]) -> Result<Schedule> {
         }
         let duration = inst.tasks()[j].duration;
         if let Some(f) = t.finish
-            && f != t.start + duration
+            && u64::from(f) != u64::from(t.start) + u64::from(duration)
         {
             bail!(
                 "tasks[{row}]: task '{key}' starts at {} and finishes at {f}, but it lasts {duration} slots",

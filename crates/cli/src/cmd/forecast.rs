@@ -42,6 +42,15 @@ pub(crate) struct Input {
 }
 
 impl Input {
+    /// The reading options in their accepted ranges.
+    fn check(&self) -> anyhow::Result<()> {
+        if let Some(step) = self.step {
+            super::in_range("--step", step, 1, 1_000_000_000)?;
+        }
+        super::in_range("--max-interpolate", self.max_interpolate, 0, 10_000_000)?;
+        Ok(())
+    }
+
     fn options(&self, value: &str, features: &[String]) -> ReadOptions {
         let mut o = ReadOptions::new(self.time_column.clone(), value);
         o.feature_columns = features.to_vec();
@@ -188,13 +197,28 @@ pub(crate) fn run(cmd: Forecast) -> anyhow::Result<()> {
 }
 
 fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
+    use super::in_range;
+    args.input.check()?;
+    in_range("--horizon", args.horizon, 1, 100_000)?;
+    in_range("--origins", args.origins, 1, 1_000_000)?;
+    if let Some(s) = args.spacing {
+        in_range("--spacing", s, 1, 1_000_000_000)?;
+    }
+    if let Some(m) = args.max_train {
+        in_range("--max-train", m, 1, usize::MAX)?;
+    }
+    in_range("--calibration", args.calibration, 0, 10_000_000)?;
+    if let Some(r) = args.refit_every {
+        in_range("--refit-every", r, 1, usize::MAX)?;
+    }
     let read = args.input.options(&args.value_column, &args.features);
     let series = read_csv(&args.file, &read)?;
     let (series, joins) = join_features(series, &args.join, &args.join_derived, &read)?;
-    let season = args.season.or(series.slots_per_day()).unwrap_or(1);
-    if args.refit_every == Some(0) {
-        anyhow::bail!("--refit-every must be at least 1 slot");
-    }
+    // A season must fit twice in the series: one to learn from, one to compare with.
+    let season = match args.season {
+        Some(m) => in_range("--season", m, 1, (series.len() / 2).max(1))?,
+        None => series.slots_per_day().unwrap_or(1),
+    };
     let specs = args
         .models
         .iter()
@@ -411,6 +435,27 @@ fn plot_backtest(
 }
 
 fn run_federated(args: FederatedArgs) -> anyhow::Result<()> {
+    use super::{in_range, positive};
+    args.input.check()?;
+    in_range("--horizon", args.horizon, 1, 10_000)?;
+    in_range("--rounds", args.rounds, 1, 10_000)?;
+    in_range("--local-epochs", args.local_epochs, 1, 1_000)?;
+    if !(0.0..1.0).contains(&args.dropout) {
+        anyhow::bail!(
+            "--dropout must be at least 0 and below 1, got {}",
+            args.dropout
+        );
+    }
+    if let Some(noise) = args.dp_noise {
+        positive("--dp-noise", noise, 1e6)?;
+    }
+    positive("--dp-clip", args.dp_clip, 1e6)?;
+    if !(args.dp_delta > 0.0 && args.dp_delta < 1.0) {
+        anyhow::bail!(
+            "--dp-delta must be above 0 and below 1, got {}",
+            args.dp_delta
+        );
+    }
     let devices = read_devices(&args)?;
     let mut options = FederatedOptions {
         horizon: args.horizon,

@@ -343,7 +343,44 @@ fn node(args: &SimulateArgs) -> Result<NodeConfig> {
     })
 }
 
+/// Every option of `simulate` in its accepted range, named as on the command line,
+/// before the trace is read.
+fn check_simulate(a: &SimulateArgs) -> Result<()> {
+    use super::{finite_in, in_range, positive};
+    finite_in("--panel-area", a.panel_area, 0.0, 1e6)?;
+    positive("--efficiency", a.efficiency, 1.0)?;
+    positive("--battery", a.battery, 1e9)?;
+    finite_in("--battery-min", a.battery_min, 0.0, a.battery)?;
+    if let Some(v) = a.start {
+        finite_in("--start", v, a.battery_min, a.battery)?;
+    }
+    if let Some(v) = a.reserve {
+        finite_in("--reserve", v, 0.0, a.battery)?;
+    }
+    positive("--eta", a.eta, 1.0)?;
+    finite_in("--leakage", a.leakage, 0.0, 1e6)?;
+    finite_in("--p-min", a.p_min, 0.0, 1e6)?;
+    finite_in("--p-max", a.p_max, a.p_min, 1e6)?;
+    finite_in("--dc-min", a.dc_min, 0.0, 1.0)?;
+    finite_in("--dc-max", a.dc_max, a.dc_min, 1.0)?;
+    finite_in("--u-min", a.u_min, 0.0, 1e12)?;
+    finite_in("--u-max", a.u_max, a.u_min, 1e12)?;
+    finite_in("--alpha", a.alpha, 0.0, 1.0)?;
+    in_range("--tasks", a.tasks, 1, 255)?;
+    // The DP keeps a slots × levels table per day: 2¹⁶ levels (a 16-bit ADC) at
+    // 1,440 slots is 94 MB.
+    in_range("--levels", a.levels, 2, 1 << 16)?;
+    for &k in &a.slots {
+        in_range("--slots", k, 1, 1440)?;
+    }
+    if let Some(d) = a.days {
+        in_range("--days", d, 1, usize::MAX)?;
+    }
+    Ok(())
+}
+
 fn simulate_cmd(args: &SimulateArgs) -> Result<()> {
+    check_simulate(args)?;
     let mut stdout = std::io::stdout().lock();
     let trace = args.trace.read()?;
     if args.from_day >= trace.series.days() {

@@ -54,6 +54,15 @@ pub(crate) struct Args {
 
 /// Runs the command.
 pub(crate) fn run(args: Args) -> Result<()> {
+    super::in_range("--runs", args.runs, 1, 10_000)?;
+    super::in_range("--ants", args.ants, 1, 10_000)?;
+    super::in_range("--best-schedules", args.best_schedules, 1, 10_000_000)?;
+    if args.slot_minutes == 0 || 1440 % args.slot_minutes != 0 {
+        anyhow::bail!(
+            "--slot-minutes must divide a day (1440 minutes: 1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 30, 60, ...), got {}",
+            args.slot_minutes
+        );
+    }
     let threads = super::threads(args.threads)?;
     let cfg = StudyConfig {
         params: ScenarioParams {

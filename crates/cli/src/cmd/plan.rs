@@ -53,6 +53,9 @@ pub(crate) enum RuleName {
     Random,
 }
 
+/// Longest `--time-limit`: 10⁷ s, so the deadline always fits the clock.
+const MAX_TIME_LIMIT_S: f64 = 1e7;
+
 /// Which planner to run and its limits (shared by `plan` and `bench`).
 #[derive(clap::Args, Clone, Debug)]
 pub(crate) struct SolverArgs {
@@ -123,19 +126,15 @@ impl SolverArgs {
                 },
             },
             SolverName::AcoPaper => {
-                if self.ants == 0 {
-                    bail!("--ants must be at least 1");
-                }
+                super::in_range("--ants", self.ants, 1, 1_000_000)?;
                 if !(self.rho > 0.0 && self.rho < 1.0) {
                     bail!(
                         "--rho must be between 0 and 1 (exclusive), got {}",
                         self.rho
                     );
                 }
-                let ok = |x: f64| x.is_finite() && x >= 0.0;
-                if !ok(self.alpha) || !ok(self.beta) {
-                    bail!("--alpha and --beta must be finite and not negative");
-                }
+                super::finite_in("--alpha", self.alpha, 0.0, 100.0)?;
+                super::finite_in("--beta", self.beta, 0.0, 100.0)?;
                 let iterations = match (self.iterations, self.schedule_limit()) {
                     (Some(0), _) => bail!("--iterations must be at least 1"),
                     (Some(i), _) => i,
@@ -158,8 +157,12 @@ impl SolverArgs {
     pub(crate) fn options(&self, threads: usize) -> Result<Options> {
         let time_limit = match self.time_limit {
             None => None,
-            Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
-            Some(s) => bail!("--time-limit must be a positive number of seconds, got {s}"),
+            Some(s) if s.is_finite() && s > 0.0 && s <= MAX_TIME_LIMIT_S => {
+                Some(Duration::from_secs_f64(s))
+            }
+            Some(s) => bail!(
+                "--time-limit must be a number of seconds above 0 and at most {MAX_TIME_LIMIT_S:e} (about 116 days), got {s}"
+            ),
         };
         if self.schedules == Some(0) {
             bail!("--schedules must be at least 1");
@@ -181,7 +184,7 @@ pub(crate) struct Args {
     #[command(flatten)]
     solver: SolverArgs,
     /// Worker threads of the planner (only the best planner uses more than one; the
-    /// result does not depend on it) [default: all cores].
+    /// result does not depend on it) [default: all cores; at most the machine's cores].
     #[arg(long)]
     threads: Option<usize>,
     /// Print exactly one JSON object instead of the summary and table.
@@ -194,9 +197,9 @@ pub(crate) struct Args {
 
 /// Runs the command.
 pub(crate) fn run(args: Args) -> Result<()> {
-    let inst = read_instance(&args.file)?;
     let solver = args.solver.solver()?;
     let opts = args.solver.options(super::threads(args.threads)?)?;
+    let inst = read_instance(&args.file)?;
     let sol = powerslot_plan::solve(&inst, &solver, &opts)?;
     let doc = solution_json(&inst, &solver, &sol);
     if let Some(out) = &args.out {

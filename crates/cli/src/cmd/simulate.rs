@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args as ClapArgs;
 use powerslot_sim::fleet::central::{Central, central};
-use powerslot_sim::fleet::engine::{Mechanism, MechResult, RunConfig, run};
+use powerslot_sim::fleet::engine::{self, MechResult, Mechanism, RunConfig};
 use powerslot_sim::fleet::model::{Fleet, NetConfig};
 use powerslot_sim::fleet::population::{self, BuildOptions, ScenarioKind};
 use powerslot_sim::fleet::scenario_file;
@@ -173,7 +173,7 @@ pub(crate) fn run(a: Args) -> Result<()> {
         .map(|&m| {
             let bar = bar.clone();
             let mut last = 0;
-            run(&fleet, m, &cfg, &mut |done| {
+            engine::run(&fleet, m, &cfg, &mut |done| {
                 bar.inc(u64::from(done - last));
                 last = done;
             })
@@ -279,7 +279,7 @@ fn print_table(fleet: &Fleet, results: &[MechResult], reference: Option<&Central
         header += &format!("{:>17}", r.name);
     }
     println!("{header}");
-    type Row<'a> = (&'a str, Box<dyn Fn(&MechResult) -> String>);
+    type Row<'a> = (&'static str, Box<dyn Fn(&MechResult) -> String + 'a>);
     let ratio = move |r: &MechResult| match reference {
         Some(c) if c.welfare > 0.0 => format!("{:.3}", r.welfare / c.welfare),
         _ => "-".into(),

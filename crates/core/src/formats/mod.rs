@@ -12,6 +12,7 @@ pub mod written;
 use std::path::{Path, PathBuf};
 
 use crate::instance::{Instance, InstanceSpec, ModelError, Resource, ResourceUnit, Task, TaskId};
+use crate::limits::{MAX_RESOURCES, MAX_TASKS, excerpt, strip_bom, thousands};
 use crate::profile::CapacityProfile;
 
 /// Why a file could not be read as an instance.
@@ -72,6 +73,8 @@ pub fn read_instance(path: &Path) -> Result<Instance, ReadError> {
         Ok(s) => s,
         Err(e) => e.into_bytes().iter().map(|&b| b as char).collect(),
     };
+    // A byte order mark is accepted in every format (editors on Windows add one).
+    let text = strip_bom(&text);
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -81,9 +84,9 @@ pub fn read_instance(path: &Path) -> Result<Instance, ReadError> {
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
     let spec = match ext.as_str() {
-        "sm" => psplib::parse(&text, &name),
-        "rcp" => patterson::parse(&text, &name),
-        "json" => native::parse(&text, &name),
+        "sm" => psplib::parse(text, &name),
+        "rcp" => patterson::parse(text, &name),
+        "json" => native::parse(text, &name),
         _ => return Err(ReadError::UnknownFormat { file: path.into() }),
     }
     .map_err(|e| e.in_file(path))?;
@@ -134,18 +137,56 @@ pub(crate) struct RawJob {
     pub(crate) line: usize,
 }
 
+/// Most precedence pairs left after contracting zero-duration jobs: a dummy with
+/// `a` predecessors and `b` successors becomes `a × b` pairs, so a small file could
+/// otherwise ask for gigabytes.
+pub const MAX_PRECEDENCES: usize = 10_000_000;
+
 impl RawProject {
+    /// Checks the counts a header announces before anything is allocated for them.
+    pub(crate) fn check_counts(
+        line: usize,
+        jobs: usize,
+        resources: usize,
+    ) -> Result<(), ParseError> {
+        if jobs > MAX_TASKS + 2 {
+            return Err(ParseError::new(
+                line,
+                format!(
+                    "the file announces {} jobs; at most {} are supported",
+                    thousands(jobs as u64),
+                    thousands(MAX_TASKS as u64)
+                ),
+            ));
+        }
+        if resources > MAX_RESOURCES {
+            return Err(ParseError::new(
+                line,
+                format!(
+                    "the file announces {resources} resources; at most {MAX_RESOURCES} are supported"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Converts to a spec, contracting zero-duration jobs (dummies and milestones):
     /// each predecessor of such a job becomes a predecessor of each of its successors.
+    /// A cycle is found before contracting, so one through zero-duration jobs is
+    /// named too.
     pub(crate) fn into_spec(self, name: &str) -> Result<InstanceSpec, ParseError> {
-        let index: std::collections::HashMap<u32, usize> = self
-            .jobs
-            .iter()
-            .enumerate()
-            .map(|(i, j)| (j.number, i))
-            .collect();
         let n = self.jobs.len();
+        let mut index = std::collections::HashMap::with_capacity(n);
+        for (i, j) in self.jobs.iter().enumerate() {
+            if index.insert(j.number, i).is_some() {
+                return Err(ParseError::new(
+                    j.line,
+                    format!("job {} appears twice", j.number),
+                ));
+            }
+        }
         let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut succs: Vec<Vec<usize>> = vec![Vec::new(); n];
         for (i, j) in self.jobs.iter().enumerate() {
             for s in &j.successors {
                 let &si = index.get(s).ok_or_else(|| {
@@ -161,35 +202,37 @@ impl RawProject {
                     ));
                 }
                 preds[si].push(i);
+                succs[i].push(si);
             }
         }
-        // Real predecessors of each job, looking through zero-duration jobs.
+        let order = self.order(&preds, &succs)?;
+        // Real predecessors of each job, looking through zero-duration jobs, in
+        // topological order so every list it reads is complete.
         let is_dummy: Vec<bool> = self.jobs.iter().map(|j| j.duration == 0).collect();
-        let mut real_preds: Vec<Option<Vec<usize>>> = vec![None; n];
-        fn resolve(
-            i: usize,
-            preds: &[Vec<usize>],
-            is_dummy: &[bool],
-            memo: &mut [Option<Vec<usize>>],
-            depth: usize,
-        ) -> Vec<usize> {
-            if let Some(v) = &memo[i] {
-                return v.clone();
-            }
+        let mut real_preds: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut pairs = 0usize;
+        for &i in &order {
             let mut out = Vec::new();
-            if depth <= preds.len() {
-                for &p in &preds[i] {
-                    if is_dummy[p] {
-                        out.extend(resolve(p, preds, is_dummy, memo, depth + 1));
-                    } else {
-                        out.push(p);
-                    }
+            for &p in &preds[i] {
+                if is_dummy[p] {
+                    out.extend_from_slice(&real_preds[p]);
+                } else {
+                    out.push(p);
                 }
             }
             out.sort_unstable();
             out.dedup();
-            memo[i] = Some(out.clone());
-            out
+            pairs += out.len();
+            if pairs > MAX_PRECEDENCES {
+                return Err(ParseError::new(
+                    self.jobs[i].line,
+                    format!(
+                        "contracting the zero-duration jobs gives more than {} precedence pairs",
+                        thousands(MAX_PRECEDENCES as u64)
+                    ),
+                ));
+            }
+            real_preds[i] = out;
         }
         let keep: Vec<usize> = (0..n).filter(|&i| !is_dummy[i]).collect();
         let mut new_index = vec![usize::MAX; n];
@@ -199,12 +242,11 @@ impl RawProject {
         let mut tasks = Vec::with_capacity(keep.len());
         for &i in &keep {
             let j = &self.jobs[i];
-            let p = resolve(i, &preds, &is_dummy, &mut real_preds, 0);
             tasks.push(Task {
                 id: TaskId::Number(j.number),
                 duration: j.duration,
                 demand: j.demand.clone(),
-                predecessors: p.iter().map(|&x| new_index[x]).collect(),
+                predecessors: real_preds[i].iter().map(|&x| new_index[x]).collect(),
                 release: 0,
                 deadline: None,
             });
@@ -230,6 +272,50 @@ impl RawProject {
             power_curves: None,
         })
     }
+
+    /// A topological order of all jobs, zero-duration ones included, or the cycle.
+    fn order(&self, preds: &[Vec<usize>], succs: &[Vec<usize>]) -> Result<Vec<usize>, ParseError> {
+        let n = preds.len();
+        let mut indeg: Vec<usize> = preds.iter().map(Vec::len).collect();
+        let mut ready: Vec<usize> = (0..n).filter(|&i| indeg[i] == 0).collect();
+        let mut order = Vec::with_capacity(n);
+        while let Some(i) = ready.pop() {
+            order.push(i);
+            for &s in &succs[i] {
+                indeg[s] -= 1;
+                if indeg[s] == 0 {
+                    ready.push(s);
+                }
+            }
+        }
+        if order.len() == n {
+            return Ok(order);
+        }
+        // Walk predecessors among the jobs left until one repeats: that is a cycle.
+        let left: Vec<bool> = indeg.iter().map(|&d| d > 0).collect();
+        let mut pos = vec![usize::MAX; n];
+        let mut path = Vec::new();
+        let mut cur = (0..n).find(|&i| left[i]).unwrap_or(0);
+        while pos[cur] == usize::MAX {
+            pos[cur] = path.len();
+            path.push(cur);
+            match preds[cur].iter().find(|&&p| left[p]) {
+                Some(&p) => cur = p,
+                None => break,
+            }
+        }
+        let mut cycle: Vec<usize> = path[pos[cur].min(path.len() - 1)..].to_vec();
+        cycle.reverse();
+        let mut names: Vec<String> = cycle
+            .iter()
+            .map(|&i| format!("job {}", self.jobs[i].number))
+            .collect();
+        names.push(names[0].clone());
+        Err(ParseError::new(
+            self.jobs[cycle[0]].line,
+            format!("the precedences form a cycle: {}", names.join(" → ")),
+        ))
+    }
 }
 
 /// Whitespace-separated tokens with their 1-based line numbers.
@@ -244,6 +330,13 @@ pub(crate) fn parse_num<T: std::str::FromStr>(
     tok: &str,
     what: &str,
 ) -> Result<T, ParseError> {
-    tok.parse()
-        .map_err(|_| ParseError::new(line, format!("expected {what}, found '{tok}'")))
+    tok.parse().map_err(|_| {
+        let digits = tok.strip_prefix('-').unwrap_or(tok);
+        let message = if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            format!("{what} {} is out of range", excerpt(tok, 30))
+        } else {
+            format!("expected {what}, found '{}'", excerpt(tok, 30))
+        };
+        ParseError::new(line, message)
+    })
 }

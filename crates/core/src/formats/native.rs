@@ -73,6 +73,7 @@ use super::ParseError;
 use super::written::{Length, Power, PowerProfile};
 use crate::clock::{ClockStart, Moment};
 use crate::instance::{Instance, InstanceSpec, PowerCurves, Resource, ResourceUnit, Task, TaskId};
+use crate::limits::{MAX_AMOUNT, excerpt, strip_bom, thousands};
 use crate::profile::CapacityProfile;
 use crate::units::{Slot, TimeGrid};
 
@@ -152,6 +153,9 @@ pub struct NativeDevice {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline_slot: Option<Slot>,
 }
+
+/// Longest device id: ids appear in every message about a device.
+pub const MAX_ID_CHARS: usize = 200;
 
 /// At most one of a written and an integer form of the same quantity.
 fn one_of<T>(
@@ -238,11 +242,69 @@ fn default_slot_seconds() -> u32 {
     60
 }
 
-/// Parses native JSON text into a spec.
+/// Parses native JSON text into a spec (a leading byte order mark is skipped).
 pub fn parse(text: &str, name: &str) -> Result<InstanceSpec, ParseError> {
-    let native: NativeInstance =
-        serde_json::from_str(text).map_err(|e| ParseError::new(e.line(), format!("{e}")))?;
+    let text = strip_bom(text);
+    let native: NativeInstance = serde_json::from_str(text).map_err(|e| json_error(text, &e))?;
     native.into_spec(name)
+}
+
+/// A JSON error as one short line that names the key it is about: serde's own
+/// message (cut, so a huge value is never echoed) after the nearest key before
+/// the error, then the position.
+pub fn json_error(text: &str, e: &serde_json::Error) -> ParseError {
+    let full = e.to_string();
+    let position = format!(" at line {} column {}", e.line(), e.column());
+    let message = excerpt(full.strip_suffix(&position).unwrap_or(&full), 200);
+    // "missing field" and "unknown field" name their key already; for the others the
+    // nearest key before the error is the one whose value is wrong.
+    let names_key = ["missing field", "unknown field", "duplicate field"]
+        .iter()
+        .any(|p| message.starts_with(p));
+    let message = match key_before(text, e.line(), e.column()) {
+        Some(key) if !names_key && !message.contains(&format!("`{key}`")) => {
+            format!("`{}`: {message}", excerpt(&key, 40))
+        }
+        _ => message,
+    };
+    let at = if e.line() > 0 {
+        format!(" (column {})", e.column())
+    } else {
+        String::new()
+    };
+    ParseError::new(e.line(), format!("{message}{at}"))
+}
+
+/// The last object key that starts before `line`:`column` (1-based), if any.
+fn key_before(text: &str, line: usize, column: usize) -> Option<String> {
+    let offset = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum::<usize>()
+        + column;
+    let prefix = text.get(..offset.min(text.len()))?;
+    let bytes = prefix.as_bytes();
+    let (mut i, mut key) = (0, None);
+    while i < bytes.len() {
+        if bytes[i] != b'"' {
+            i += 1;
+            continue;
+        }
+        // A string literal: find its end, honouring escapes.
+        let start = i + 1;
+        i = start;
+        while i < bytes.len() && bytes[i] != b'"' {
+            i += if bytes[i] == b'\\' { 2 } else { 1 };
+        }
+        let end = i.min(bytes.len());
+        i += 1;
+        let rest = prefix.get(i.min(prefix.len())..).unwrap_or("");
+        if rest.trim_start().starts_with(':') {
+            key = prefix.get(start..end).map(str::to_string);
+        }
+    }
+    key
 }
 
 impl NativeInstance {
@@ -283,7 +345,8 @@ impl NativeInstance {
                 let baseline =
                     baseline.unwrap_or_else(|| CapacityProfile::constant(0).expect("0 is valid"));
                 (
-                    CapacityProfile::difference(&budget, &baseline),
+                    CapacityProfile::difference(&budget, &baseline)
+                        .map_err(|e| ParseError::new(0, format!("budget_mw − baseline_mw: {e}")))?,
                     Some(PowerCurves {
                         budget_mw: budget,
                         baseline_mw: baseline,
@@ -313,6 +376,17 @@ impl NativeInstance {
                 return Err(ParseError::new(
                     0,
                     format!("device #{} has an empty id", i + 1),
+                ));
+            }
+            if d.id.chars().count() > MAX_ID_CHARS {
+                return Err(ParseError::new(
+                    0,
+                    format!(
+                        "device #{} has an id of {} characters ('{}'); at most {MAX_ID_CHARS} are allowed",
+                        i + 1,
+                        thousands(d.id.chars().count() as u64),
+                        excerpt(&d.id, 20)
+                    ),
                 ));
             }
             if index.insert(d.id.as_str(), i).is_some() {
@@ -345,6 +419,16 @@ impl NativeInstance {
                     return Err(ParseError::new(
                         0,
                         format!("device '{}' has negative power {power} mW", d.id),
+                    ));
+                }
+                if power > MAX_AMOUNT {
+                    return Err(ParseError::new(
+                        0,
+                        format!(
+                            "device '{}' draws {power} mW, above the largest supported power of {} mW (1 GW)",
+                            d.id,
+                            thousands(MAX_AMOUNT as u64)
+                        ),
                     ));
                 }
                 let duration = match d.duration {

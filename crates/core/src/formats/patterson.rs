@@ -24,6 +24,18 @@ pub fn parse(text: &str, name: &str) -> Result<InstanceSpec, ParseError> {
             "the number of activities and of resources must be positive",
         ));
     }
+    RawProject::check_counts(l, usize::try_from(n).unwrap_or(usize::MAX), m as usize)?;
+    // Every activity needs at least 2 + m numbers: a count beyond the file is refused
+    // before anything is allocated for it.
+    let available = text.split_whitespace().count();
+    if (n as u128) * (2 + m as u128) > available as u128 {
+        return Err(ParseError::new(
+            l,
+            format!(
+                "the file announces {n} activities with {m} resources but holds only {available} numbers"
+            ),
+        ));
+    }
     let capacities = (0..m)
         .map(|_| next("a resource capacity").map(|(_, c)| c))
         .collect::<Result<Vec<_>, _>>()?;
@@ -36,6 +48,14 @@ pub fn parse(text: &str, name: &str) -> Result<InstanceSpec, ParseError> {
                 format!("activity {number} has a negative duration {duration}"),
             ));
         }
+        let duration = u32::try_from(duration).map_err(|_| {
+            ParseError::new(
+                line,
+                format!(
+                    "activity {number} has duration {duration}, more than a slot number can hold"
+                ),
+            )
+        })?;
         let mut demand = Vec::with_capacity(m as usize);
         for _ in 0..m {
             let (l, q) = next("a resource request")?;
@@ -54,6 +74,14 @@ pub fn parse(text: &str, name: &str) -> Result<InstanceSpec, ParseError> {
                 format!("activity {number} has a negative successor count"),
             ));
         }
+        if count > n {
+            return Err(ParseError::new(
+                l,
+                format!(
+                    "activity {number} announces {count} successors but there are only {n} activities"
+                ),
+            ));
+        }
         let successors = (0..count)
             .map(|_| {
                 let (l, s) = next("a successor number")?;
@@ -64,7 +92,7 @@ pub fn parse(text: &str, name: &str) -> Result<InstanceSpec, ParseError> {
             .collect::<Result<Vec<_>, _>>()?;
         jobs.push(RawJob {
             number,
-            duration: duration as u32,
+            duration,
             demand,
             successors,
             line,
@@ -89,6 +117,10 @@ mod tests {
     #[test]
     fn truncated_file_is_an_error() {
         let err = parse("4 1\n3\n0 0 2 2", "p").unwrap_err();
-        assert!(err.message.contains("successor"), "{}", err.message);
+        assert!(
+            err.message.contains("holds only 7 numbers"),
+            "{}",
+            err.message
+        );
     }
 }

@@ -35,6 +35,16 @@ pub fn parse(text: &str, name: &str) -> Result<InstanceSpec, ParseError> {
             .unwrap_or(""),
         "the number of renewable resources",
     )?;
+    RawProject::check_counts(jobs_line + 1, n, m)?;
+    if n > lines.len() {
+        return Err(ParseError::new(
+            jobs_line + 1,
+            format!(
+                "the file announces {n} jobs but has only {} lines",
+                lines.len()
+            ),
+        ));
+    }
     if let Some(l) = find("- nonrenewable") {
         let k: usize = parse_num(
             l + 1,
@@ -76,7 +86,7 @@ pub fn parse(text: &str, name: &str) -> Result<InstanceSpec, ParseError> {
             ));
         }
         let count: usize = parse_num(ln + 1, t[2], "a successor count")?;
-        if t.len() != 3 + count {
+        if t.len() != count.saturating_add(3) {
             return Err(ParseError::new(
                 ln + 1,
                 format!(
@@ -98,6 +108,12 @@ pub fn parse(text: &str, name: &str) -> Result<InstanceSpec, ParseError> {
         });
     }
 
+    // Rows are looked up by job number; a linear search per row would be quadratic.
+    let by_number: std::collections::HashMap<u32, usize> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| (j.number, i))
+        .collect();
     let req = find("REQUESTS/DURATIONS:")
         .ok_or_else(|| ParseError::new(0, "no 'REQUESTS/DURATIONS:' section"))?;
     for i in 0..n {
@@ -113,9 +129,9 @@ pub fn parse(text: &str, name: &str) -> Result<InstanceSpec, ParseError> {
             ));
         }
         let number: u32 = parse_num(ln + 1, t[0], "a job number")?;
-        let job = jobs
-            .iter_mut()
-            .find(|j| j.number == number)
+        let job = by_number
+            .get(&number)
+            .and_then(|&i| jobs.get_mut(i))
             .ok_or_else(|| {
                 ParseError::new(
                     ln + 1,

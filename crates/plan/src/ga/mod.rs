@@ -31,10 +31,11 @@ mod operators;
 mod rng;
 
 use powerslot_core::Slot;
+use powerslot_core::limits::horizon_for;
 use rayon::prelude::*;
 
 use crate::budget::Budget;
-use crate::parallel::ParallelSgs;
+use crate::parallel::{ParallelSgs, best_by_rank};
 use crate::problem::Problem;
 use crate::queue::QueueMethod;
 use crate::rules::PriorityRule;
@@ -128,7 +129,8 @@ pub fn run_with(
         .population
         .unwrap_or_else(|| population_for(limit))
         .max(2);
-    let mut ga = Ga::new(p, params, population, seed);
+    let workers = if pool.is_some() { threads } else { 1 };
+    let mut ga = Ga::new(p, params, population, seed, workers);
     match &pool {
         Some(pool) => pool.install(|| ga.evolve(budget, lower_bound, true)),
         None => ga.evolve(budget, lower_bound, false),
@@ -148,7 +150,9 @@ struct Ga<'a, 'i> {
     seed: u64,
     pops: [Vec<Individual>; 2],
     best: Individual,
-    scratch: Scratch,
+    /// One scratch per worker thread, kept across generations (the first one also
+    /// serves the coordinating thread).
+    workers: Vec<Scratch>,
 }
 
 fn slot(side: Side) -> usize {
@@ -178,18 +182,26 @@ struct Scratch {
 }
 
 impl<'a, 'i> Ga<'a, 'i> {
-    fn new(p: &'a Problem<'i>, params: &Params, population: usize, seed: u64) -> Self {
+    fn new(
+        p: &'a Problem<'i>,
+        params: &Params,
+        population: usize,
+        seed: u64,
+        workers: usize,
+    ) -> Self {
         let ctx = Ctx::new(p);
         let mut dec = Decoder::new(&ctx);
         let lft = operators::latest_finish(p);
         let first = dec.decode_given(&ctx, &list_by_key(p, &lft), Side::Left);
+        let mut scratches = vec![Scratch::new(dec)];
+        scratches.extend((1..workers.max(1)).map(|_| Scratch::new(Decoder::new(&ctx))));
         Self {
             params: params.clone(),
             population,
             seed,
             pops: [vec![first.clone()], Vec::new()],
             best: first,
-            scratch: Scratch::new(dec),
+            workers: scratches,
             ctx,
         }
     }
@@ -197,7 +209,9 @@ impl<'a, 'i> Ga<'a, 'i> {
     fn evolve(&mut self, budget: &Budget, lower_bound: Slot, parallel: bool) {
         // The LFT schedule built in `new` must exist whatever the budget.
         budget.spend_anyway(1);
-        if self.best.makespan <= lower_bound {
+        // A first schedule past the horizon means the capacity leaves no room within
+        // it; more passes would each scan the whole horizon to say the same.
+        if self.best.makespan <= lower_bound || self.best.makespan > horizon_for(self.ctx.p.m) {
             return;
         }
         let lft = operators::latest_finish(self.ctx.p);
@@ -230,7 +244,8 @@ impl<'a, 'i> Ga<'a, 'i> {
             let params = &self.params;
             let children = map(
                 &self.ctx,
-                &mut self.scratch,
+                &mut self.workers,
+                budget,
                 jobs,
                 parallel,
                 |ctx, s, mut job| {
@@ -265,6 +280,9 @@ impl<'a, 'i> Ga<'a, 'i> {
                 },
             );
             self.merge(target, children);
+            if self.pops[slot(target)].is_empty() {
+                break; // the time ran out before any child was made
+            }
             source = target;
             let now = self.pops[slot(target)][0].makespan;
             stall = if now < epoch_best {
@@ -305,11 +323,23 @@ impl<'a, 'i> Ga<'a, 'i> {
             if !budget.try_spend(2) {
                 break;
             }
-            sgs.run_by_rank(p, rank);
+            // Optional seeds: on a large instance a pass may take a while, so it
+            // gives up when the time limit passes rather than overrun it.
+            let stop = || budget.time_over();
+            if sgs
+                .run_until(p, |_, e| best_by_rank(e, rank), &stop)
+                .is_none()
+            {
+                break;
+            }
             let starts = &sgs.starts;
             let mut order: Vec<usize> = (0..p.n).collect();
             order.sort_by_key(|&j| (starts[j], j));
-            seeds.push(self.scratch.dec.decode_given(&self.ctx, &order, Side::Left));
+            seeds.push(
+                self.workers[0]
+                    .dec
+                    .decode_given(&self.ctx, &order, Side::Left),
+            );
         }
         self.merge(Side::Left, seeds);
     }
@@ -323,7 +353,8 @@ impl<'a, 'i> Ga<'a, 'i> {
         let alpha = self.params.alpha;
         let sampled = map(
             &self.ctx,
-            &mut self.scratch,
+            &mut self.workers,
+            budget,
             jobs,
             parallel,
             |ctx, s, mut job| {
@@ -374,10 +405,14 @@ impl Scratch {
     }
 }
 
-/// Makes one individual per job, in parallel if asked; the order is kept.
+/// Makes one individual per job, in parallel if asked (each worker takes a
+/// contiguous share with its own scratch); the order is kept. The clock is read
+/// before every child, so a time limit is met within one decoding pass, whatever
+/// the population; children not made for lack of time are left out.
 fn map<F>(
     ctx: &Ctx<'_, '_>,
-    scratch: &mut Scratch,
+    workers: &mut [Scratch],
+    budget: &Budget,
     jobs: Vec<Job>,
     parallel: bool,
     make: F,
@@ -385,16 +420,23 @@ fn map<F>(
 where
     F: Fn(&Ctx<'_, '_>, &mut Scratch, Job) -> Individual + Sync,
 {
-    if parallel {
-        jobs.into_par_iter()
-            .map_init(
-                || Scratch::new(Decoder::new(ctx)),
-                |s, job| make(ctx, s, job),
-            )
-            .collect()
+    let one = |s: &mut Scratch, job: Job| (!budget.time_over()).then(|| make(ctx, s, job));
+    if parallel && workers.len() > 1 {
+        let share = jobs.len().div_ceil(workers.len()).max(1);
+        let mut shares: Vec<Vec<Job>> = Vec::with_capacity(workers.len());
+        let mut jobs = jobs.into_iter();
+        for _ in 0..workers.len() {
+            shares.push(jobs.by_ref().take(share).collect());
+        }
+        let made: Vec<Vec<Individual>> = workers
+            .par_iter_mut()
+            .zip(shares)
+            .map(|(s, share)| share.into_iter().filter_map(|job| one(s, job)).collect())
+            .collect();
+        made.into_iter().flatten().collect()
     } else {
         jobs.into_iter()
-            .map(|job| make(ctx, scratch, job))
+            .filter_map(|job| one(&mut workers[0], job))
             .collect()
     }
 }
