@@ -23,7 +23,9 @@ fn system15() -> Option<&'static SlotSeries> {
     static TRACE: OnceLock<Option<SlotSeries>> = OnceLock::new();
     TRACE
         .get_or_init(|| {
-            Some(sites::system15_path()).filter(|p| p.exists()).map(|p| sites::read(&p, "poa_irradiance_w_m2", 15).series)
+            Some(sites::system15_path())
+                .filter(|p| p.exists())
+                .map(|p| sites::read(&p, "poa_irradiance_w_m2", 15).series)
         })
         .as_ref()
 }

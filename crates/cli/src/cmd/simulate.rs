@@ -33,7 +33,10 @@ pub(crate) struct Args {
     days: Option<u32>,
     /// Mechanisms to run, comma-separated (uncoordinated, seed-rule, one-shot-market,
     /// powerslot, powerslot-peer).
-    #[arg(long, default_value = "uncoordinated,seed-rule,one-shot-market,powerslot,powerslot-peer")]
+    #[arg(
+        long,
+        default_value = "uncoordinated,seed-rule,one-shot-market,powerslot,powerslot-peer"
+    )]
     mechanisms: String,
     /// Probability that a message is lost (0 to 0.9).
     #[arg(long, default_value_t = 0.0)]
@@ -116,8 +119,14 @@ pub(crate) fn run(a: Args) -> Result<()> {
             let (s, l) = p
                 .split_once(':')
                 .ok_or_else(|| anyhow!("--partition must be START_MIN:MINUTES, got '{p}'"))?;
-            let s: u64 = s.trim().parse().map_err(|_| anyhow!("--partition: start '{s}' is not a number of minutes"))?;
-            let l: u64 = l.trim().parse().map_err(|_| anyhow!("--partition: length '{l}' is not a number of minutes"))?;
+            let s: u64 = s
+                .trim()
+                .parse()
+                .map_err(|_| anyhow!("--partition: start '{s}' is not a number of minutes"))?;
+            let l: u64 = l
+                .trim()
+                .parse()
+                .map_err(|_| anyhow!("--partition: length '{l}' is not a number of minutes"))?;
             Some((s, l))
         }
     };
@@ -147,7 +156,8 @@ pub(crate) fn run(a: Args) -> Result<()> {
         Some(path) => scenario_file::load(path, &overrides)
             .with_context(|| format!("scenario file {}", path.display()))?,
         None => {
-            let kind = ScenarioKind::parse(&a.scenario).ok_or_else(|| anyhow!("--scenario: unknown '{}'", a.scenario))?;
+            let kind = ScenarioKind::parse(&a.scenario)
+                .ok_or_else(|| anyhow!("--scenario: unknown '{}'", a.scenario))?;
             population::build(kind, &source, &opts)?
         }
     };
@@ -164,10 +174,17 @@ pub(crate) fn run(a: Args) -> Result<()> {
             fleet.devices.len(),
             fleet.slots,
             fleet.slot_ms / 60_000,
-            mechanisms.iter().map(|m| m.name()).collect::<Vec<_>>().join(", ")
+            mechanisms
+                .iter()
+                .map(|m| m.name())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
-    let bar = progress::bar(u64::from(fleet.slots) * mechanisms.len() as u64, "simulating");
+    let bar = progress::bar(
+        u64::from(fleet.slots) * mechanisms.len() as u64,
+        "simulating",
+    );
     let results: Vec<Result<MechResult, _>> = mechanisms
         .par_iter()
         .map(|&m| {
@@ -194,7 +211,10 @@ pub(crate) fn run(a: Args) -> Result<()> {
         Some(central(&fleet, &basis.capacity_mw, &basis.reserved_mw, 4)?)
     };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&to_json(&fleet, &results, reference.as_ref()))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&to_json(&fleet, &results, reference.as_ref()))?
+        );
     } else {
         print_table(&fleet, &results, reference.as_ref());
     }
@@ -217,7 +237,11 @@ fn median_p99(v: &[u32]) -> (f64, f64) {
     (q(0.5), q(0.99))
 }
 
-fn to_json(fleet: &Fleet, results: &[MechResult], reference: Option<&Central>) -> serde_json::Value {
+fn to_json(
+    fleet: &Fleet,
+    results: &[MechResult],
+    reference: Option<&Central>,
+) -> serde_json::Value {
     let mechanisms: Vec<_> = results
         .iter()
         .map(|r| {
@@ -272,7 +296,12 @@ fn print_table(fleet: &Fleet, results: &[MechResult], reference: Option<&Central
         fleet.slot_ms / 60_000
     );
     if let Some(c) = reference {
-        println!("central reference: welfare {:.1} ({}, {:.1} s)", c.welfare, c.kind.name(), c.seconds);
+        println!(
+            "central reference: welfare {:.1} ({}, {:.1} s)",
+            c.welfare,
+            c.kind.name(),
+            c.seconds
+        );
     }
     let mut header = format!("{:<32}", "");
     for r in results {
@@ -285,28 +314,67 @@ fn print_table(fleet: &Fleet, results: &[MechResult], reference: Option<&Central
         _ => "-".into(),
     };
     let rows: Vec<Row> = vec![
-        ("budget violations (circuit-slots)", Box::new(|r| r.budget_violations.to_string())),
-        ("max overshoot, measured (W)", Box::new(|r| format!("{:.0}", r.max_overshoot_w))),
-        ("peak at the root (W)", Box::new(|r| format!("{:.0}", r.peak_w))),
-        ("energy served (kWh)", Box::new(|r| format!("{:.1}", r.energy_served_kwh))),
+        (
+            "budget violations (circuit-slots)",
+            Box::new(|r| r.budget_violations.to_string()),
+        ),
+        (
+            "max overshoot, measured (W)",
+            Box::new(|r| format!("{:.0}", r.max_overshoot_w)),
+        ),
+        (
+            "peak at the root (W)",
+            Box::new(|r| format!("{:.0}", r.peak_w)),
+        ),
+        (
+            "energy served (kWh)",
+            Box::new(|r| format!("{:.1}", r.energy_served_kwh)),
+        ),
         ("unmet (kWh)", Box::new(|r| format!("{:.1}", r.unmet_kwh))),
-        ("deadline misses / jobs", Box::new(|r| format!("{} / {}", r.deadline_misses, r.jobs))),
+        (
+            "deadline misses / jobs",
+            Box::new(|r| format!("{} / {}", r.deadline_misses, r.jobs)),
+        ),
         ("welfare", Box::new(|r| format!("{:.1}", r.welfare))),
         ("welfare ÷ central", Box::new(ratio)),
-        ("rounds median / p99", Box::new(|r| {
-            let (m, p) = median_p99(&r.rounds);
-            format!("{m:.0} / {p:.0}")
-        })),
-        ("messages/request median / p99", Box::new(|r| {
-            let (m, p) = median_p99(&r.messages_per_request);
-            format!("{m:.0} / {p:.0}")
-        })),
-        ("messages in all", Box::new(|r| r.messages_total.to_string())),
-        ("Jain (elastic loads)", Box::new(|r| format!("{:.3}", r.jain))),
-        ("starts per device", Box::new(|r| format!("{:.2}", r.starts_per_device))),
-        ("committed moves / jobs cut", Box::new(|r| format!("{} / {}", r.committed_moves, r.jobs_cut))),
-        ("coordinator ms per round", Box::new(|r| format!("{:.2}", r.coordinator_ms_per_round))),
-        ("blackout slots (battery empty)", Box::new(|r| r.blackout_slots.to_string())),
+        (
+            "rounds median / p99",
+            Box::new(|r| {
+                let (m, p) = median_p99(&r.rounds);
+                format!("{m:.0} / {p:.0}")
+            }),
+        ),
+        (
+            "messages/request median / p99",
+            Box::new(|r| {
+                let (m, p) = median_p99(&r.messages_per_request);
+                format!("{m:.0} / {p:.0}")
+            }),
+        ),
+        (
+            "messages in all",
+            Box::new(|r| r.messages_total.to_string()),
+        ),
+        (
+            "Jain (elastic loads)",
+            Box::new(|r| format!("{:.3}", r.jain)),
+        ),
+        (
+            "starts per device",
+            Box::new(|r| format!("{:.2}", r.starts_per_device)),
+        ),
+        (
+            "committed moves / jobs cut",
+            Box::new(|r| format!("{} / {}", r.committed_moves, r.jobs_cut)),
+        ),
+        (
+            "coordinator ms per round",
+            Box::new(|r| format!("{:.2}", r.coordinator_ms_per_round)),
+        ),
+        (
+            "blackout slots (battery empty)",
+            Box::new(|r| r.blackout_slots.to_string()),
+        ),
     ];
     for (label, f) in rows {
         let mut line = format!("{label:<32}");
@@ -319,17 +387,36 @@ fn print_table(fleet: &Fleet, results: &[MechResult], reference: Option<&Central
 
 fn figures(fleet: &Fleet, results: &[MechResult], out: &std::path::Path) -> Result<Vec<String>> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let hours = |s: usize| (fleet.start_of_day_s as f64 + s as f64 * fleet.slot_ms as f64 / 1000.0) / 3600.0;
+    let hours = |s: usize| {
+        (fleet.start_of_day_s as f64 + s as f64 * fleet.slot_ms as f64 / 1000.0) / 3600.0
+    };
     let mut files = Vec::new();
     for r in results {
-        let pts = |v: &[f64]| v.iter().enumerate().map(|(s, &w)| (hours(s), w / 1000.0)).collect::<Vec<_>>();
+        let pts = |v: &[f64]| {
+            v.iter()
+                .enumerate()
+                .map(|(s, &w)| (hours(s), w / 1000.0))
+                .collect::<Vec<_>>()
+        };
         let chart = Chart::new(
-            format!("{} — {} ({} devices)", fleet.name, r.name, fleet.devices.len()),
+            format!(
+                "{} — {} ({} devices)",
+                fleet.name,
+                r.name,
+                fleet.devices.len()
+            ),
             "hours from the start of the first day",
             "power at the site (kW)",
         )
         .with(Series::new("measured load", pts(&r.series.measured_w), Style::Area).color(1))
-        .with(Series::new("granted + reserved", pts(&r.series.allocated_w), Style::Step).color(2))
+        .with(
+            Series::new(
+                "granted + reserved",
+                pts(&r.series.allocated_w),
+                Style::Step,
+            )
+            .color(2),
+        )
         .with(Series::new("budget", pts(&r.series.capacity_w), Style::Dashed).color(0));
         for p in chart.save(out, &format!("load_{}", r.name))? {
             files.push(p.display().to_string());
