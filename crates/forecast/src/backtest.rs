@@ -94,6 +94,9 @@ pub struct BacktestReport {
     pub origin_slots: Vec<usize>,
     /// Slots between origins.
     pub spacing: usize,
+    /// Time of the first origin (`YYYY-MM-DDTHH:MM:SS`, as the series' timestamps are read),
+    /// so another tool can forecast from the same origins.
+    pub first_origin: String,
     /// Season length in slots used by seasonal naive and MASE.
     pub season: usize,
     /// Slots used to fit before the first origin.
@@ -247,6 +250,7 @@ pub fn backtest(
         series: series.name.clone(),
         horizon,
         origins: origins.len(),
+        first_origin: crate::series::format_time(series.time_of(origins[0])),
         origin_slots: origins,
         spacing,
         season,
