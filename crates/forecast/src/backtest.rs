@@ -11,7 +11,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::error::{ForecastError, Result};
-use crate::model::{FitOptions, FittedModel, ModelSpec, choose};
+use crate::model::{FitOptions, FittedModel, ModelSpec, combination_weights, combine, heaviest};
 use crate::quantiles::QuantileForecast;
 use crate::series::TimeSeries;
 
@@ -228,9 +228,13 @@ pub fn backtest(
         let mut chosen = BTreeMap::new();
         let forecasts: Vec<QuantileForecast> = (0..origins.len())
             .map(|i| {
-                let best = choose(runs.iter().map(|r| r.recent[i])).unwrap_or(0);
+                let recent: Vec<f64> = runs.iter().map(|r| r.recent[i]).collect();
+                let weights = combination_weights(&recent);
+                let best = heaviest(&weights).unwrap_or(0);
                 *chosen.entry(runs[best].name.clone()).or_insert(0) += 1;
-                runs[best].forecasts[i].clone()
+                let forecasts: Vec<QuantileForecast> =
+                    runs.iter().map(|r| r.forecasts[i].clone()).collect();
+                combine(&forecasts, &weights)
             })
             .collect();
         let auto = Run {
