@@ -67,8 +67,9 @@ mkdir -p "$work"/uk "$work"/series "$work"/powerslot "$work"/peers
 work=$(cd "$work" && pwd)
 
 # The UK homes: whole-house power of the months without long zero-filled gaps (SOURCE.md's
-# table), joined into one 1-minute file each; runs of ten or more exact zeros are gaps the
-# extract filled with 0, so they are blanked and powerslot fills them by its gap policy.
+# table), joined into one 1-minute file each from the first full hour on; runs of ten or more
+# exact zeros are gaps the extract filled with 0, so they are blanked and powerslot fills them
+# by its gap policy.
 uk_home() { # NAME FIRST_MONTH LAST_MONTH
     local out="$work/uk/$1.csv" files=()
     [ -s "$out" ] && return 0
@@ -79,6 +80,8 @@ uk_home() { # NAME FIRST_MONTH LAST_MONTH
     gzip -dc "${files[@]}" | awk -F, -v OFS=, -v min=10 '
         function flush(blank,   i) { for (i = 1; i <= n; i++) print t[i], (blank ? "" : v[i]); n = 0 }
         $1 == "Time" { if (!header++) print "Time,Aggregate"; next }
+        !started && $1 !~ /:00:00$/ { next }   # start on the hour, so hourly slots are clock hours
+        { started = 1 }
         $2 + 0 == 0 { n++; t[n] = $1; v[n] = $2; next }
         { if (n) flush(n >= min); print $1, $2 }
         END { if (n) flush(n >= min) }' > "$out.tmp"

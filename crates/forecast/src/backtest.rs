@@ -1,9 +1,10 @@
 //! Rolling-origin backtests: fit once before the first origin, then walk forward feeding every
 //! slot through the models' online update, forecasting `horizon` slots at each origin.
 //!
-//! The `auto` model picks, at each origin, the candidate whose forecasts made *and already
-//! resolved* before that origin had the lowest mean absolute error, so its score uses no
-//! information from the future and is as honest as the others'.
+//! The `auto` model combines, at each origin, the few candidates whose forecasts made *and
+//! already resolved* before that origin had the lowest mean absolute error
+//! ([`crate::model::combination_weights`]), so its score uses no information from the future
+//! and is as honest as the others'.
 
 use std::collections::BTreeMap;
 use std::time::Instant;

@@ -51,7 +51,7 @@ impl FitOptions {
 }
 
 /// A model to fit: the baselines, the statistical models, the regression, the network,
-/// or the automatic choice among several.
+/// or the automatic combination of several.
 #[derive(Debug, Clone)]
 pub enum ModelSpec {
     /// The last value, repeated.
@@ -101,7 +101,7 @@ impl ModelSpec {
         }
     }
 
-    /// Parses a model name; `auto` chooses among all the others.
+    /// Parses a model name; `auto` combines the others.
     pub fn parse(name: &str) -> Result<ModelSpec> {
         Ok(match name.trim().to_ascii_lowercase().as_str() {
             "persistence" | "naive" => ModelSpec::Persistence,

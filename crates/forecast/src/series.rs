@@ -845,6 +845,32 @@ fn fill_with_edges(
 mod tests {
     use super::*;
 
+    #[test]
+    fn select_reads_one_customer_of_a_long_file() {
+        let text = "customer_id,reading_datetime,kwh\n\
+                    7,2013-01-01 00:00:00,1.0\n\
+                    7,2013-01-01 00:30:00,2.0\n\
+                    9,2013-01-01 00:00:00,50.0\n\
+                    9,2013-01-01 00:30:00,60.0\n\
+                    9,2013-01-01 01:00:00,70.0\n\
+                    7,2013-01-01 01:00:00,3.0\n";
+        let mut o = ReadOptions::new("reading_datetime", "kwh");
+        o.select = Some(("customer_id".into(), "9".into()));
+        let s = read_csv_from(text.as_bytes(), Path::new("long.csv"), &o).unwrap();
+        assert_eq!(s.values, vec![50.0, 60.0, 70.0]);
+        assert_eq!(s.step_seconds, 1800);
+        o.select = Some(("customer_id".into(), "8".into()));
+        let e = read_csv_from(text.as_bytes(), Path::new("long.csv"), &o).unwrap_err();
+        let message = e.to_string();
+        assert!(
+            message.contains("no row has `customer_id` = `8`") && message.contains("2 distinct"),
+            "{message}"
+        );
+        o.select = Some(("household".into(), "9".into()));
+        let e = read_csv_from(text.as_bytes(), Path::new("long.csv"), &o).unwrap_err();
+        assert!(matches!(e, ForecastError::UnknownColumn { .. }), "{e}");
+    }
+
     fn read(text: &str, opts: &ReadOptions) -> Result<TimeSeries> {
         read_csv_from(text.as_bytes(), Path::new("t.csv"), opts)
     }

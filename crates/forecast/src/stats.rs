@@ -1201,6 +1201,42 @@ mod tests {
         assert!(f.iter().all(|&v| v.abs() < 1e-9), "{f:?}");
     }
 
+    /// The seasonal forms: on a daily cycle plus noise the chosen ETS is seasonal and its
+    /// day-ahead forecast follows the cycle, where the best non-seasonal form can only draw a
+    /// flat line.
+    #[test]
+    fn seasonal_ets_forecasts_the_daily_cycle() {
+        let e = noise(24 * 60, 6);
+        let cycle = |t: usize| 3.0 * (std::f64::consts::TAU * (t % 24) as f64 / 24.0).sin();
+        let y: Vec<f64> = (0..24 * 60).map(|t| 10.0 + cycle(t) + 0.3 * e[t]).collect();
+        let n = 24 * 59;
+        let seasonal = PathModel::fit(PathKind::Ets, &y[..n], &FitOptions::new(24, 24)).unwrap();
+        assert!(
+            matches!(seasonal.ets.form, Form::Seasonal { .. }),
+            "{:?}",
+            seasonal.ets.form
+        );
+        let flat = PathModel::fit(PathKind::Ets, &y[..n], &FitOptions::new(24, 0)).unwrap();
+        let mae = |f: Vec<f64>| {
+            f.iter()
+                .enumerate()
+                .map(|(k, v)| (v - 10.0 - cycle(n + k)).abs())
+                .sum::<f64>()
+                / 24.0
+        };
+        let (with, without) = (mae(seasonal.forecast(24)), mae(flat.forecast(24)));
+        assert!(with < 0.3, "seasonal ETS misses the cycle by {with}");
+        assert!(without > 1.5, "a non-seasonal ETS cannot follow it: {without}");
+    }
+
+    #[test]
+    fn nelder_mead_finds_a_quadratic_minimum() {
+        let f = |x: &[f64]| (x[0] - 1.5).powi(2) + 3.0 * (x[1] + 0.5).powi(2);
+        let (x, v) = nelder_mead(&f, &[0.0, 0.0], 500);
+        assert!((x[0] - 1.5).abs() < 1e-4 && (x[1] + 0.5).abs() < 1e-4, "{x:?}");
+        assert!(v < 1e-8);
+    }
+
     #[test]
     fn mstl_needs_two_seasons() {
         let y = vec![1.0; 30];

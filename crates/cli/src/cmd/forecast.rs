@@ -94,12 +94,12 @@ pub(crate) struct BacktestArgs {
     #[arg(long, default_value_t = 5)]
     horizon: usize,
     /// Models (comma separated): persistence, seasonal-naive, ewma, ets, mstl, ridge, quantile,
-    /// boosted, lstm, auto. `auto` chooses among the others listed (all but boosted, whose
-    /// refits cost seconds, when it is listed alone).
+    /// boosted, profile, lstm, auto. `auto` combines the recently best few of the others listed
+    /// (all but boosted, whose refits cost seconds, when it is listed alone).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "persistence,seasonal-naive,ewma,ets,mstl,ridge,quantile,lstm,auto"
+        default_value = "persistence,seasonal-naive,ewma,ets,mstl,ridge,quantile,profile,lstm,auto"
     )]
     models: Vec<String>,
     /// Season length in slots (default: one day).
