@@ -1226,14 +1226,20 @@ mod tests {
         };
         let (with, without) = (mae(seasonal.forecast(24)), mae(flat.forecast(24)));
         assert!(with < 0.3, "seasonal ETS misses the cycle by {with}");
-        assert!(without > 1.5, "a non-seasonal ETS cannot follow it: {without}");
+        assert!(
+            without > 1.5,
+            "a non-seasonal ETS cannot follow it: {without}"
+        );
     }
 
     #[test]
     fn nelder_mead_finds_a_quadratic_minimum() {
         let f = |x: &[f64]| (x[0] - 1.5).powi(2) + 3.0 * (x[1] + 0.5).powi(2);
         let (x, v) = nelder_mead(&f, &[0.0, 0.0], 500);
-        assert!((x[0] - 1.5).abs() < 1e-4 && (x[1] + 0.5).abs() < 1e-4, "{x:?}");
+        assert!(
+            (x[0] - 1.5).abs() < 1e-4 && (x[1] + 0.5).abs() < 1e-4,
+            "{x:?}"
+        );
         assert!(v < 1e-8);
     }
 
