@@ -619,17 +619,13 @@ impl OnlineEts {
         keep: Option<Form>,
         m: usize,
     ) -> std::result::Result<Self, String> {
+        let seasonal = |fit: SeasonalFit| {
+            Self::finish(fit.form, fit.smoothing, fit.start, Some(fit.season), y, horizon)
+        };
         if let Some(Form::Seasonal { .. }) = keep
             && let Some(fit) = fit_seasonal(y, m, keep)
         {
-            return Ok(Self::finish(
-                fit.form,
-                fit.smoothing,
-                fit.start,
-                Some(fit.season),
-                y,
-                horizon,
-            ));
+            return Ok(seasonal(fit));
         }
         let keep_augurs = keep.filter(|f| matches!(f, Form::Augurs { .. }));
         let (form, smoothing, start) = Self::fit_augurs(y, keep_augurs)?;
@@ -643,14 +639,7 @@ impl OnlineEts {
             let sse = Self::run(form, smoothing, start, None, y).scale.powi(2) * y.len() as f64;
             let k = 2 + 2 * usize::from(trend) + usize::from(damped);
             if fit.aic < aic(sse, y.len(), k) {
-                return Ok(Self::finish(
-                    fit.form,
-                    fit.smoothing,
-                    fit.start,
-                    Some(fit.season),
-                    y,
-                    horizon,
-                ));
+                return Ok(seasonal(fit));
             }
         }
         Ok(Self::finish(form, smoothing, start, None, y, horizon))
