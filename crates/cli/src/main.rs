@@ -36,6 +36,8 @@ enum Command {
     /// Energy-harvesting nodes: solar prediction and duty-cycle / task scheduling.
     #[command(subcommand)]
     Harvest(cmd::harvest::Harvest),
+    /// Fleet simulator: every negotiation mechanism on the same real traces, side by side.
+    Simulate(cmd::simulate::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Command::Plot(args) => cmd::figure::run(args),
         Command::Forecast(f) => cmd::forecast::run(f),
         Command::Harvest(h) => cmd::harvest::run(h),
+        Command::Simulate(a) => cmd::simulate::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

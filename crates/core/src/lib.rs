@@ -12,6 +12,9 @@
 //! * [`Schedule`] and [`validate`] — a start slot per task, and the check of
 //!   precedence, release, deadline and capacity in every slot.
 //!
+//! Without the default `std` feature only [`units`] is built (`no_std`), which is all the
+//! device side of the negotiation protocol needs on a microcontroller.
+//!
 //! ```
 //! use powerslot_core::{formats::native, validate, Instance, Schedule};
 //!
@@ -31,16 +34,35 @@
 //! assert_eq!(ok.makespan(&inst), 4);
 //! ```
 
+#![cfg_attr(not(feature = "std"), no_std)]
+
+/// A slot index on the time grid: the one unit the protocol's `no_std` device machine needs.
+pub type Slot = u32;
+
+#[cfg(feature = "std")]
+pub mod clock;
+#[cfg(feature = "std")]
 pub mod formats;
+#[cfg(feature = "std")]
 pub mod instance;
+#[cfg(feature = "std")]
 pub mod profile;
+#[cfg(feature = "std")]
 pub mod schedule;
+#[cfg(feature = "std")]
 pub mod units;
 
+#[cfg(feature = "std")]
+pub use clock::{ClockError, ClockStart, Moment};
+#[cfg(feature = "std")]
 pub use formats::{ReadError, read_instance};
+#[cfg(feature = "std")]
 pub use instance::{
     Instance, InstanceSpec, ModelError, PowerCurves, Resource, ResourceUnit, Task, TaskId,
 };
+#[cfg(feature = "std")]
 pub use profile::{CapacityProfile, ProfileError, Tail};
+#[cfg(feature = "std")]
 pub use schedule::{Schedule, Violation, validate};
-pub use units::{Milliwatts, Slot, TimeGrid};
+#[cfg(feature = "std")]
+pub use units::{Milliwatts, TimeGrid, UnitError, parse_seconds, seconds_text};

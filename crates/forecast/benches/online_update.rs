@@ -9,13 +9,10 @@ use powerslot_forecast::boost::BoostedConfig;
 use powerslot_forecast::model::{FitOptions, FittedModel, ModelSpec};
 use powerslot_forecast::series::{ReadOptions, read_csv};
 
-/// A file of the shared data sets.
+/// A file of the benchmark data sets beside the repository (see the README, "Data"; the
+/// crate's build script resolves `POWERSLOT_DATA`).
 fn data(rel: &str) -> std::path::PathBuf {
-    let dir = std::env::var_os("POWERSLOT_DATA").map_or_else(
-        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-        std::path::PathBuf::from,
-    );
-    dir.join(rel)
+    std::path::Path::new(env!("POWERSLOT_DATA_DIR")).join(rel)
 }
 
 fn bench(c: &mut Criterion) {

@@ -1,4 +1,7 @@
 //! Backtests and bad-input handling on small samples of the real data sets.
+//!
+//! The data tests read `../shared/data` (see the README, "Data"); without it they are listed
+//! as ignored, with the reason (`build/shared_data.rs` decides).
 
 use std::path::{Path, PathBuf};
 
@@ -7,7 +10,7 @@ use powerslot_forecast::model::{FitOptions, ModelSpec};
 use powerslot_forecast::series::{ReadOptions, read_csv, read_csv_from};
 
 fn data(rel: &str) -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data")).join(rel)
+    Path::new(env!("POWERSLOT_DATA_DIR")).join(rel)
 }
 
 /// The first `rows` lines of a data file (so tests stay fast).
@@ -17,6 +20,7 @@ fn head(rel: &str, rows: usize) -> String {
 }
 
 #[test]
+#[cfg_attr(not(shared_data), ignore = "needs ../shared/data (see README: Data)")]
 fn nab_cpu_backtest_ranks_models_and_calibrates_intervals() {
     let s = read_csv(
         &data("machines_nab_ec2_cpu/ec2_cpu_utilization_5f5533.csv"),
@@ -45,6 +49,7 @@ fn nab_cpu_backtest_ranks_models_and_calibrates_intervals() {
 }
 
 #[test]
+#[cfg_attr(not(shared_data), ignore = "needs ../shared/data (see README: Data)")]
 fn uci_sample_reads_with_features_and_ridge_beats_seasonal_naive() {
     let text = head(
         "household_uci_1min/uci_household_power_2007H1_1min.csv",
@@ -66,6 +71,7 @@ fn uci_sample_reads_with_features_and_ridge_beats_seasonal_naive() {
 }
 
 #[test]
+#[cfg_attr(not(shared_data), ignore = "needs ../shared/data (see README: Data)")]
 fn opsd_cumulative_meter_becomes_hourly_energy() {
     let text = head(
         "household_opsd_appliances_hourly/opsd_household_data_60min_residential4.csv",

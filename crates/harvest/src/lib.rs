@@ -5,8 +5,13 @@
 //!   [`Adc`] turns a voltage reading into a battery level and says how many levels there are.
 //! - [`DutyCycleModel`] makes utility and power linear in the duty cycle and turns duty cycles
 //!   into [`Task`]s.
-//! - [`predict`] holds the per-slot predictors of harvested energy (persistence, Kansal's EWMA,
-//!   WCMA, a clear-sky-index predictor) and their scoring.
+//! - [`predict`] holds the per-slot predictors of harvested energy and their scoring: the
+//!   published ones (persistence, Kansal's EWMA, WCMA) and the default, a
+//!   [`predict::SolarForecaster`] that holds in any unit, at any site and on a clock that shifts
+//!   for daylight saving (shrunk, bounded clear-sky and WCMA ratios; clock shifts found from
+//!   sunrise and sunset; the candidate chosen by rolling-origin errors on the past only). Other
+//!   crates plan on it through [`predict::default_for`]: a forecaster that has seen a past
+//!   [`predict::SlotSeries`], then `update(value)` per slot and `forecast(horizon)`.
 //! - [`KansalPlanner`] is Kansal's duty-cycle algorithm; [`TaskScheduler`] (over [`DpScheduler`])
 //!   is the exact dynamic programme over quantised battery levels; [`neutrality::check`] tests
 //!   Kansal's sufficient conditions on a trace.

@@ -1,14 +1,16 @@
 //! A node over a whole trace: predict each day, plan it, run it slot by slot on the real harvest.
 //!
-//! Each day the planner gets the day-ahead EWMA prediction per planning slot (Kansal's), the
-//! battery level at midnight and an end-of-day target (the midnight level, raised to a reserve
-//! when the prediction allows). Inside the day the DP follows its policy table at the battery's
-//! actual level (read to the nearest quantised level, matching the gains' rounding), and on a day
-//! it could not plan it re-plans the remaining slots from the measured battery until it can;
-//! Kansal re-plans the remaining slots whenever the battery leaves its planned trajectory by more
-//! than 1 % of the usable capacity (his dynamic adaptation). A slot whose task
-//! would take the battery below `B_min` falls back to the cheapest task, and if even that fails
-//! the node is off for the slot (downtime, no utility, no load).
+//! Each day the planner gets the day-ahead prediction per planning slot — by default from the
+//! default solar forecaster ([`SolarForecaster`], fed every trace slot as it happens), or
+//! Kansal's per-slot EWMA ([`SimPredictor`]) — the battery level at midnight and an end-of-day
+//! target (the midnight level, raised to a reserve when the prediction allows). Inside the day
+//! the DP follows its policy table at the battery's actual level (read to the nearest quantised
+//! level, matching the gains' rounding), and on a day it could not plan it re-plans the
+//! remaining slots from the measured battery until it can; Kansal re-plans the remaining slots
+//! whenever the battery leaves its planned trajectory by more than 1 % of the usable capacity
+//! (his dynamic adaptation). Re-plans use the freshest forecast of the rest of the day. A slot
+//! whose task would take the battery below `B_min` falls back to the cheapest task, and if even
+//! that fails the node is off for the slot (downtime, no utility, no load).
 //!
 //! Gaps in the trace follow [`GapPolicy`].
 
@@ -20,7 +22,7 @@ use crate::error::{HarvestError, Result};
 use crate::kansal::KansalPlanner;
 use crate::linear::{DutyCycleModel, Task};
 use crate::neutrality::{NeutralityReport, check};
-use crate::predict::SlotSeries;
+use crate::predict::{SlotSeries, SolarForecaster};
 
 /// Which scheduler runs the node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -40,6 +42,17 @@ pub enum GapPolicy {
     Zero,
     /// The gap harvests what the day-ahead prediction expected (the node's own estimate).
     Predicted,
+}
+
+/// What the node plans on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SimPredictor {
+    /// The default solar forecaster (the crate's default predictor): its forecast of the day at
+    /// midnight, and of the rest of the day when a planner re-plans.
+    Default,
+    /// Kansal's EWMA of each planning slot across days, with weight `ewma_alpha` (day-ahead only).
+    Ewma,
 }
 
 /// The simulated node. The trace is irradiance (W/m²); energies are Wh, powers W.
@@ -67,7 +80,9 @@ pub struct NodeConfig {
     pub tasks: usize,
     /// Battery levels of the DP.
     pub levels: u32,
-    /// Weight α of the day-ahead EWMA.
+    /// What the planners plan on.
+    pub predictor: SimPredictor,
+    /// Weight α of the day-ahead EWMA (with [`SimPredictor::Ewma`]).
     pub ewma_alpha: f64,
     /// Gap policy.
     pub gaps: GapPolicy,
@@ -76,7 +91,7 @@ pub struct NodeConfig {
 impl NodeConfig {
     /// A sensor node sized for the NREL Golden trace: 10 × 10 cm panel at 15 %, a 2 Ah 3.7 V
     /// Li-ion (7.4 Wh, floor 10 %), η = 0.9, 0.1 mW leakage, load 20..300 mW for duty cycles
-    /// 10..100 % with utility 1..10, 5 duty levels, 1,024 battery levels, EWMA α = 0.5.
+    /// 10..100 % with utility 1..10, 5 duty levels, 1,024 battery levels, the default predictor.
     pub fn golden_default() -> Self {
         Self {
             panel_area: 0.01,
@@ -97,6 +112,7 @@ impl NodeConfig {
             },
             tasks: 5,
             levels: 1024,
+            predictor: SimPredictor::Default,
             ewma_alpha: 0.5,
             gaps: GapPolicy::Zero,
         }
@@ -362,6 +378,20 @@ pub fn simulate(
     let max_day_utility = load.u_max * slots as f64;
 
     let mut estimate: Vec<Option<f64>> = vec![None; slots];
+    let mut forecaster = match config.predictor {
+        SimPredictor::Default => Some(SolarForecaster::new(spd)?),
+        SimPredictor::Ewma => None,
+    };
+    // The forecaster's next `n` trace slots summed into planning slots, in Wh.
+    let ahead = |f: &SolarForecaster, n: usize| -> Vec<f64> {
+        if !f.has_history() {
+            return vec![0.0; n / group];
+        }
+        f.forecast(n)
+            .chunks(group)
+            .map(|c| c.iter().sum::<f64>() * wh_per_unit)
+            .collect()
+    };
     let mut b = config.start;
     let adapt_threshold = 0.01 * battery.usable();
     let mut report = SimReport {
@@ -395,7 +425,17 @@ pub fn simulate(
     let mut month_acc = [(0usize, 0.0f64, 0.0f64); 12];
     for day in 0..series.days() {
         let (mut actual, gaps) = day_energy(series, day, slots, wh_per_unit);
-        let predicted: Vec<f64> = estimate.iter().map(|e| e.unwrap_or(0.0)).collect();
+        let predicted: Vec<f64> = match &forecaster {
+            Some(f) => ahead(f, spd),
+            None => estimate.iter().map(|e| e.unwrap_or(0.0)).collect(),
+        };
+        // What the rest of the day from planning slot `i` looks like now.
+        let rest = |f: &Option<SolarForecaster>, i: usize| -> Vec<f64> {
+            match f {
+                Some(f) => ahead(f, (slots - i) * group),
+                None => predicted[i..].to_vec(),
+            }
+        };
         if config.gaps == GapPolicy::Predicted {
             for i in 0..slots {
                 actual[i] += predicted[i] * gaps[i] as f64 / group as f64;
@@ -462,7 +502,7 @@ pub fn simulate(
                     // No plan reached even the lowest target: like Kansal on such a day, re-plan the
                     // remaining slots from the measured battery (still aiming at that target, where
                     // Kansal settles for B_min) until a plan exists.
-                    if !dp_ok && dp.plan(&predicted[i..], b, targets[2]).is_ok() {
+                    if !dp_ok && dp.plan(&rest(&forecaster, i), b, targets[2]).is_ok() {
                         dp_ok = true;
                         plan_offset = i;
                     }
@@ -474,8 +514,7 @@ pub fn simulate(
                 }
                 SchedulerKind::Kansal => {
                     if (b - planned_levels[i - plan_offset]).abs() > adapt_threshold && i > 0 {
-                        let rest = &predicted[i..];
-                        match kansal.plan(rest, b, target) {
+                        match kansal.plan(&rest(&forecaster, i), b, target) {
                             Ok(p) => {
                                 dc_plan[i..].copy_from_slice(&p.duty_cycles);
                                 planned_levels = p.levels;
@@ -514,11 +553,16 @@ pub fn simulate(
             // A battery cannot hold less than nothing; below B_min the node is simply off.
             b = step.level.max(0.0);
             day_min = day_min.min(b);
+            if let Some(f) = forecaster.as_mut() {
+                for &v in &series.day(day)[i * group..(i + 1) * group] {
+                    f.update(v);
+                }
+            }
         }
 
-        // Learn today's harvest for tomorrow (only slots fully observed).
+        // Kansal's EWMA learns today's harvest for tomorrow (only slots fully observed).
         for i in 0..slots {
-            if gaps[i] == 0 {
+            if gaps[i] == 0 && config.predictor == SimPredictor::Ewma {
                 estimate[i] = Some(estimate[i].map_or(actual[i], |e| {
                     config.ewma_alpha * e + (1.0 - config.ewma_alpha) * actual[i]
                 }));

@@ -2,9 +2,17 @@
 //!
 //! Policy for bad values, stated once: an empty cell or `NaN`/`NA`/`null` is a *gap* (missing
 //! sample); a negative value (irradiance sensors read slightly below zero at night) is clamped to
-//! 0 and counted; a value above `clip` is clipped to `clip` and counted; anything else that is not
-//! a finite number is an error naming the file, line and column. A slot's value is the mean of the
-//! samples that fall in it; a slot without samples is a gap. Timestamps must increase strictly.
+//! 0 and counted; a value above the clip level ([`Clip`]) is clipped to it and counted; anything
+//! else that is not a finite number is an error naming the file, line and column. A slot's value
+//! is the mean of the samples that fall in it; a slot without samples is a gap. Timestamps must
+//! increase strictly.
+//!
+//! No unit is assumed: by default ([`Clip::AUTO`]) the clip level is 1.5 × the trace's *level*,
+//! the 90th percentile of its daily maxima. Clear days set that level; a sensor spike on fewer
+//! than a tenth of the days cannot move it; and no real value reaches 1.5 × it — irradiance
+//! above its clear-sky peak stays within a few tens of percent (cloud-edge enhancement, in
+//! 15-minute means), and a PV system's power is capped by its inverter. The same rule clips the
+//! documented sensor errors of a W/m² trace and nothing of a W or kW one.
 
 use std::io::Read;
 use std::path::Path;
@@ -24,8 +32,38 @@ pub struct TraceOptions {
     pub value_column: String,
     /// Slot length in minutes; must divide 1440.
     pub slot_minutes: u32,
-    /// Values above this are clipped to it (`None`: no clipping).
-    pub clip: Option<f64>,
+    /// Which values are clipped.
+    pub clip: Clip,
+}
+
+/// Which values are too high to be real.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Clip {
+    /// Keep every value.
+    None,
+    /// Clip values above this level, in the trace's unit.
+    Above(f64),
+    /// Clip values above this multiple of the trace's level (the 90th percentile of the daily
+    /// maxima of its samples).
+    Relative(f64),
+}
+
+impl Clip {
+    /// The default: 1.5 × the trace's level (module docs).
+    pub const AUTO: Clip = Clip::Relative(1.5);
+
+    fn validate(&self) -> Result<()> {
+        match *self {
+            Clip::Above(v) | Clip::Relative(v) if !(v.is_finite() && v > 0.0) => {
+                Err(HarvestError::InvalidParameter {
+                    name: "clip",
+                    value: v,
+                    reason: "must be a finite number > 0",
+                })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// What reading the trace found.
@@ -39,6 +77,12 @@ pub struct TraceSummary {
     pub negatives_clamped: usize,
     /// Values clipped to the clip level.
     pub clipped: usize,
+    /// The trace's level: the 90th percentile of the daily maxima of its samples, in its unit.
+    pub level: f64,
+    /// The level values were clipped to (`None`: no clipping).
+    pub clip_level: Option<f64>,
+    /// Why that level: the rule and its numbers.
+    pub clip_rule: String,
     /// First day of the grid (`YYYY-MM-DD`).
     pub first_day: String,
     /// Days on the grid.
@@ -61,13 +105,17 @@ pub struct Trace {
 }
 
 impl Trace {
+    /// The calendar date of day `day` of the grid (0: the first day).
+    pub fn date(&self, day: usize) -> Date {
+        self.first_day
+            .checked_add(jiff::Span::new().days(day as i64))
+            .unwrap_or(self.first_day)
+    }
+
     /// Days `from..to` of the trace (clamped to its length), with the calendar moved along.
     pub fn slice_days(&self, from: usize, to: usize) -> Trace {
         let series = self.series.slice_days(from, to);
-        let first_day = self
-            .first_day
-            .checked_add(jiff::Span::new().days(from as i64))
-            .unwrap_or(self.first_day);
+        let first_day = self.date(from);
         let summary = TraceSummary {
             first_day: first_day.to_string(),
             days: series.days(),
@@ -107,6 +155,23 @@ fn parse_time(s: &str) -> Option<DateTime> {
     Some(ts.to_zoned(jiff::tz::TimeZone::UTC).datetime())
 }
 
+/// The 90th percentile of the daily maxima of `samples` (0 without any).
+fn sample_level(samples: &[(u64, DateTime, f64)]) -> f64 {
+    let mut maxima: Vec<f64> = Vec::new();
+    let mut day: Option<Date> = None;
+    for &(_, t, v) in samples {
+        if day == Some(t.date()) {
+            let m = maxima.last_mut().expect("a day has a maximum once seen");
+            *m = m.max(v);
+        } else {
+            day = Some(t.date());
+            maxima.push(v);
+        }
+    }
+    maxima.sort_by(f64::total_cmp);
+    crate::predict::quantile(&maxima, 0.9)
+}
+
 /// Reads CSV from `reader`; `name` is used in error messages.
 pub fn read_trace_from<R: Read>(reader: R, name: &str, options: &TraceOptions) -> Result<Trace> {
     let bad = |line: u64, column: &str, reason: String| HarvestError::Trace {
@@ -123,15 +188,7 @@ pub fn read_trace_from<R: Read>(reader: R, name: &str, options: &TraceOptions) -
             reason: "must divide 1440 (minutes in a day)",
         });
     }
-    if let Some(c) = options.clip
-        && !(c.is_finite() && c > 0.0)
-    {
-        return Err(HarvestError::InvalidParameter {
-            name: "clip",
-            value: c,
-            reason: "must be a finite number > 0",
-        });
-    }
+    options.clip.validate()?;
     let spd = (1440 / m) as usize;
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(false)
@@ -158,15 +215,17 @@ pub fn read_trace_from<R: Read>(reader: R, name: &str, options: &TraceOptions) -
         missing: 0,
         negatives_clamped: 0,
         clipped: 0,
+        level: 0.0,
+        clip_level: None,
+        clip_rule: String::new(),
         first_day: String::new(),
         days: 0,
         slots_per_day: spd,
         gap_slots: 0,
     };
-    let mut first: Option<Date> = None;
     let mut last_time: Option<DateTime> = None;
-    // (sum, count) per slot, grown as days appear.
-    let mut acc: Vec<(f64, u32)> = Vec::new();
+    // Every sample with a value, negatives already set to 0; clipped once the level is known.
+    let mut samples: Vec<(u64, DateTime, f64)> = Vec::new();
     for (i, rec) in rdr.records().enumerate() {
         let line = i as u64 + 2;
         let rec = rec.map_err(|e| bad(line, "row", e.to_string()))?;
@@ -211,15 +270,34 @@ pub fn read_trace_from<R: Read>(reader: R, name: &str, options: &TraceOptions) -
             }
             Some(v)
         };
-        let Some(mut v) = value else {
+        let Some(v) = value else {
             summary.missing += 1;
             continue;
         };
         if v < 0.0 {
-            v = 0.0;
             summary.negatives_clamped += 1;
         }
-        if let Some(c) = options.clip
+        samples.push((line, t, v.max(0.0)));
+    }
+    summary.level = sample_level(&samples);
+    let (clip, rule) = match options.clip {
+        Clip::None => (None, "no clipping (--clip none)".to_string()),
+        Clip::Above(c) => (Some(c), format!("clipped above {c} as given")),
+        Clip::Relative(f) => (
+            Some(f * summary.level),
+            format!(
+                "clipped above {f} x the trace's level {:.4} (the 90th percentile of its daily maxima)",
+                summary.level
+            ),
+        ),
+    };
+    summary.clip_level = clip;
+    summary.clip_rule = rule;
+    let mut first: Option<Date> = None;
+    // (sum, count) per slot, grown as days appear.
+    let mut acc: Vec<(f64, u32)> = Vec::new();
+    for &(line, t, mut v) in &samples {
+        if let Some(c) = clip
             && v > c
         {
             v = c;
@@ -269,7 +347,72 @@ mod tests {
             time_column: "t".into(),
             value_column: "v".into(),
             slot_minutes: 720,
-            clip: Some(100.0),
+            clip: Clip::Above(100.0),
+        }
+    }
+
+    /// Twenty days of hourly data peaking at `peak`, with `spikes` sensor errors of 50 × peak.
+    fn days_csv(peak: f64, spikes: usize) -> String {
+        let mut csv = String::from("t,v\n");
+        for d in 1..=20 {
+            for h in 0..24 {
+                let sun = if (6..18).contains(&h) {
+                    peak * (1.0 - ((f64::from(h) - 11.5) / 6.0).powi(2))
+                } else {
+                    0.0
+                };
+                let v = if d <= spikes && h == 12 {
+                    50.0 * peak
+                } else {
+                    sun
+                };
+                csv += &format!("2020-01-{d:02}T{h:02}:00,{v}\n");
+            }
+        }
+        csv
+    }
+
+    #[test]
+    fn the_automatic_clip_is_relative_to_the_trace() {
+        let auto = TraceOptions {
+            slot_minutes: 60,
+            clip: Clip::AUTO,
+            ..opts()
+        };
+        for peak in [1.0, 1000.0, 1e6] {
+            // One day in twenty with a spike: the level is the clear peak, the spike is clipped.
+            let t = read_trace_from(days_csv(peak, 1).as_bytes(), "x.csv", &auto).unwrap();
+            let top = peak * (1.0 - (0.5_f64 / 6.0).powi(2));
+            assert!(
+                (t.summary.level - top).abs() < 1e-9 * peak,
+                "{:?}",
+                t.summary
+            );
+            assert_eq!(t.summary.clipped, 1, "{:?}", t.summary);
+            assert_eq!(t.summary.clip_level, Some(1.5 * t.summary.level));
+            assert!(t.summary.clip_rule.contains("90th percentile"));
+            // No spike: nothing clipped, in any unit.
+            let t = read_trace_from(days_csv(peak, 0).as_bytes(), "x.csv", &auto).unwrap();
+            assert_eq!(t.summary.clipped, 0);
+        }
+        let none = TraceOptions {
+            clip: Clip::None,
+            ..auto
+        };
+        let t = read_trace_from(days_csv(1.0, 1).as_bytes(), "x.csv", &none).unwrap();
+        assert_eq!((t.summary.clipped, t.summary.clip_level), (0, None));
+        for bad in [
+            Clip::Above(f64::NAN),
+            Clip::Above(-1.0),
+            Clip::Relative(0.0),
+            Clip::Relative(f64::INFINITY),
+        ] {
+            let options = TraceOptions {
+                clip: bad,
+                ..opts()
+            };
+            let e = read_trace_from("t,v\n".as_bytes(), "x.csv", &options).unwrap_err();
+            assert!(e.to_string().contains("clip"), "{e}");
         }
     }
 

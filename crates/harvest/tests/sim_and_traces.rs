@@ -4,7 +4,7 @@ use jiff::civil::date;
 use powerslot_harvest::HarvestError;
 use powerslot_harvest::predict::SlotSeries;
 use powerslot_harvest::sim::{GapPolicy, NodeConfig, SchedulerKind, simulate};
-use powerslot_harvest::trace::{TraceOptions, read_trace_from};
+use powerslot_harvest::trace::{Clip, TraceOptions, read_trace_from};
 use proptest::prelude::*;
 
 /// Irradiance days: a sine from 6 h to 18 h scaled by `clouds[d]`, on 24 hourly slots.
@@ -117,7 +117,7 @@ fn bad_traces_are_errors_or_gaps() {
         time_column: "time".into(),
         value_column: "ghi".into(),
         slot_minutes: 60,
-        clip: None,
+        clip: Clip::None,
     };
     // NaN and empty cells are gaps; negatives become 0.
     let csv = "time,ghi\n2021-06-01T10:00:00,NaN\n2021-06-01T11:00:00,\n2021-06-01T12:00:00,-3\n";

@@ -14,10 +14,8 @@ use powerslot_plan::Problem;
 use powerslot_plan::parallel::ParallelSgs;
 use powerslot_plan::serial::{SerialSgs, list_by_key};
 
-const J120: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/data/psplib/j120/j1201_1.sm"
-);
+/// From the benchmark data sets beside the repository (see the README, "Data").
+const J120: &str = concat!(env!("POWERSLOT_DATA_DIR"), "/psplib/j120/j1201_1.sm");
 
 /// A small xorshift generator, so the benchmark measures the SGS, not the RNG.
 struct XorShift(u64);
@@ -32,7 +30,9 @@ impl XorShift {
 }
 
 fn sgs(c: &mut Criterion) {
-    let inst = read_instance(std::path::Path::new(J120)).expect("the shared PSPLIB j120 files");
+    let inst = read_instance(std::path::Path::new(J120)).unwrap_or_else(|e| {
+        panic!("{e}\nthis benchmark needs ../shared/data (see the README, \"Data\")")
+    });
     let p = Problem::new(&inst);
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
 

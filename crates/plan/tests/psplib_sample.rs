@@ -1,5 +1,8 @@
 //! A sample of the shared PSPLIB files: every planner's schedule is feasible,
 //! no bound exceeds the known optimum, and the best planner reaches it.
+//!
+//! These tests read `../shared/data/psplib` (see the README, "Data"); without it they are
+//! listed as ignored, with the reason (`build/shared_data.rs` decides).
 
 use std::path::PathBuf;
 
@@ -7,11 +10,7 @@ use powerslot_core::read_instance;
 use powerslot_plan::{AcoParams, Options, PriorityRule, QueueMethod, Scheme, Solver, solve};
 
 fn data(rel: &str) -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/psplib"
-    ))
-    .join(rel)
+    PathBuf::from(concat!(env!("POWERSLOT_DATA_DIR"), "/psplib")).join(rel)
 }
 
 /// Ten j30 instances spread over the parameter classes, with their optima.
@@ -35,6 +34,7 @@ fn j30_sample() -> Vec<(PathBuf, u32)> {
 }
 
 #[test]
+#[cfg_attr(not(shared_data), ignore = "needs ../shared/data (see README: Data)")]
 fn every_planner_is_feasible_and_bounds_hold_on_j30() {
     let solvers = [
         Solver::Queue(QueueMethod::Simple),
@@ -75,6 +75,7 @@ fn every_planner_is_feasible_and_bounds_hold_on_j30() {
 }
 
 #[test]
+#[cfg_attr(not(shared_data), ignore = "needs ../shared/data (see README: Data)")]
 fn sampling_improves_on_the_single_rule() {
     let file = data("j30/j3013_1.sm");
     let inst = read_instance(&file).unwrap();
@@ -105,6 +106,7 @@ fn sampling_improves_on_the_single_rule() {
 }
 
 #[test]
+#[cfg_attr(not(shared_data), ignore = "needs ../shared/data (see README: Data)")]
 fn aco_is_feasible_on_j120() {
     let inst = read_instance(&data("j120/j12046_3.sm")).unwrap();
     let sol = solve(
@@ -119,6 +121,7 @@ fn aco_is_feasible_on_j120() {
 
 /// Depends on the best planner (the genetic algorithm).
 #[test]
+#[cfg_attr(not(shared_data), ignore = "needs ../shared/data (see README: Data)")]
 fn best_reaches_the_optimum_on_j30_at_5000_schedules() {
     for (file, opt) in j30_sample() {
         let inst = read_instance(&file).unwrap();

@@ -75,11 +75,7 @@ fn psplib(args: PsplibArgs) -> Result<()> {
     };
     let solver = args.solver.solver()?;
     let opts = args.solver.options(1)?;
-    let threads = match args.threads {
-        Some(0) => bail!("--threads must be at least 1"),
-        Some(t) => t,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
+    let threads = super::threads(args.threads)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()

@@ -1,6 +1,7 @@
-//! `powerslot plot SCHEDULE.json --instance FILE`: draws one schedule — power
-//! (or each resource) in use against the capacity, and tasks finished over time.
-//! Also holds the chart builders `powerslot paper` shares.
+//! `powerslot plot SCHEDULE.json --instance FILE`: draws one schedule — who runs
+//! when (a per-device timeline under the power it adds up to), power (or each
+//! resource) in use against the capacity, and tasks finished over time. Also holds
+//! the figure builders `powerslot paper` shares.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use powerslot_sim::plot_data::{
     finished_points, profile_points, resource_scale, time_label, usage_points,
 };
 
-use crate::plot::{Chart, Series, Style};
+use crate::plot::{Axis, Bar, Chart, Series, Style, Timeline};
 
 /// Arguments of `powerslot plot`.
 #[derive(clap::Args)]
@@ -69,6 +70,8 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let label = plan.solver.unwrap_or_else(|| "schedule".into());
     let mut files = Vec::new();
     let title = format!("{} — {label}", inst.name());
+    let who = timeline(&inst, &schedule, &format!("{title}: who runs when"));
+    files.extend(who.save(&args.out, &format!("{stem}_timeline"))?);
     for (suffix, chart) in usage_charts(&inst, &[(label.as_str(), &schedule)], &title) {
         files.extend(chart.save(&args.out, &format!("{stem}_{suffix}"))?);
     }
@@ -198,7 +201,7 @@ pub(crate) fn usage_charts(
                         Series::new(
                             "maximum allowable power",
                             profile_points(inst, &c.budget_mw, scale, len),
-                            Style::Dashed,
+                            Style::DashedStep,
                         )
                         .color(7),
                     )
@@ -214,7 +217,7 @@ pub(crate) fn usage_charts(
                     Series::new(
                         "capacity",
                         profile_points(inst, &res.capacity, scale, len),
-                        Style::Dashed,
+                        Style::DashedStep,
                     )
                     .color(7),
                 ),
@@ -227,6 +230,81 @@ pub(crate) fn usage_charts(
             (suffix, chart)
         })
         .collect()
+}
+
+/// The per-device timeline of one schedule: a bar per task from its start to its
+/// finish, behind it the window it had to keep, in order of start; above, the power
+/// panel of [`usage_charts`] (total power drawn against the budget for device
+/// problems, else the first resource against its capacity). On a time grid the x
+/// axis reads clock times (hours since midnight of day 0), otherwise slots.
+pub(crate) fn timeline(inst: &Instance, schedule: &Schedule, title: &str) -> Timeline {
+    let grid = inst.grid();
+    let hours = |slot: f64| match grid {
+        Some(g) => (g.origin_seconds as f64 + slot * f64::from(g.slot_seconds)) / 3600.0,
+        None => slot,
+    };
+    // The usage chart's x is minutes since slot 0 (or slots); move it onto this axis.
+    let minutes_per_slot = grid.map_or(1.0, |g| g.slot_minutes());
+    let (_, usage) = usage_charts(inst, &[("plan", schedule)], title)
+        .into_iter()
+        .next()
+        .expect("an instance has at least one resource");
+    let power = usage
+        .series
+        .into_iter()
+        .map(|mut s| {
+            for p in &mut s.points {
+                p.0 = hours(p.0 / minutes_per_slot);
+            }
+            s.name = s.name.trim_end_matches(", plan").to_string();
+            s
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..inst.len()).collect();
+    order.sort_by_key(|&j| (schedule.starts[j], j));
+    let bars = order
+        .iter()
+        .map(|&j| {
+            let t = &inst.tasks()[j];
+            let window = (t.release > 0 || t.deadline.is_some()).then(|| {
+                let end = t.deadline.map_or(f64::INFINITY, |d| hours(f64::from(d)));
+                (hours(f64::from(t.release)), end)
+            });
+            Bar {
+                label: match &t.id {
+                    TaskId::Name(s) => s.clone(),
+                    TaskId::Number(n) => format!("job {n}"),
+                },
+                start: hours(f64::from(schedule.starts[j])),
+                finish: hours(f64::from(schedule.finish(inst, j))),
+                window,
+            }
+        })
+        .collect();
+    let x_label = match grid {
+        Some(g) => match g.start {
+            Some(start) => format!(
+                "time of day (plan starts {} {})",
+                g.clock(0),
+                start.offset()
+            ),
+            None => "time of day (from midnight of day 0)".into(),
+        },
+        None => "time (slots)".into(),
+    };
+    let (_, unit) = resource_scale(inst, 0);
+    Timeline {
+        title: title.to_string(),
+        x_label,
+        x_axis: if grid.is_some() {
+            Axis::Clock
+        } else {
+            Axis::Real
+        },
+        power_label: format!("{} ({unit})", inst.resources()[0].name),
+        power,
+        bars,
+    }
 }
 
 /// Tasks (devices) finished by each time, one line per schedule.
@@ -242,6 +320,7 @@ pub(crate) fn finished_chart(
             chart.with(Series::new(*label, finished_points(inst, s, len), Style::Step).color(i));
     }
     chart.y_range = Some((0.0, inst.len() as f64 * 1.05));
+    chart.y_axis = Axis::Count;
     chart
 }
 
@@ -297,5 +376,30 @@ mod tests {
         assert_eq!(usage[0], (0.0, 0.003));
         let fin = finished_chart(&inst, &[("x", &s)], "t");
         assert_eq!(fin.series[0].points.last().unwrap().1, 2.0);
+    }
+
+    #[test]
+    fn the_timeline_shows_each_device_in_clock_time() {
+        let json = r#"{"start": "2026-06-01T18:00+02:00", "slot": "30 min", "capacity": "5 kW",
+            "devices": [
+              {"id": "a", "power": "3 kW", "duration": "1 h"},
+              {"id": "b", "power": "3 kW", "duration": "30 min", "predecessors": ["a"],
+               "deadline": "20:00"}]}"#;
+        let inst = Instance::new(native::parse(json, "t").unwrap()).unwrap();
+        let t = timeline(&inst, &Schedule::new(vec![0, 2]), "t");
+        assert_eq!(t.x_axis, Axis::Clock);
+        assert!(
+            t.x_label.contains("2026-06-01 18:00 +02:00"),
+            "{}",
+            t.x_label
+        );
+        let b = &t.bars[1];
+        assert_eq!((b.label.as_str(), b.start, b.finish), ("b", 19.0, 19.5));
+        assert_eq!(b.window, Some((18.0, 20.0)));
+        assert_eq!(t.bars[0].window, None);
+        // The power panel shares the axis: capacity and power in use from 18:00.
+        assert_eq!(t.power[0].name, "in use");
+        assert_eq!(t.power[0].points[0], (18.0, 3.0));
+        assert_eq!(t.power_label, "power (kW)");
     }
 }

@@ -5,9 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use powerslot_harvest::predict::{Horizon, default_predictors, evaluate};
-use powerslot_harvest::sim::{GapPolicy, NodeConfig, SchedulerKind, SimReport, simulate};
-use powerslot_harvest::trace::{Trace, TraceOptions, read_trace};
+use powerslot_harvest::predict::{default_for, default_predictors, evaluate};
+use powerslot_harvest::sim::{
+    GapPolicy, NodeConfig, SchedulerKind, SimPredictor, SimReport, simulate,
+};
+use powerslot_harvest::trace::{Clip, Trace, TraceOptions, read_trace};
 use powerslot_harvest::{DpScheduler, DutyCycleModel};
 
 use crate::plot::{Chart, Series, Style};
@@ -15,7 +17,7 @@ use crate::plot::{Chart, Series, Style};
 /// Subcommands of `powerslot harvest`.
 #[derive(Subcommand)]
 pub(crate) enum Harvest {
-    /// Score every predictor (persistence, EWMA, WCMA, clear-sky index) on a trace: MAPE and MAE.
+    /// Score every predictor (persistence, EWMA, WCMA, the robust ones, the default) on a trace.
     Predict(PredictArgs),
     /// Run a solar node over a whole trace with Kansal's algorithm or the DP scheduler.
     Simulate(Box<SimulateArgs>),
@@ -24,7 +26,8 @@ pub(crate) enum Harvest {
 /// Which trace to read and how.
 #[derive(Args)]
 pub(crate) struct TraceArgs {
-    /// CSV file with a time column and a value column (irradiance in W/m² for `simulate`).
+    /// CSV file with a time column and a value column (any unit for `predict`; irradiance in
+    /// W/m² for `simulate`).
     #[arg(long)]
     trace: PathBuf,
     /// Time column: ISO 8601 (local clock, offset ignored), `...Z` or Unix seconds.
@@ -36,9 +39,35 @@ pub(crate) struct TraceArgs {
     /// Slot length of the grid, minutes (must divide 1440).
     #[arg(long, default_value_t = 15)]
     slot_minutes: u32,
-    /// Values above this are clipped to it (sensor errors); 0 disables clipping.
-    #[arg(long, default_value_t = 1500.0)]
-    clip: f64,
+    /// Values above this are clipped to it (sensor errors): `auto` (1.5 x the trace's level, the
+    /// 90th percentile of its daily maxima), `none`, a level in the trace's unit (`1500`), or a
+    /// multiple of the trace's level (`2x`).
+    #[arg(long, default_value = "auto", value_parser = parse_clip, allow_hyphen_values = true)]
+    clip: Clip,
+}
+
+fn parse_clip(s: &str) -> std::result::Result<Clip, String> {
+    let positive = |v: &str| match v.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!(
+            "{s:?} is not auto, none, a finite level > 0 in the trace's unit, or a factor like 1.5x"
+        )),
+    };
+    match s.trim() {
+        "auto" => Ok(Clip::AUTO),
+        "none" => Ok(Clip::None),
+        t => match t.strip_suffix('x') {
+            Some(f) => positive(f).map(Clip::Relative),
+            None => positive(t).map(Clip::Above),
+        },
+    }
+}
+
+fn parse_fraction(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if (0.0..1.0).contains(&x) => Ok(x),
+        _ => Err(format!("{s:?} is not a fraction in [0, 1)")),
+    }
 }
 
 impl TraceArgs {
@@ -47,7 +76,7 @@ impl TraceArgs {
             time_column: self.time_column.clone(),
             value_column: self.value_column.clone(),
             slot_minutes: self.slot_minutes,
-            clip: (self.clip != 0.0).then_some(self.clip),
+            clip: self.clip,
         };
         Ok(read_trace(&self.trace, &options)?)
     }
@@ -58,8 +87,9 @@ impl TraceArgs {
 pub(crate) struct PredictArgs {
     #[command(flatten)]
     trace: TraceArgs,
-    /// MAPE counts slots whose observation is above this fraction of the trace's peak.
-    #[arg(long, default_value_t = 0.1)]
+    /// MAPE counts slots whose observation is above this fraction of the trace's level (the 90th
+    /// percentile of its daily maxima), in [0, 1).
+    #[arg(long, default_value_t = 0.1, value_parser = parse_fraction, allow_hyphen_values = true)]
     threshold: f64,
     /// Print one JSON object instead of a table.
     #[arg(long)]
@@ -73,6 +103,15 @@ enum SchedulerArg {
     Dp,
     /// Both, on the same trace and node.
     Both,
+}
+
+/// What `simulate` plans on.
+#[derive(Clone, Copy, ValueEnum)]
+enum PredictorArg {
+    /// The default solar forecaster (as `harvest predict` marks it).
+    Default,
+    /// Kansal's day-ahead EWMA per planning slot (weight `--alpha`).
+    Ewma,
 }
 
 /// Gap policy on the command line.
@@ -143,7 +182,10 @@ pub(crate) struct SimulateArgs {
     /// Battery levels of the DP (an ADC's resolution).
     #[arg(long, default_value_t = 1024)]
     levels: u32,
-    /// Weight of the old estimate in the day-ahead EWMA.
+    /// What the planners plan on.
+    #[arg(long, value_enum, default_value = "default")]
+    predictor: PredictorArg,
+    /// Weight of the old estimate in the day-ahead EWMA (`--predictor ewma`).
     #[arg(long, default_value_t = 0.5)]
     alpha: f64,
     /// What a missing sample harvests.
@@ -175,50 +217,91 @@ fn predict(args: &PredictArgs) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     let trace = args.trace.read()?;
     let series = &trace.series;
-    let scores = evaluate(series, &default_predictors(), args.threshold)?;
+    let level = series.level();
+    let floor = args.threshold * level;
+    let scores = evaluate(series, &default_predictors(), floor)?;
+    // The default forecaster after the whole trace: the clock shifts it found, its last choice.
+    let forecaster = default_for(series)?;
+    let s = &trace.summary;
     if args.json {
+        let shifts: Vec<serde_json::Value> = forecaster
+            .clock_shifts()
+            .iter()
+            .map(|c| serde_json::json!({ "day": trace.date(c.day).to_string(), "slots": c.slots }))
+            .collect();
         let out = serde_json::json!({
             "slots_per_day": series.slots_per_day(),
             "days": series.days(),
+            "level": level,
+            "mape_floor": floor,
+            "clipped": s.clipped,
+            "clip_level": s.clip_level,
+            "clip_rule": s.clip_rule,
+            "clock_shifts": shifts,
+            "default_choice": forecaster.chosen().name(),
+            "default_day_ahead_source": forecaster.chosen_day_ahead(),
             "predictors": scores,
         });
         writeln!(stdout, "{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(());
     }
-    let s = &trace.summary;
     writeln!(
         stdout,
-        "{}: {} rows, {} days x {} slots from {}; {} missing samples, {} clipped, {} negatives set to 0; {} gap slots",
+        "{}: {} rows, {} days x {} slots from {}; {} missing samples, {} negatives set to 0; {} gap slots",
         args.trace.trace.display(),
         s.rows,
         s.days,
         s.slots_per_day,
         s.first_day,
         s.missing,
-        s.clipped,
         s.negatives_clamped,
         s.gap_slots
     )?;
+    writeln!(stdout, "{} samples {}", s.clipped, s.clip_rule)?;
+    let shift_list: Vec<String> = forecaster
+        .clock_shifts()
+        .iter()
+        .map(|c| format!("{} {:+}", trace.date(c.day), c.slots))
+        .collect();
     writeln!(
         stdout,
-        "peak {:.1}; MAPE over slots above {:.0} % of peak",
-        series.peak(),
-        100.0 * args.threshold
+        "clock shifts found: {}",
+        if shift_list.is_empty() {
+            "none".to_string()
+        } else {
+            format!(
+                "{} (first day on the new clock, slots)",
+                shift_list.join(", ")
+            )
+        }
     )?;
     writeln!(
         stdout,
-        "{:<34} {:>10} {:>9} {:>10} {:>9}",
+        "level {level:.4} (90th percentile of daily slot maxima); MAPE over slots above {floor:.4} ({:.0} % of it)",
+        100.0 * args.threshold,
+    )?;
+    writeln!(
+        stdout,
+        "* = the default (harvest simulate plans on it); at the end it uses {} next-slot, {} further ahead",
+        forecaster.chosen().name(),
+        forecaster.chosen_day_ahead()
+    )?;
+    writeln!(
+        stdout,
+        "{:<34} {:>10} {:>9} {:>12} {:>9}",
         "predictor", "horizon", "MAPE %", "MAE", "slots"
     )?;
     for sc in &scores {
+        let name = if sc.default {
+            format!("* {}", sc.name)
+        } else {
+            format!("  {}", sc.name)
+        };
         writeln!(
             stdout,
-            "{:<34} {:>10} {:>9.2} {:>10.2} {:>9}",
-            sc.name,
-            match sc.horizon {
-                Horizon::NextSlot => "next-slot",
-                Horizon::DayAhead => "day-ahead",
-            },
+            "{:<34} {:>10} {:>9.2} {:>12.4} {:>9}",
+            name,
+            sc.horizon.as_str(),
             sc.mape,
             sc.mae,
             sc.mape_slots
@@ -248,6 +331,10 @@ fn node(args: &SimulateArgs) -> Result<NodeConfig> {
         load,
         tasks: args.tasks,
         levels: args.levels,
+        predictor: match args.predictor {
+            PredictorArg::Default => SimPredictor::Default,
+            PredictorArg::Ewma => SimPredictor::Ewma,
+        },
         ewma_alpha: args.alpha,
         gaps: match args.gaps {
             GapArg::Zero => GapPolicy::Zero,
@@ -465,4 +552,27 @@ fn plots(args: &SimulateArgs, config: &NodeConfig, reports: &[SimReport]) -> Res
         eprintln!("wrote {}", p.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_and_threshold_accept_only_what_they_say() {
+        assert_eq!(parse_clip("auto"), Ok(Clip::AUTO));
+        assert_eq!(parse_clip("none"), Ok(Clip::None));
+        assert_eq!(parse_clip("1500"), Ok(Clip::Above(1500.0)));
+        assert_eq!(parse_clip("2x"), Ok(Clip::Relative(2.0)));
+        for bad in [
+            "nan", "NaN", "-3", "0", "0x", "-1x", "infx", "inf", "1.5y", "",
+        ] {
+            assert!(parse_clip(bad).is_err(), "--clip {bad}");
+        }
+        assert_eq!(parse_fraction("0.1"), Ok(0.1));
+        assert_eq!(parse_fraction("0"), Ok(0.0));
+        for bad in ["1", "-0.1", "NaN", "inf", "x"] {
+            assert!(parse_fraction(bad).is_err(), "--threshold {bad}");
+        }
+    }
 }

@@ -14,8 +14,8 @@ use powerslot_sim::{
     validation,
 };
 
-use super::figure::{finished_chart, usage_charts};
-use crate::plot::{Chart, Series, Style};
+use super::figure::{finished_chart, timeline, usage_charts};
+use crate::plot::{Axis, Chart, Series, Style};
 
 /// Arguments of `powerslot paper`.
 #[derive(clap::Args)]
@@ -54,9 +54,7 @@ pub(crate) struct Args {
 
 /// Runs the command.
 pub(crate) fn run(args: Args) -> Result<()> {
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = super::threads(args.threads)?;
     let cfg = StudyConfig {
         params: ScenarioParams {
             slot_minutes: args.slot_minutes,
@@ -70,7 +68,8 @@ pub(crate) fn run(args: Args) -> Result<()> {
         ..StudyConfig::default()
     };
     let started = std::time::Instant::now();
-    let bar = crate::progress::bar((args.runs * Scenario::ALL.len()) as u64, "paper runs");
+    // One step per instance: each run seeds one instance of every scenario.
+    let bar = crate::progress::bar((args.runs * Scenario::ALL.len()) as u64, "instances");
     let study = run_study(&cfg, &|| bar.inc(1))?;
     bar.finish_and_clear();
     let elapsed = started.elapsed();
@@ -335,6 +334,19 @@ fn figures(study: &Study, out: &Path) -> Result<Vec<PathBuf>> {
         {
             files.extend(chart.save(out, &format!("fig8_{}_best_vs_aco", scenario.name()))?);
         }
+        // Who runs when in the best planner's schedule of run 0.
+        if let Some((run, (_, best))) =
+            first(study, scenario).and_then(|r| Some((r, sched(r, Method::Best)?)))
+        {
+            let title = format!(
+                "Extra — {}: the best planner's schedule, device by device",
+                scenario.name()
+            );
+            files.extend(
+                timeline(&run.instance, best, &title)
+                    .save(out, &format!("fig9_{}_best_timeline", scenario.name()))?,
+            );
+        }
     }
     Ok(files)
 }
@@ -368,6 +380,7 @@ fn validation_figures(out: &Path) -> Result<Vec<PathBuf>> {
     );
     a.y_range = Some((0.0, hours(optimum) * 1.5));
     a.x_range = Some((0.8, conv.len() as f64 + 0.2));
+    a.x_axis = Axis::Count;
     files.extend(a.save(out, "fig3a_validation_convergence")?);
 
     // Figure 3b: the ACO's final schedule as stacked device power under the
@@ -411,6 +424,12 @@ fn validation_figures(out: &Path) -> Result<Vec<PathBuf>> {
         b = b.with(Series::new("capacity", cap_pts, Style::Dashed).color(7));
         b.y_range = Some((0.0, capacity.max() as f64 * 1e-6 * 1.35));
         files.extend(b.save(out, "fig3b_validation_schedule")?);
+        let who = timeline(
+            &inst,
+            schedule,
+            "Figure 3b, device by device — validation: the ACO's schedule",
+        );
+        files.extend(who.save(out, "fig3c_validation_timeline")?);
     }
     Ok(files)
 }

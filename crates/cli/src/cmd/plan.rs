@@ -1,5 +1,6 @@
-//! `powerslot plan`: plan one instance and print the schedule, as a summary or
-//! as one JSON object.
+//! `powerslot plan`: plan one instance and print the schedule — a summary and a
+//! table of every device (start and finish as clock times and slots, power), or
+//! one JSON object.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
-use powerslot_core::{Instance, Slot, TaskId, read_instance};
+use powerslot_core::{Instance, Milliwatts, ResourceUnit, Slot, TaskId, read_instance};
 use powerslot_plan::{AcoParams, Options, PriorityRule, QueueMethod, Scheme, Solution, Solver};
 use serde::Serialize;
 
@@ -179,10 +180,11 @@ pub(crate) struct Args {
     file: PathBuf,
     #[command(flatten)]
     solver: SolverArgs,
-    /// Worker threads of the planner (only the best planner uses more than one).
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
-    /// Print exactly one JSON object instead of the summary.
+    /// Worker threads of the planner (only the best planner uses more than one; the
+    /// result does not depend on it) [default: all cores].
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print exactly one JSON object instead of the summary and table.
     #[arg(long)]
     json: bool,
     /// Also write the JSON object to this file (read by `powerslot plot`).
@@ -194,7 +196,7 @@ pub(crate) struct Args {
 pub(crate) fn run(args: Args) -> Result<()> {
     let inst = read_instance(&args.file)?;
     let solver = args.solver.solver()?;
-    let opts = args.solver.options(args.threads)?;
+    let opts = args.solver.options(super::threads(args.threads)?)?;
     let sol = powerslot_plan::solve(&inst, &solver, &opts)?;
     let doc = solution_json(&inst, &solver, &sol);
     if let Some(out) = &args.out {
@@ -204,7 +206,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
     if args.json {
         emit(&format!("{doc}\n"))
     } else {
-        emit(&summary(&inst, &solver, &sol))
+        emit(&(summary(&inst, &solver, &sol) + "\n" + &table(&inst, &sol)))
     }
 }
 
@@ -228,6 +230,14 @@ struct SolutionDoc<'a> {
     lower_bound: Slot,
     schedules: u64,
     elapsed_s: f64,
+    /// Slot length, for instances on a time grid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    slot_seconds: Option<u32>,
+    /// When slot 0 starts and every task is done, for instances with a dated start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finish_time: Option<String>,
     tasks: Vec<TaskDoc<'a>>,
 }
 
@@ -237,12 +247,20 @@ struct TaskDoc<'a> {
     id: &'a TaskId,
     start: Slot,
     finish: Slot,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finish_time: Option<String>,
 }
 
 /// The JSON object of one solution, fields in this order: `{"instance", "solver",
-/// "makespan", "lower_bound", "schedules", "elapsed_s", "tasks": [{"id", "start",
-/// "finish"}]}`.
+/// "makespan", "lower_bound", "schedules", "elapsed_s", ["slot_seconds"],
+/// ["start_time", "finish_time"], "tasks": [{"id", "start", "finish", ["start_time",
+/// "finish_time"]}]}`; the bracketed fields appear when the instance has a time grid
+/// (`slot_seconds`) and a dated start (the times, ISO 8601 in the start's offset).
 pub(crate) fn solution_json(inst: &Instance, solver: &Solver, sol: &Solution) -> String {
+    let grid = inst.grid();
+    let iso = |slot: Slot| grid.and_then(|g| g.iso(slot));
     let doc = SolutionDoc {
         instance: inst.name(),
         solver: solver.name(),
@@ -250,14 +268,22 @@ pub(crate) fn solution_json(inst: &Instance, solver: &Solver, sol: &Solution) ->
         lower_bound: sol.bounds.best(),
         schedules: sol.schedules,
         elapsed_s: sol.elapsed.as_secs_f64(),
+        slot_seconds: grid.map(|g| g.slot_seconds),
+        start_time: iso(0),
+        finish_time: iso(sol.makespan),
         tasks: inst
             .tasks()
             .iter()
             .enumerate()
-            .map(|(j, t)| TaskDoc {
-                id: &t.id,
-                start: sol.schedule.starts[j],
-                finish: sol.schedule.finish(inst, j),
+            .map(|(j, t)| {
+                let (start, finish) = (sol.schedule.starts[j], sol.schedule.finish(inst, j));
+                TaskDoc {
+                    id: &t.id,
+                    start,
+                    finish,
+                    start_time: iso(start),
+                    finish_time: iso(finish),
+                }
             })
             .collect(),
     };
@@ -267,11 +293,20 @@ pub(crate) fn solution_json(inst: &Instance, solver: &Solver, sol: &Solution) ->
 fn summary(inst: &Instance, solver: &Solver, sol: &Solution) -> String {
     let b = &sol.bounds;
     let lb = b.best();
+    // Device problems live on a time grid; PSPLIB-style instances have jobs and resources.
+    let (tasks, every) = if inst.grid().is_some() {
+        ("devices", "every device")
+    } else {
+        ("tasks", "every task")
+    };
+    let resources = match inst.resources().len() {
+        1 => "1 resource".to_string(),
+        n => format!("{n} resources"),
+    };
     let mut s = format!(
-        "instance   {} ({} tasks, {} resources{})\n",
+        "instance   {} ({} {tasks}, {resources}{})\n",
         inst.name(),
         inst.len(),
-        inst.resources().len(),
         if inst.has_constant_capacity() {
             ""
         } else {
@@ -280,15 +315,27 @@ fn summary(inst: &Instance, solver: &Solver, sol: &Solution) -> String {
     );
     s += &format!("solver     {}\n", solver.name());
     s += &match inst.grid() {
-        Some(grid) => format!(
-            "makespan   {} slots = {:.1} min\n",
-            sol.makespan,
-            f64::from(sol.makespan) * grid.slot_minutes()
-        ),
-        None => format!("makespan   {}\n", sol.makespan),
+        Some(grid) => {
+            let offset = grid
+                .start
+                .map_or(String::new(), |c| format!(" ({})", c.offset()));
+            format!(
+                "start      {}{offset}, slots of {}\n\
+                 makespan   {} slots = {}: {every} done by {}\n",
+                grid.clock(0),
+                grid.duration_text(1),
+                sol.makespan,
+                grid.duration_text(sol.makespan),
+                grid.clock(sol.makespan)
+            )
+        }
+        None => format!("makespan   {} slots\n", sol.makespan),
     };
+    let lb_time = inst
+        .grid()
+        .map_or(String::new(), |g| format!(" = {}", g.duration_text(lb)));
     s += &format!(
-        "bounds     critical path {}, resource {}, cumulative {} → lower bound {lb}\n",
+        "bounds     critical path {}, resource {}, cumulative {} → lower bound {lb}{lb_time}\n",
         b.critical_path, b.resource, b.cumulative
     );
     if sol.proven_optimal() {
@@ -303,4 +350,89 @@ fn summary(inst: &Instance, solver: &Solver, sol: &Solution) -> String {
         sol.elapsed.as_secs_f64()
     );
     s
+}
+
+/// A table of every task in order of start: its demand of each resource (power with
+/// its unit for device problems), start and finish as clock times (for instances on
+/// a time grid) and as slots (finish exclusive), and the window it had to keep.
+fn table(inst: &Instance, sol: &Solution) -> String {
+    let grid = inst.grid();
+    let mut header: Vec<String> = vec![if grid.is_some() { "device" } else { "task" }.into()];
+    header.extend(inst.resources().iter().map(|r| r.name.clone()));
+    if grid.is_some() {
+        header.extend(["start".into(), "finish".into()]);
+    }
+    header.push("slots".into());
+    let windows = inst
+        .tasks()
+        .iter()
+        .any(|t| t.release > 0 || t.deadline.is_some());
+    if windows {
+        header.push("window".into());
+    }
+    let amount = |k: usize, v: i64| match inst.resources()[k].unit {
+        ResourceUnit::Milliwatts => Milliwatts(v).short(),
+        ResourceUnit::Units => v.to_string(),
+    };
+    let mut order: Vec<usize> = (0..inst.len()).collect();
+    order.sort_by_key(|&j| (sol.schedule.starts[j], j));
+    let rows: Vec<Vec<String>> = order
+        .iter()
+        .map(|&j| {
+            let t = &inst.tasks()[j];
+            let (start, finish) = (sol.schedule.starts[j], sol.schedule.finish(inst, j));
+            let mut row = vec![match &t.id {
+                TaskId::Name(s) => s.clone(),
+                TaskId::Number(n) => n.to_string(),
+            }];
+            row.extend(t.demand.iter().enumerate().map(|(k, &v)| amount(k, v)));
+            if let Some(g) = grid {
+                row.extend([g.clock(start), g.clock(finish)]);
+            }
+            row.push(format!("{start}–{finish}"));
+            if windows {
+                let at = |slot: Slot| grid.map_or(format!("slot {slot}"), |g| g.clock(slot));
+                let mut w = Vec::new();
+                if t.release > 0 {
+                    w.push(format!("from {}", at(t.release)));
+                }
+                if let Some(d) = t.deadline {
+                    w.push(format!("by {}", at(d)));
+                }
+                row.push(w.join(", "));
+            }
+            row
+        })
+        .collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| {
+            std::iter::once(&header)
+                .chain(&rows)
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    // Text columns are aligned left, quantities right.
+    let numeric = |c: usize| c > 0 && c <= inst.resources().len();
+    let line = |r: &[String]| {
+        let cells: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(c, v)| {
+                let pad = " ".repeat(widths[c] - v.chars().count());
+                if numeric(c) {
+                    pad + v
+                } else {
+                    v.clone() + &pad
+                }
+            })
+            .collect();
+        cells.join("  ").trim_end().to_string() + "\n"
+    };
+    let mut out = line(&header);
+    for r in &rows {
+        out += &line(r);
+    }
+    out
 }

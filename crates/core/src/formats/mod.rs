@@ -7,6 +7,7 @@
 pub mod native;
 pub mod patterson;
 pub mod psplib;
+pub mod written;
 
 use std::path::{Path, PathBuf};
 

@@ -416,11 +416,9 @@ mod tests {
     use super::*;
     use powerslot_core::{Instance, Schedule, Tail, read_instance, validate};
 
+    /// A PSPLIB j30 instance shipped in `examples/psplib/` (see its SOURCE.md).
     fn psplib(name: &str) -> Instance {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/data/psplib/j30/"
-        );
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/psplib/");
         read_instance(std::path::Path::new(&format!("{path}{name}"))).unwrap()
     }
 

@@ -1,15 +1,44 @@
-//! Per-slot prediction of harvested energy: persistence, Kansal's EWMA, WCMA (Piorno et al.)
-//! and a clear-sky-index predictor that beats WCMA, scored by MAPE and MAE.
+//! Per-slot prediction of harvested energy, in any unit, at any site, on a clock that may move.
 //!
-//! A [`SlotSeries`] is a day-by-slot grid of observations with gaps. Every predictor walks it
+//! A [`SlotSeries`] is a day-by-slot grid of observations with gaps. Every [`Predictor`] walks it
 //! forward and predicts each slot from earlier slots only (next-slot) or from earlier days only
-//! (day-ahead).
+//! (day-ahead); [`evaluate`] scores them on the same slots by MAPE and MAE.
+//!
+//! - The published predictors, as published (the baselines): persistence, yesterday, Kansal's
+//!   EWMA, Piorno et al.'s WCMA.
+//! - The robust ones ([`Model`]): a clear-sky index and a WCMA whose ratios are shrunk and
+//!   bounded, read through a clock that may shift (daylight saving), with no unit anywhere.
+//! - **The default** ([`Predictor::DEFAULT`], [`SolarForecaster`]): a rolling-origin choice
+//!   among the robust candidates on the past only. `harvest simulate` plans on it; other crates
+//!   get it from [`default_for`] (a forecaster that has seen a past trace) and then call
+//!   [`SolarForecaster::update`] and [`SolarForecaster::forecast`] slot by slot.
+//!
+//! ```
+//! use powerslot_harvest::predict::{SlotSeries, default_for};
+//!
+//! // Three days of 4-slot data (W), the last one cloudier.
+//! let past = SlotSeries::new(4, [0.0, 50.0, 80.0, 0.0, 0.0, 48.0, 82.0, 0.0, 0.0, 20.0, 30.0, 0.0]
+//!     .map(Some).to_vec()).unwrap();
+//! let mut f = default_for(&past).unwrap();
+//! let tomorrow = f.forecast(4);
+//! assert_eq!(tomorrow.len(), 4);
+//! assert_eq!(tomorrow[0], 0.0); // night stays night
+//! f.update(Some(0.0)); // tomorrow's first slot arrives
+//! assert_eq!(f.forecast(3).len(), 3);
+//! ```
 
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::error::{HarvestError, Result};
+
+mod classic;
+mod clock;
+mod forecaster;
+
+pub use clock::ClockShift;
+pub use forecaster::{MAX_GAP, MAX_INDEX, Model, SCORE_DAYS, SolarForecaster};
 
 /// Observations on a regular grid: `days × slots_per_day` values, `None` for gaps.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,6 +113,17 @@ impl SlotSeries {
     pub fn gaps(&self) -> usize {
         self.values.iter().filter(|v| v.is_none()).count()
     }
+
+    /// The trace's own scale, in its unit: the 90th percentile of its daily maxima (days with at
+    /// least one observation; 0 without any). Clear days set it, a sensor spike on fewer than a
+    /// tenth of the days does not, and it does not care whether the trace is W, kW or W/m².
+    pub fn level(&self) -> f64 {
+        let mut maxima: Vec<f64> = (0..self.days())
+            .filter_map(|d| self.day(d).iter().flatten().copied().reduce(f64::max))
+            .collect();
+        maxima.sort_by(f64::total_cmp);
+        quantile(&maxima, 0.9)
+    }
 }
 
 /// How far ahead a predictor looks.
@@ -120,8 +160,8 @@ pub enum Predictor {
         /// Weight of the old estimate.
         alpha: f64,
     },
-    /// Piorno et al.'s weather-conditioned moving average (next-slot):
-    /// `α·x(t) + (1 − α)·M_D(t+1)·GAP_K(t)`.
+    /// Piorno et al.'s weather-conditioned moving average as published (next-slot):
+    /// `α·x(t) + (1 − α)·M_D(t+1)·GAP_K(t)`, `GAP_K` a weighted mean of unbounded ratios.
     Wcma {
         /// Weight of the current observation.
         alpha: f64,
@@ -130,21 +170,18 @@ pub enum Predictor {
         /// Slots in the weighted ratio `GAP_K`.
         k: usize,
     },
-    /// Clear-sky-index persistence (next-slot): the clear-sky envelope of the next slot (the
-    /// highest value of that slot over the last `days` days) times the current clear-sky index
-    /// (recent observations over their envelope, weighted as WCMA's GAP), blended with WCMA's
-    /// profile term by `alpha`.
-    ClearSky {
-        /// Days in the envelope.
-        days: usize,
-        /// Slots in the weighted clear-sky index.
-        k: usize,
-        /// Weight of the envelope × index term (the rest is the observation-anchored WCMA term).
-        alpha: f64,
-    },
+    /// One robust model on its own (next-slot).
+    Robust(Model),
+    /// The default: the rolling-origin choice among [`Model::CANDIDATES`] (next-slot).
+    Auto,
+    /// The default forecaster's forecast of each whole day, made at the end of the day before.
+    AutoDayAhead,
 }
 
 impl Predictor {
+    /// The predictor `harvest simulate` and other crates use unless told otherwise.
+    pub const DEFAULT: Predictor = Predictor::Auto;
+
     /// Short name with parameters, e.g. `wcma(a=0.7,D=4,K=3)`.
     pub fn name(&self) -> String {
         match *self {
@@ -152,38 +189,40 @@ impl Predictor {
             Self::Yesterday => "yesterday".into(),
             Self::Ewma { alpha } => alloc::format!("ewma(a={alpha})"),
             Self::Wcma { alpha, days, k } => alloc::format!("wcma(a={alpha},D={days},K={k})"),
-            Self::ClearSky { days, k, alpha } => {
-                alloc::format!("clearsky(D={days},K={k},a={alpha})")
-            }
+            Self::Robust(m) => m.name(),
+            Self::Auto => "auto".into(),
+            Self::AutoDayAhead => "auto-day-ahead".into(),
         }
     }
 
     /// Its horizon.
     pub fn horizon(&self) -> Horizon {
         match self {
-            Self::Persistence | Self::Wcma { .. } | Self::ClearSky { .. } => Horizon::NextSlot,
-            Self::Yesterday | Self::Ewma { .. } => Horizon::DayAhead,
+            Self::Persistence | Self::Wcma { .. } | Self::Robust(_) | Self::Auto => {
+                Horizon::NextSlot
+            }
+            Self::Yesterday | Self::Ewma { .. } | Self::AutoDayAhead => Horizon::DayAhead,
         }
     }
 
     /// Checks the parameters.
     pub fn validate(&self) -> Result<()> {
-        let bad = |name, value: f64, reason| {
-            Err(HarvestError::InvalidParameter {
-                name,
-                value,
-                reason,
-            })
-        };
         match *self {
-            Self::Ewma { alpha } | Self::Wcma { alpha, .. } | Self::ClearSky { alpha, .. }
-                if !(0.0..=1.0).contains(&alpha) =>
-            {
-                bad("alpha", alpha, "must be in [0, 1]")
+            Self::Ewma { alpha } | Self::Wcma { alpha, .. } if !(0.0..=1.0).contains(&alpha) => {
+                Err(HarvestError::InvalidParameter {
+                    name: "alpha",
+                    value: alpha,
+                    reason: "must be in [0, 1]",
+                })
             }
-            Self::Wcma { days, k, .. } | Self::ClearSky { days, k, .. } if days == 0 || k == 0 => {
-                bad("D/K", days.min(k) as f64, "D and K must be at least 1")
+            Self::Wcma { days, k, .. } if days == 0 || k == 0 => {
+                Err(HarvestError::InvalidParameter {
+                    name: "D/K",
+                    value: days.min(k) as f64,
+                    reason: "D and K must be at least 1",
+                })
             }
+            Self::Robust(m) => m.validate(),
             _ => Ok(()),
         }
     }
@@ -194,101 +233,50 @@ impl Predictor {
         let x = series.values();
         let spd = series.slots_per_day();
         Ok(match *self {
-            Self::Persistence => (0..x.len())
-                .map(|t| if t == 0 { None } else { x[t - 1] })
-                .collect(),
-            Self::Yesterday => (0..x.len())
-                .map(|t| if t < spd { None } else { x[t - spd] })
-                .collect(),
-            Self::Ewma { alpha } => ewma(series, alpha),
-            Self::Wcma { alpha, days, k } => {
-                let mean = per_slot_mean(x, spd, days);
-                (0..x.len())
-                    .map(|t| {
-                        let now = x[t.checked_sub(1)?]?;
-                        let profile = mean[t]?;
-                        let gap = weighted_ratio(x, &mean, t, k);
-                        Some(alpha * now + (1.0 - alpha) * profile * gap)
-                    })
-                    .collect()
-            }
-            Self::ClearSky { days, k, alpha } => {
-                let envelope = per_slot_max(x, spd, days);
-                let mean = per_slot_mean(x, spd, days);
-                (0..x.len())
-                    .map(|t| {
-                        let now = x[t.checked_sub(1)?]?;
-                        let env = envelope[t]?;
-                        // Index capped: an envelope from few clear days can sit below today's sky.
-                        let index = weighted_ratio(x, &envelope, t, k).min(1.2);
-                        let wcma = 0.5 * now + 0.5 * mean[t]? * weighted_ratio(x, &mean, t, k);
-                        Some(alpha * env * index + (1.0 - alpha) * wcma)
-                    })
-                    .collect()
-            }
+            Self::Persistence => classic::persistence(x),
+            Self::Yesterday => classic::yesterday(x, spd),
+            Self::Ewma { alpha } => classic::ewma(series, alpha),
+            Self::Wcma { alpha, days, k } => classic::wcma(x, spd, alpha, days, k),
+            Self::Robust(m) => walk(series, &[m], Horizon::NextSlot)?,
+            Self::Auto => walk(series, &Model::CANDIDATES, Horizon::NextSlot)?,
+            Self::AutoDayAhead => walk(series, &Model::CANDIDATES, Horizon::DayAhead)?,
         })
     }
 }
 
-fn ewma(series: &SlotSeries, alpha: f64) -> Vec<Option<f64>> {
+/// Runs a forecaster over `series`, taking its forecast of each slot before showing it the slot.
+fn walk(series: &SlotSeries, models: &[Model], horizon: Horizon) -> Result<Vec<Option<f64>>> {
     let spd = series.slots_per_day();
-    let mut estimate: Vec<Option<f64>> = vec![None; spd];
+    let mut f = SolarForecaster::with_models(spd, models)?;
     let mut out = Vec::with_capacity(series.values().len());
-    for d in 0..series.days() {
-        out.extend_from_slice(&estimate);
-        for (e, obs) in estimate.iter_mut().zip(series.day(d)) {
-            if let Some(o) = *obs {
-                *e = Some(e.map_or(o, |e| alpha * e + (1.0 - alpha) * o));
-            }
-        }
-    }
-    out
-}
-
-/// `M_D(t)`: mean of the same slot over the previous `days` days (gaps skipped).
-fn per_slot_mean(x: &[Option<f64>], spd: usize, days: usize) -> Vec<Option<f64>> {
-    (0..x.len())
-        .map(|t| {
-            let (mut sum, mut n) = (0.0, 0usize);
-            for d in 1..=days {
-                if let Some(Some(v)) = t.checked_sub(d * spd).map(|s| x[s]) {
-                    sum += v;
-                    n += 1;
+    let mut day: Vec<f64> = Vec::new();
+    for (t, &v) in series.values().iter().enumerate() {
+        match horizon {
+            Horizon::NextSlot => out.push(f.next()),
+            Horizon::DayAhead => {
+                if t % spd == 0 {
+                    day = if f.has_history() {
+                        f.forecast(spd)
+                    } else {
+                        Vec::new()
+                    };
                 }
+                out.push(day.get(t % spd).copied());
             }
-            (n > 0).then(|| sum / n as f64)
-        })
-        .collect()
-}
-
-/// The clear-sky envelope: highest value of the same slot over the previous `days` days.
-fn per_slot_max(x: &[Option<f64>], spd: usize, days: usize) -> Vec<Option<f64>> {
-    (0..x.len())
-        .map(|t| {
-            (1..=days)
-                .filter_map(|d| t.checked_sub(d * spd).and_then(|s| x[s]))
-                .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
-        })
-        .collect()
-}
-
-/// WCMA's `GAP_K` for predicting slot `t`: ratios of the `k` slots before `t` to their reference,
-/// weighted `1/k, 2/k, …, 1` towards the most recent; 1 when no slot has a positive reference.
-fn weighted_ratio(x: &[Option<f64>], reference: &[Option<f64>], t: usize, k: usize) -> f64 {
-    let (mut num, mut den) = (0.0, 0.0);
-    for j in 1..=k {
-        let Some(s) = t.checked_sub(k + 1 - j) else {
-            continue;
-        };
-        if let (Some(v), Some(r)) = (x[s], reference[s])
-            && r > 0.0
-        {
-            let w = j as f64 / k as f64;
-            num += w * v / r;
-            den += w;
         }
+        f.update(v);
     }
-    if den > 0.0 { num / den } else { 1.0 }
+    Ok(out)
+}
+
+/// The default forecaster after it has seen every slot of `past`: call
+/// [`SolarForecaster::forecast`] for the next slots, [`SolarForecaster::update`] as they arrive.
+pub fn default_for(past: &SlotSeries) -> Result<SolarForecaster> {
+    let mut f = SolarForecaster::new(past.slots_per_day())?;
+    for &v in past.values() {
+        f.update(v);
+    }
+    Ok(f)
 }
 
 /// Accuracy of one predictor.
@@ -299,25 +287,29 @@ pub struct Score {
     pub name: String,
     /// Its horizon.
     pub horizon: Horizon,
-    /// Mean absolute percentage error (%) over scored slots whose observation exceeds 10 % of peak.
+    /// Whether it is [`Predictor::DEFAULT`].
+    pub default: bool,
+    /// Mean absolute percentage error (%) over scored slots whose observation exceeds the floor.
     pub mape: f64,
     /// Mean absolute error over all scored slots, in the trace's unit.
     pub mae: f64,
     /// Slots in the MAPE.
-    #[cfg_attr(feature = "std", serde(skip))]
     pub mape_slots: usize,
     /// Slots in the MAE.
-    #[cfg_attr(feature = "std", serde(skip))]
     pub mae_slots: usize,
 }
 
 /// Scores `predictors` on `series` over the same slots: those with an observation where every
-/// predictor has a prediction. MAPE counts only slots above `threshold` × the series' peak.
-pub fn evaluate(
-    series: &SlotSeries,
-    predictors: &[Predictor],
-    threshold: f64,
-) -> Result<Vec<Score>> {
+/// predictor has a prediction. MAPE counts only slots whose observation is above `floor` (in the
+/// trace's unit; see [`SlotSeries::level`] for a floor relative to the trace).
+pub fn evaluate(series: &SlotSeries, predictors: &[Predictor], floor: f64) -> Result<Vec<Score>> {
+    if !(floor.is_finite() && floor >= 0.0) {
+        return Err(HarvestError::InvalidParameter {
+            name: "MAPE floor",
+            value: floor,
+            reason: "must be a finite number >= 0",
+        });
+    }
     if series.days() < 2 {
         return Err(HarvestError::TooLittleData {
             what: "prediction scoring",
@@ -330,7 +322,6 @@ pub fn evaluate(
         .map(|p| p.predict(series))
         .collect::<Result<Vec<_>>>()?;
     let x = series.values();
-    let peak = series.peak();
     let common: Vec<usize> = (0..x.len())
         .filter(|&t| x[t].is_some() && predictions.iter().all(|p| p[t].is_some()))
         .collect();
@@ -349,7 +340,7 @@ pub fn evaluate(
             for &t in &common {
                 let (o, f) = (x[t].unwrap_or(0.0), pred[t].unwrap_or(0.0));
                 ae += (f - o).abs();
-                if o > threshold * peak && o > 0.0 {
+                if o > floor && o > 0.0 {
                     ape += (f - o).abs() / o;
                     na += 1;
                 }
@@ -357,6 +348,7 @@ pub fn evaluate(
             Score {
                 name: p.name(),
                 horizon: p.horizon(),
+                default: *p == Predictor::DEFAULT,
                 mape: if na > 0 {
                     100.0 * ape / na as f64
                 } else {
@@ -370,12 +362,11 @@ pub fn evaluate(
         .collect())
 }
 
-/// The default line-up: persistence, yesterday, EWMA (α = 0.5), WCMA with Piorno's parameters
-/// (α = 0.7, D = 4, K = 3) and with the best of a small grid on the NREL Golden trace
-/// (α = 0.5, D = 7, K = 1), and the clear-sky-index predictor (D = 10, K = 1, α = 0.7, the best
-/// of the same grid search).
+/// The line-up `harvest predict` scores: the published predictors (WCMA with Piorno et al.'s
+/// parameters α = 0.7, D = 4, K = 3), every robust candidate, and the default next-slot and
+/// day-ahead.
 pub fn default_predictors() -> Vec<Predictor> {
-    vec![
+    let mut v = vec![
         Predictor::Persistence,
         Predictor::Yesterday,
         Predictor::Ewma { alpha: 0.5 },
@@ -384,17 +375,40 @@ pub fn default_predictors() -> Vec<Predictor> {
             days: 4,
             k: 3,
         },
-        Predictor::Wcma {
-            alpha: 0.5,
-            days: 7,
-            k: 1,
-        },
-        Predictor::ClearSky {
-            days: 10,
-            k: 1,
-            alpha: 0.7,
-        },
-    ]
+    ];
+    v.extend(Model::CANDIDATES.map(Predictor::Robust));
+    v.extend([Predictor::Auto, Predictor::AutoDayAhead]);
+    v
+}
+
+/// The `q`-quantile (0..=1) of sorted values, interpolated linearly (0 for none).
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
+    match sorted.len() {
+        0 => 0.0,
+        n => {
+            let pos = q.clamp(0.0, 1.0) * (n - 1) as f64;
+            let lo = crate::num::floor(pos) as usize;
+            let hi = (lo + 1).min(n - 1);
+            sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+        }
+    }
+}
+
+/// A clear day of `spd` slots with daylight from `rise` to `set` (hours): a parabola peaking at
+/// `peak`, sampled at slot centres.
+#[cfg(test)]
+pub(crate) fn clear_day(spd: usize, rise: f64, set: f64, peak: f64) -> Vec<f64> {
+    (0..spd)
+        .map(|i| {
+            let h = (i as f64 + 0.5) * 24.0 / spd as f64;
+            let x = (h - rise) / (set - rise);
+            if (0.0..=1.0).contains(&x) {
+                peak * 4.0 * x * (1.0 - x)
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,339 @@
+//! `powerslot simulate`: the fleet simulator — every mechanism on the same real traces, side
+//! by side, with the central reference, a table, JSON and figures.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Args as ClapArgs;
+use powerslot_sim::fleet::central::{Central, central};
+use powerslot_sim::fleet::engine::{Mechanism, MechResult, RunConfig, run};
+use powerslot_sim::fleet::model::{Fleet, NetConfig};
+use powerslot_sim::fleet::population::{self, BuildOptions, ScenarioKind};
+use powerslot_sim::fleet::scenario_file;
+use powerslot_sim::fleet::traces::DataSource;
+use rayon::prelude::*;
+use serde_json::json;
+
+use crate::plot::{Chart, Series, Style};
+use crate::progress;
+
+/// Simulate a fleet of devices under every negotiation mechanism, on real traces.
+#[derive(ClapArgs)]
+pub(crate) struct Args {
+    /// A scenario file (TOML) describing your own site; without it, `--scenario`.
+    scenario_file: Option<PathBuf>,
+    /// A built-in scenario.
+    #[arg(long, default_value = "neighbourhood", value_parser = ["neighbourhood", "poe-switch", "sensor-field"])]
+    scenario: String,
+    /// Devices (the scenario's mix is scaled to this many) [default: 200, or the file's].
+    #[arg(long)]
+    devices: Option<usize>,
+    /// Days simulated, 1 to 366 [default: 1, or the file's].
+    #[arg(long)]
+    days: Option<u32>,
+    /// Mechanisms to run, comma-separated (uncoordinated, seed-rule, one-shot-market,
+    /// powerslot, powerslot-peer).
+    #[arg(long, default_value = "uncoordinated,seed-rule,one-shot-market,powerslot,powerslot-peer")]
+    mechanisms: String,
+    /// Probability that a message is lost (0 to 0.9).
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Probability that a message is delivered twice (0 to 0.9).
+    #[arg(long, default_value_t = 0.0)]
+    duplication: f64,
+    /// One-way network latency, ms (jitter adds up to as much again).
+    #[arg(long, default_value_t = 20)]
+    latency_ms: u64,
+    /// A partition: from minute START of the run, for MINUTES minutes, nothing crosses.
+    #[arg(long, value_name = "START_MIN:MINUTES")]
+    partition: Option<String>,
+    /// Fraction of devices that go offline once, for one to three hours (0 to 1).
+    #[arg(long, default_value_t = 0.0)]
+    churn: f64,
+    /// Seed of the fleet, the network and the forecasters [default: 1, or the file's].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The forecaster of uncontrollable loads (a `powerslot forecast` model name).
+    #[arg(long, default_value = "seasonal-naive")]
+    forecaster: String,
+    /// The central reference: exact MILP on small fleets, a proven upper bound beyond
+    /// (`auto`), or `none`.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "none"])]
+    central: String,
+    /// Data directory laid out like ../shared/data (default: the samples shipped in the binary).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Where figures go.
+    #[arg(long, default_value = "out/simulate")]
+    out: PathBuf,
+    /// Skip the figures.
+    #[arg(long)]
+    no_figures: bool,
+}
+
+fn fraction(name: &str, v: f64, max: f64) -> Result<f64> {
+    if !(0.0..=max).contains(&v) || !v.is_finite() {
+        bail!("--{name} must be between 0 and {max}, got {v}");
+    }
+    Ok(v)
+}
+
+pub(crate) fn run(a: Args) -> Result<()> {
+    let mechanisms: Vec<Mechanism> = a
+        .mechanisms
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            Mechanism::parse(s).ok_or_else(|| {
+                anyhow!(
+                    "--mechanisms: unknown mechanism '{}' (known: uncoordinated, seed-rule, one-shot-market, powerslot, powerslot-peer)",
+                    s.trim()
+                )
+            })
+        })
+        .collect::<Result<_>>()?;
+    if mechanisms.is_empty() {
+        bail!("--mechanisms: name at least one mechanism");
+    }
+    let devices = a.devices.unwrap_or(200);
+    if devices == 0 || devices > 1_000_000 {
+        bail!("--devices must be between 1 and 1000000, got {devices}");
+    }
+    let days = a.days.unwrap_or(1);
+    if days == 0 || days > 366 {
+        bail!("--days must be between 1 and 366, got {days}");
+    }
+    let seed = a.seed.unwrap_or(1);
+    if a.latency_ms > 60_000 {
+        bail!("--latency-ms must be at most 60000, got {}", a.latency_ms);
+    }
+    let partition = match &a.partition {
+        None => None,
+        Some(p) => {
+            let (s, l) = p
+                .split_once(':')
+                .ok_or_else(|| anyhow!("--partition must be START_MIN:MINUTES, got '{p}'"))?;
+            let s: u64 = s.trim().parse().map_err(|_| anyhow!("--partition: start '{s}' is not a number of minutes"))?;
+            let l: u64 = l.trim().parse().map_err(|_| anyhow!("--partition: length '{l}' is not a number of minutes"))?;
+            Some((s, l))
+        }
+    };
+    let net = NetConfig {
+        latency_ms: a.latency_ms,
+        loss: fraction("loss", a.loss, 0.9)?,
+        duplication: fraction("duplication", a.duplication, 0.9)?,
+        partition,
+        churn: fraction("churn", a.churn, 1.0)?,
+    };
+    let source = match &a.data {
+        Some(d) => DataSource::Dir(d.clone()),
+        None => DataSource::Samples,
+    };
+    let opts = BuildOptions {
+        devices,
+        days,
+        seed,
+        ..BuildOptions::default()
+    };
+    let overrides = scenario_file::Overrides {
+        devices: a.devices,
+        days: a.days,
+        seed: a.seed,
+    };
+    let fleet: Fleet = match &a.scenario_file {
+        Some(path) => scenario_file::load(path, &overrides)
+            .with_context(|| format!("scenario file {}", path.display()))?,
+        None => {
+            let kind = ScenarioKind::parse(&a.scenario).ok_or_else(|| anyhow!("--scenario: unknown '{}'", a.scenario))?;
+            population::build(kind, &source, &opts)?
+        }
+    };
+    let cfg = RunConfig {
+        net,
+        seed,
+        forecaster: a.forecaster.clone(),
+        ..RunConfig::default()
+    };
+    if !a.json {
+        eprintln!(
+            "simulate: {} — {} devices, {} slots of {} min, mechanisms {}",
+            fleet.name,
+            fleet.devices.len(),
+            fleet.slots,
+            fleet.slot_ms / 60_000,
+            mechanisms.iter().map(|m| m.name()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    let bar = progress::bar(u64::from(fleet.slots) * mechanisms.len() as u64, "simulating");
+    let results: Vec<Result<MechResult, _>> = mechanisms
+        .par_iter()
+        .map(|&m| {
+            let bar = bar.clone();
+            let mut last = 0;
+            run(&fleet, m, &cfg, &mut |done| {
+                bar.inc(u64::from(done - last));
+                last = done;
+            })
+        })
+        .collect();
+    bar.finish_and_clear();
+    let results: Vec<MechResult> = results.into_iter().collect::<Result<_, _>>()?;
+    let reference = if a.central == "none" {
+        None
+    } else {
+        // The reference sees the budget and the reservations as the first coordinated run did.
+        let basis = results
+            .iter()
+            .find(|r| r.name == "powerslot")
+            .or_else(|| results.iter().find(|r| r.name != "uncoordinated"))
+            .or(results.first())
+            .expect("at least one mechanism");
+        Some(central(&fleet, &basis.capacity_mw, &basis.reserved_mw, 4)?)
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&to_json(&fleet, &results, reference.as_ref()))?);
+    } else {
+        print_table(&fleet, &results, reference.as_ref());
+    }
+    if !a.no_figures {
+        let files = figures(&fleet, &results, &a.out)?;
+        if !a.json {
+            eprintln!("figures: {}", files.join(", "));
+        }
+    }
+    Ok(())
+}
+
+fn median_p99(v: &[u32]) -> (f64, f64) {
+    if v.is_empty() {
+        return (0.0, 0.0);
+    }
+    let mut s = v.to_vec();
+    s.sort_unstable();
+    let q = |p: f64| f64::from(s[((s.len() - 1) as f64 * p).round() as usize]);
+    (q(0.5), q(0.99))
+}
+
+fn to_json(fleet: &Fleet, results: &[MechResult], reference: Option<&Central>) -> serde_json::Value {
+    let mechanisms: Vec<_> = results
+        .iter()
+        .map(|r| {
+            let (rm, rp) = median_p99(&r.rounds);
+            let (mm, mp) = median_p99(&r.messages_per_request);
+            json!({
+                "name": r.name,
+                "budget_violations": r.budget_violations,
+                "max_overshoot_w": r.max_overshoot_w,
+                "peak_w": r.peak_w,
+                "energy_served_kwh": r.energy_served_kwh,
+                "unmet_kwh": r.unmet_kwh,
+                "deadline_misses": r.deadline_misses,
+                "jobs": r.jobs,
+                "welfare": r.welfare,
+                "welfare_ratio": reference.map(|c| if c.welfare > 0.0 { r.welfare / c.welfare } else { 1.0 }),
+                "rounds_median": rm,
+                "rounds_p99": rp,
+                "messages_per_request_median": mm,
+                "messages_per_request_p99": mp,
+                "messages_total": r.messages_total,
+                "jain": r.jain,
+                "starts_per_device": r.starts_per_device,
+                "committed_moves": r.committed_moves,
+                "jobs_cut": r.jobs_cut,
+                "coordinator_ms_per_round": r.coordinator_ms_per_round,
+                "rounds_run": r.batches,
+                "unstored_announcements": r.unstored_announcements,
+                "fallbacks": r.fallbacks,
+                "blackout_slots": r.blackout_slots,
+                "unserved_kwh": r.unserved_kwh,
+            })
+        })
+        .collect();
+    json!({
+        "scenario": fleet.name,
+        "devices": fleet.devices.len(),
+        "slots": fleet.slots,
+        "slot_minutes": fleet.slot_ms as f64 / 60_000.0,
+        "central": reference.map(|c| json!({"welfare": c.welfare, "kind": c.kind.name(), "seconds": c.seconds})),
+        "mechanisms": mechanisms,
+        "data": fleet.provenance,
+    })
+}
+
+fn print_table(fleet: &Fleet, results: &[MechResult], reference: Option<&Central>) {
+    println!(
+        "{}: {} devices, {} slots of {} min",
+        fleet.name,
+        fleet.devices.len(),
+        fleet.slots,
+        fleet.slot_ms / 60_000
+    );
+    if let Some(c) = reference {
+        println!("central reference: welfare {:.1} ({}, {:.1} s)", c.welfare, c.kind.name(), c.seconds);
+    }
+    let mut header = format!("{:<32}", "");
+    for r in results {
+        header += &format!("{:>17}", r.name);
+    }
+    println!("{header}");
+    type Row<'a> = (&'a str, Box<dyn Fn(&MechResult) -> String>);
+    let ratio = move |r: &MechResult| match reference {
+        Some(c) if c.welfare > 0.0 => format!("{:.3}", r.welfare / c.welfare),
+        _ => "-".into(),
+    };
+    let rows: Vec<Row> = vec![
+        ("budget violations (circuit-slots)", Box::new(|r| r.budget_violations.to_string())),
+        ("max overshoot, measured (W)", Box::new(|r| format!("{:.0}", r.max_overshoot_w))),
+        ("peak at the root (W)", Box::new(|r| format!("{:.0}", r.peak_w))),
+        ("energy served (kWh)", Box::new(|r| format!("{:.1}", r.energy_served_kwh))),
+        ("unmet (kWh)", Box::new(|r| format!("{:.1}", r.unmet_kwh))),
+        ("deadline misses / jobs", Box::new(|r| format!("{} / {}", r.deadline_misses, r.jobs))),
+        ("welfare", Box::new(|r| format!("{:.1}", r.welfare))),
+        ("welfare ÷ central", Box::new(ratio)),
+        ("rounds median / p99", Box::new(|r| {
+            let (m, p) = median_p99(&r.rounds);
+            format!("{m:.0} / {p:.0}")
+        })),
+        ("messages/request median / p99", Box::new(|r| {
+            let (m, p) = median_p99(&r.messages_per_request);
+            format!("{m:.0} / {p:.0}")
+        })),
+        ("messages in all", Box::new(|r| r.messages_total.to_string())),
+        ("Jain (elastic loads)", Box::new(|r| format!("{:.3}", r.jain))),
+        ("starts per device", Box::new(|r| format!("{:.2}", r.starts_per_device))),
+        ("committed moves / jobs cut", Box::new(|r| format!("{} / {}", r.committed_moves, r.jobs_cut))),
+        ("coordinator ms per round", Box::new(|r| format!("{:.2}", r.coordinator_ms_per_round))),
+        ("blackout slots (battery empty)", Box::new(|r| r.blackout_slots.to_string())),
+    ];
+    for (label, f) in rows {
+        let mut line = format!("{label:<32}");
+        for r in results {
+            line += &format!("{:>17}", f(r));
+        }
+        println!("{line}");
+    }
+}
+
+fn figures(fleet: &Fleet, results: &[MechResult], out: &std::path::Path) -> Result<Vec<String>> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let hours = |s: usize| (fleet.start_of_day_s as f64 + s as f64 * fleet.slot_ms as f64 / 1000.0) / 3600.0;
+    let mut files = Vec::new();
+    for r in results {
+        let pts = |v: &[f64]| v.iter().enumerate().map(|(s, &w)| (hours(s), w / 1000.0)).collect::<Vec<_>>();
+        let chart = Chart::new(
+            format!("{} — {} ({} devices)", fleet.name, r.name, fleet.devices.len()),
+            "hours from the start of the first day",
+            "power at the site (kW)",
+        )
+        .with(Series::new("measured load", pts(&r.series.measured_w), Style::Area).color(1))
+        .with(Series::new("granted + reserved", pts(&r.series.allocated_w), Style::Step).color(2))
+        .with(Series::new("budget", pts(&r.series.capacity_w), Style::Dashed).color(0));
+        for p in chart.save(out, &format!("load_{}", r.name))? {
+            files.push(p.display().to_string());
+        }
+    }
+    Ok(files)
+}

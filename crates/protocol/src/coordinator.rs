@@ -1,0 +1,2333 @@
+//! The coordinator: one per site (or, in peer mode, one per owner of power, over its own
+//! circuits). It takes requests, runs the negotiation, keeps the grants and their leases,
+//! executes the site's side of the timeslot manager (scaling and shedding by priority when
+//! measured load exceeds the budget), and asks its ledger to store every grant before it
+//! announces it.
+//!
+//! **Grants and leases.** A grant may be followed by its device only before its lease end
+//! (`valid_until`), which heartbeats renew for the grant's current version. When a grant is
+//! reduced (scaled, shed, revoked), the capacity it frees is booked on until the last lease
+//! end the coordinator promised for the old version; a device that never heard of the
+//! reduction therefore never draws on capacity given to someone else, whatever messages are
+//! lost, duplicated, reordered or partitioned. The budget source promises not to cut capacity
+//! inside the **firm window** (`firm_slots ≥ lease_slots`); cuts beyond it are absorbed by
+//! re-planning, cuts inside it are reported as [`Event::BudgetBreach`].
+//!
+//! **Priority.** Classes are served in strict order. A request that does not fit may take
+//! capacity from grants of strictly lower classes that declared themselves flexible
+//! (envelopes, interruptible jobs); a critical request may also take it from running jobs.
+//! Awarded future slots of non-interruptible jobs are never moved by a re-plan, except when
+//! uncontrollable load or a budget cut leaves no other way (counted in
+//! [`Stats::forced_moves`]).
+
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::format;
+use alloc::string::ToString;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use powerslot_core::Slot;
+
+use crate::ProtocolError;
+use crate::auction::{self, AuctionConfig, Candidate, Outcome, Placement, Shape};
+use crate::circuit::{Binding, CapacityBook, CircuitIx, CircuitTree};
+use crate::codec::ReplayWindow;
+use crate::device::{Demand, DeviceId, Priority};
+use crate::limits;
+use crate::msg::{
+    Award, Body, CounterBid, CounterChoice, Envelope, Grant, Instruction, InstructionKind, Lease,
+    Reject, RejectReason, Release, RequestId, Telemetry, TimeslotRequest,
+};
+use crate::output::{AwardRecord, EndReason, Event, Output, Record, SecurityProblem, Snapshot};
+use crate::time::{Instant, SlotClock};
+
+/// Which allocation rule the coordinator runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mechanism {
+    /// The project's mechanism: ε-auction over the horizon, then exact repair.
+    #[default]
+    Auction,
+    /// The seed's pseudocode as written (one slot at a time, in arrival order).
+    SeedRule,
+    /// A PowerMatcher-style market cleared slot by slot, without look-ahead.
+    OneShotMarket,
+}
+
+/// A device the coordinator serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceRecord {
+    /// Its id.
+    pub id: DeviceId,
+    /// The circuit it hangs from.
+    pub circuit: CircuitIx,
+    /// The highest class it may ask for.
+    pub max_priority: Priority,
+    /// Its port number: lower wins ties inside a class, as on a PoE switch.
+    pub port: u32,
+    /// For load nobody controls: what is reserved for it from registration on, mW (its
+    /// rating, or the highest it was seen to draw). Its forecasts replace this standing
+    /// reservation beyond the firm window while they keep coming; when they stop, the
+    /// standing reservation comes back. Zero for controllable devices.
+    pub standing_mw: i64,
+}
+
+/// How the coordinator runs.
+#[derive(Clone, Debug)]
+pub struct CoordinatorConfig {
+    /// The circuits and their ratings.
+    pub tree: CircuitTree,
+    /// The allocation grid.
+    pub clock: SlotClock,
+    /// The devices served.
+    pub devices: Vec<DeviceRecord>,
+    /// Slots planned ahead.
+    pub horizon_slots: u32,
+    /// How long a renewal keeps a grant valid, slots.
+    pub lease_slots: u32,
+    /// Slots ahead in which the budget source promises not to cut capacity (≥ lease).
+    pub firm_slots: u32,
+    /// A batch closes this long after its first request arrived, ms.
+    pub batch_window_ms: u64,
+    /// A waiting request's bid doubles every this many slots (aging).
+    pub aging_slots: u32,
+    /// Allocation rule.
+    pub mechanism: Mechanism,
+    /// Auction tuning.
+    pub auction: AuctionConfig,
+    /// Messages per minute a device may send on average.
+    pub rate_per_minute: u32,
+    /// Messages a device may send in a burst.
+    pub rate_burst: u32,
+}
+
+impl CoordinatorConfig {
+    /// Defaults: a day of horizon, leases of two slots, firm window of two slots, batches
+    /// of 200 ms, aging doubles a bid every 4 slots, 120 messages a minute with bursts of 60.
+    pub fn new(tree: CircuitTree, clock: SlotClock, devices: Vec<DeviceRecord>) -> Self {
+        let per_day =
+            (86_400_000 / clock.slot_ms.max(1)).clamp(1, u64::from(limits::MAX_HORIZON_SLOTS));
+        Self {
+            tree,
+            clock,
+            devices,
+            horizon_slots: per_day as u32,
+            lease_slots: 2,
+            firm_slots: 2,
+            batch_window_ms: 200,
+            aging_slots: 4,
+            mechanism: Mechanism::Auction,
+            auction: AuctionConfig::new(clock.slot_ms),
+            rate_per_minute: 120,
+            rate_burst: 60,
+        }
+    }
+}
+
+/// An operator's action (through the HTTP API, with a token).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OperatorCommand {
+    /// Change a device's class (its open requests and later ones).
+    SetPriority {
+        /// The device.
+        device: DeviceId,
+        /// The new class.
+        priority: Priority,
+    },
+    /// Move a waiting request's deadline.
+    SetDeadline {
+        /// The device.
+        device: DeviceId,
+        /// The request.
+        request: RequestId,
+        /// The new deadline.
+        deadline: Slot,
+    },
+    /// Stop granting to a device; its grants end at their lease.
+    Pause(DeviceId),
+    /// Grant to the device again.
+    Resume(DeviceId),
+    /// Set a circuit's capacity from a slot on (like a budget change).
+    SetCircuitLimit {
+        /// The circuit.
+        circuit: CircuitIx,
+        /// From this slot.
+        from_slot: Slot,
+        /// The new limit, mW.
+        limit_mw: i64,
+    },
+}
+
+/// What the coordinator is fed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CoordInput {
+    /// A message from a device (its signature already checked by the I/O layer).
+    Message(Envelope),
+    /// The ledger made every store up to this sequence number durable.
+    StoreDone(u64),
+    /// The budget of a circuit from a slot on.
+    Budget {
+        /// The circuit.
+        circuit: CircuitIx,
+        /// First slot of `values_mw`.
+        from_slot: Slot,
+        /// Capacity per slot; the last value holds.
+        values_mw: Vec<i64>,
+    },
+    /// Register a device.
+    AddDevice(DeviceRecord),
+    /// An operator's action.
+    Operator(OperatorCommand),
+}
+
+/// Counters for reports and metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Requests received (not counting retransmissions).
+    pub requests: u64,
+    /// Grants made.
+    pub awards: u64,
+    /// Rejects sent.
+    pub rejects: u64,
+    /// Messages refused for security reasons.
+    pub security_rejects: u64,
+    /// Grants of lower classes paused or scaled for a higher one.
+    pub preemptions: u64,
+    /// Awarded future slots moved without the holder's consent (uncontrollable load or a
+    /// budget cut left no other way).
+    pub forced_moves: u64,
+    /// Running non-interruptible jobs cut (only for critical load or a budget breach).
+    pub committed_cuts: u64,
+    /// Negotiation batches run.
+    pub batches: u64,
+    /// Overload events handled by scaling or shedding.
+    pub overloads: u64,
+    /// Negotiation messages sent and received.
+    pub negotiation_messages: u64,
+}
+
+/// A request's key: the device's index and the request's id on that device.
+type Key = (usize, RequestId);
+
+#[derive(Clone, Debug)]
+struct Dev {
+    rec: DeviceRecord,
+    replay: ReplayWindow,
+    out_seq: u64,
+    paused: bool,
+    priority: Option<Priority>,
+    /// Token bucket, in thousandths of a message.
+    tokens: u64,
+    refilled: Instant,
+    measured: Option<(Slot, i64)>,
+    open: BTreeSet<RequestId>,
+    /// The standing reservation is booked for slots `from..until` of the window (`until` =
+    /// `Slot::MAX`: it rolls on with the window).
+    standing: Option<(Slot, Slot)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct AwardState {
+    version: u32,
+    grant: Grant,
+    booked: Grant,
+    valid_until: Slot,
+    /// Sequence number of the store that holds this version (0: restored from the ledger).
+    stored: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum State {
+    Pending,
+    /// Not placed yet; retried every batch with aging, until its window closes.
+    Waiting {
+        since: Slot,
+        best_offer: Option<Grant>,
+        reason: RejectReason,
+    },
+    Awarded(AwardState),
+}
+
+#[derive(Clone, Debug)]
+struct Req {
+    dev: usize,
+    req: TimeslotRequest,
+    arrival: u64,
+    state: State,
+    /// Rounds: bidding rounds of the batch that placed it plus counter-bid rounds.
+    rounds: u32,
+    messages: u32,
+}
+
+impl Req {
+    fn preemptible(&self) -> bool {
+        match &self.req.demand {
+            Demand::PowerEnvelope { .. } | Demand::EnergyTarget { .. } => true,
+            Demand::PowerProfile { interruptible, .. } => *interruptible,
+            Demand::PowerForecast { .. } => false,
+        }
+    }
+}
+
+/// The coordinator state machine (see the module docs).
+#[derive(Debug)]
+pub struct Coordinator {
+    cfg: CoordinatorConfig,
+    book: CapacityBook,
+    now: Instant,
+    slot: Slot,
+    epoch: u32,
+    devs: Vec<Dev>,
+    by_id: BTreeMap<DeviceId, usize>,
+    reqs: BTreeMap<(usize, RequestId), Req>,
+    arrivals: u64,
+    out: VecDeque<Output>,
+    /// Sends held until their store is durable: (store seq, output).
+    held: VecDeque<(u64, Output)>,
+    store_seq: u64,
+    durable_upto: u64,
+    batch_at: Option<Instant>,
+    /// Seed rule: highest bid seen per slot.
+    highest_bid: BTreeMap<Slot, i64>,
+    stats: Stats,
+    /// Per request key: rounds and messages when it ended (for reports).
+    finished: Vec<(DeviceId, RequestId, u32, u32)>,
+}
+
+fn shape_of(demand: &Demand) -> Option<Shape> {
+    Some(match demand {
+        Demand::PowerProfile { profile, .. } => {
+            Shape::Fixed(profile.iter().map(|v| v.p90_mw).collect())
+        }
+        Demand::EnergyTarget {
+            energy_mwh,
+            min_mw,
+            max_mw,
+        } => Shape::Energy {
+            energy_mwh: *energy_mwh,
+            min_mw: *min_mw,
+            max_mw: *max_mw,
+        },
+        Demand::PowerEnvelope { min_mw, max_mw } => Shape::Envelope {
+            min_mw: *min_mw,
+            max_mw: *max_mw,
+        },
+        Demand::PowerForecast { .. } => return None,
+    })
+}
+
+impl Coordinator {
+    /// A coordinator at `now`, rebuilt from the ledger's `restored` snapshot if given.
+    pub fn new(
+        cfg: CoordinatorConfig,
+        now: Instant,
+        restored: Option<Snapshot>,
+    ) -> Result<Self, ProtocolError> {
+        if cfg.firm_slots < cfg.lease_slots {
+            return Err(ProtocolError::Config(format!(
+                "the firm window ({} slots) must be at least the lease ({} slots)",
+                cfg.firm_slots, cfg.lease_slots
+            )));
+        }
+        if cfg.lease_slots == 0 || cfg.horizon_slots == 0 {
+            return Err(ProtocolError::Config(
+                "lease and horizon need at least one slot".into(),
+            ));
+        }
+        if cfg.devices.len() > limits::MAX_DEVICES {
+            return Err(ProtocolError::Config(format!(
+                "{} devices are more than the maximum of {}",
+                cfg.devices.len(),
+                limits::MAX_DEVICES
+            )));
+        }
+        let slot = cfg.clock.slot_at(now);
+        let book = CapacityBook::new(&cfg.tree, slot, cfg.horizon_slots);
+        let mut c = Self {
+            book,
+            now,
+            slot,
+            epoch: restored.as_ref().map_or(0, |s| s.epoch) + 1,
+            devs: Vec::new(),
+            by_id: BTreeMap::new(),
+            reqs: BTreeMap::new(),
+            arrivals: 0,
+            out: VecDeque::new(),
+            held: VecDeque::new(),
+            store_seq: 0,
+            durable_upto: 0,
+            batch_at: None,
+            highest_bid: BTreeMap::new(),
+            stats: Stats::default(),
+            finished: Vec::new(),
+            cfg,
+        };
+        for rec in c.cfg.devices.clone() {
+            c.add_device(rec)?;
+        }
+        let epoch = c.epoch;
+        c.store(Record::Epoch(epoch));
+        if let Some(snap) = restored {
+            for a in snap.awards {
+                c.restore_award(a);
+            }
+        }
+        Ok(c)
+    }
+
+    fn add_device(&mut self, rec: DeviceRecord) -> Result<(), ProtocolError> {
+        if rec.circuit as usize >= self.cfg.tree.len() {
+            return Err(ProtocolError::Config(format!(
+                "device '{}' hangs from circuit {}, which does not exist",
+                rec.id, rec.circuit
+            )));
+        }
+        if let Some(&i) = self.by_id.get(&rec.id) {
+            self.devs[i].rec = rec;
+            return Ok(());
+        }
+        if self.devs.len() >= limits::MAX_DEVICES {
+            return Err(ProtocolError::Config("too many devices".into()));
+        }
+        let i = self.devs.len();
+        self.by_id.insert(rec.id.clone(), i);
+        self.devs.push(Dev {
+            rec,
+            replay: ReplayWindow::default(),
+            out_seq: u64::from(self.epoch) << 32,
+            paused: false,
+            priority: None,
+            tokens: u64::from(self.cfg.rate_burst) * 1000,
+            refilled: self.now,
+            measured: None,
+            open: BTreeSet::new(),
+            standing: None,
+        });
+        if self.devs[i].rec.standing_mw > 0 {
+            let from = self.slot;
+            self.start_standing(i, from);
+        }
+        Ok(())
+    }
+
+    /// Books device `d`'s standing reservation from `from` on, rolling with the window.
+    fn start_standing(&mut self, d: usize, from: Slot) {
+        let mw = self.devs[d].rec.standing_mw;
+        if mw <= 0 {
+            return;
+        }
+        if let Some((f, u)) = self.devs[d].standing
+            && u == Slot::MAX
+            && f <= from
+        {
+            return;
+        }
+        self.stop_standing(d, from);
+        let from = from.max(self.book.origin());
+        let path = self.cfg.tree.path(self.devs[d].rec.circuit).to_vec();
+        let n = self.book.end().saturating_sub(from) as usize;
+        self.book.add(&path, from, &vec![mw; n]);
+        self.devs[d].standing = Some((from, Slot::MAX));
+    }
+
+    /// Ends device `d`'s standing reservation at `until` (what was booked after it is freed).
+    fn stop_standing(&mut self, d: usize, until: Slot) {
+        let Some((from, end)) = self.devs[d].standing else {
+            return;
+        };
+        let end = end.min(self.book.end());
+        let cut = until.max(from).max(self.book.origin());
+        if cut < end {
+            let path = self.cfg.tree.path(self.devs[d].rec.circuit).to_vec();
+            let mw = self.devs[d].rec.standing_mw;
+            self.book
+                .remove(&path, cut, &vec![mw; (end - cut) as usize]);
+        }
+        self.devs[d].standing = if cut > from { Some((from, cut)) } else { None };
+    }
+
+    /// The most a forecast of device `d` is booked at: its registered rating (a forecast
+    /// above what the load can draw is the forecast's error), or no cap.
+    fn rating_cap(&self, d: usize) -> i64 {
+        match self.devs[d].rec.standing_mw {
+            mw if mw > 0 => mw,
+            _ => i64::MAX,
+        }
+    }
+
+    fn standing_at(&self, d: usize, slot: Slot) -> i64 {
+        match self.devs[d].standing {
+            Some((from, until)) if slot >= from && slot < until => self.devs[d].rec.standing_mw,
+            _ => 0,
+        }
+    }
+
+    fn restore_award(&mut self, a: AwardRecord) {
+        let Some(&d) = self.by_id.get(&a.device) else {
+            return;
+        };
+        let path = self.cfg.tree.path(self.devs[d].rec.circuit).to_vec();
+        self.book.add(&path, a.booked.start, &a.booked.power_mw);
+        // Requests restored from the ledger keep only what the coordinator needs to follow
+        // and repair them; their original demand is rebuilt from the grant.
+        let demand = match a.kind.as_str() {
+            "power_forecast" => Demand::PowerForecast {
+                profile: a
+                    .grant
+                    .power_mw
+                    .iter()
+                    .map(|&p| crate::PowerValue::exact(p))
+                    .collect(),
+            },
+            "power_envelope" => Demand::PowerEnvelope {
+                min_mw: 0,
+                max_mw: a.grant.power_mw.iter().copied().max().unwrap_or(0),
+            },
+            _ => Demand::PowerProfile {
+                profile: a
+                    .grant
+                    .power_mw
+                    .iter()
+                    .map(|&p| crate::PowerValue::exact(p))
+                    .collect(),
+                interruptible: a.preemptible,
+                min_on_slots: 0,
+                min_off_slots: 0,
+            },
+        };
+        let dev = &mut self.devs[d];
+        dev.replay = ReplayWindow::starting_at(dev.replay.highest().max(a.request));
+        dev.open.insert(a.request);
+        self.arrivals += 1;
+        self.reqs.insert(
+            (d, a.request),
+            Req {
+                dev: d,
+                req: TimeslotRequest {
+                    request: a.request,
+                    priority: a.priority,
+                    earliest_start: a.grant.start,
+                    deadline: a.deadline.max(a.grant.end()),
+                    demand,
+                    bid_per_mille: 1000,
+                },
+                arrival: a.tiebreak & 0xffff_ffff,
+                state: State::Awarded(AwardState {
+                    version: a.version,
+                    grant: a.grant,
+                    booked: a.booked,
+                    valid_until: a.valid_until,
+                    stored: 0,
+                }),
+                rounds: 0,
+                messages: 0,
+            },
+        );
+    }
+
+    // ----- public surface -------------------------------------------------------------
+
+    /// Feeds one input at `now`. Refused messages change nothing and say why (they are
+    /// also reported as [`Event::Security`] where relevant).
+    pub fn handle(&mut self, now: Instant, input: CoordInput) -> Result<(), ProtocolError> {
+        self.tick(now);
+        match input {
+            CoordInput::Message(env) => self.on_message(env),
+            CoordInput::StoreDone(seq) => {
+                self.on_store_done(seq);
+                Ok(())
+            }
+            CoordInput::Budget {
+                circuit,
+                from_slot,
+                values_mw,
+            } => self.on_budget(circuit, from_slot, &values_mw),
+            CoordInput::AddDevice(rec) => self.add_device(rec),
+            CoordInput::Operator(cmd) => self.on_operator(cmd),
+        }
+    }
+
+    /// Lets time pass: slot boundaries (leases, completions, the timeslot manager) and
+    /// batches that are due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.tick(now);
+    }
+
+    /// The next thing to do; [`Output::Timeout`] ends a drain.
+    pub fn poll_output(&mut self) -> Output {
+        if let Some(o) = self.out.pop_front() {
+            return o;
+        }
+        let next_slot = self.cfg.clock.start_of(self.slot.saturating_add(1));
+        let at = match self.batch_at {
+            Some(b) if b < next_slot => b,
+            _ => next_slot,
+        };
+        Output::Timeout(at)
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The capacity book (capacity and grants per circuit and slot).
+    pub fn book(&self) -> &CapacityBook {
+        &self.book
+    }
+
+    /// The circuit tree.
+    pub fn tree(&self) -> &CircuitTree {
+        &self.cfg.tree
+    }
+
+    /// The current slot.
+    pub fn slot(&self) -> Slot {
+        self.slot
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CoordinatorConfig {
+        &self.cfg
+    }
+
+    /// Every live grant, as the ledger would hold it.
+    pub fn awards(&self) -> Vec<AwardRecord> {
+        self.reqs
+            .values()
+            .filter_map(|r| match &r.state {
+                State::Awarded(a) => Some(self.record_of(r, a)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Per circuit, what grants of one kind of demand (`power_forecast`, `power_profile`,
+    /// ...) book in `slot`, each circuit counting its whole subtree.
+    pub fn booked_of_kind(&self, slot: Slot, kind: &str) -> Vec<i64> {
+        let mut out = vec![0i64; self.cfg.tree.len()];
+        if kind == "power_forecast" {
+            for d in 0..self.devs.len() {
+                let v = self.standing_at(d, slot);
+                if v > 0 {
+                    for &n in self.cfg.tree.path(self.devs[d].rec.circuit) {
+                        out[n as usize] += v;
+                    }
+                }
+            }
+        }
+        for r in self.reqs.values() {
+            if r.req.demand.kind() != kind {
+                continue;
+            }
+            if let State::Awarded(a) = &r.state {
+                let v = a.booked.at(slot);
+                if v > 0 {
+                    for &n in self.cfg.tree.path(self.devs[r.dev].rec.circuit) {
+                        out[n as usize] += v;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Per circuit, what is reserved in `slot` for load nobody controls: for each such device
+    /// the larger of its standing reservation and its forecast's booking (both may be booked
+    /// at once inside the firm window; the device draws only one of them), summed over each
+    /// circuit's subtree.
+    pub fn reserved_uncontrollable(&self, slot: Slot) -> Vec<i64> {
+        let mut per_dev: BTreeMap<usize, i64> = BTreeMap::new();
+        for r in self.reqs.values() {
+            if let (Demand::PowerForecast { .. }, State::Awarded(a)) = (&r.req.demand, &r.state) {
+                *per_dev.entry(r.dev).or_default() += a.booked.at(slot);
+            }
+        }
+        let mut out = vec![0i64; self.cfg.tree.len()];
+        for d in 0..self.devs.len() {
+            let v = self
+                .standing_at(d, slot)
+                .max(per_dev.get(&d).copied().unwrap_or(0));
+            if v > 0 {
+                for &n in self.cfg.tree.path(self.devs[d].rec.circuit) {
+                    out[n as usize] += v;
+                }
+            }
+        }
+        out
+    }
+
+    /// Checks the books: on every circuit and slot of the window, the capacity book holds at
+    /// least what the live grants have booked (it may hold more: what an ended grant's lease
+    /// still covers). Returns the first place where it does not. Costs a pass over every
+    /// grant; meant for tests and the simulator's checks.
+    pub fn audit(&self) -> Result<(), String> {
+        let h = self.book.horizon() as usize;
+        let mut sum = vec![0i64; self.cfg.tree.len() * h];
+        for d in 0..self.devs.len() {
+            for k in 0..h {
+                let v = self.standing_at(d, self.book.origin() + k as Slot);
+                if v > 0 {
+                    for &n in self.cfg.tree.path(self.devs[d].rec.circuit) {
+                        sum[n as usize * h + k] += v;
+                    }
+                }
+            }
+        }
+        for r in self.reqs.values() {
+            if let State::Awarded(a) = &r.state {
+                for (k, &p) in a.booked.power_mw.iter().enumerate() {
+                    let s = a.booked.start + k as Slot;
+                    if p == 0 || !self.book.contains(s) {
+                        continue;
+                    }
+                    for &n in self.cfg.tree.path(self.devs[r.dev].rec.circuit) {
+                        sum[n as usize * h + (s - self.book.origin()) as usize] += p;
+                    }
+                }
+            }
+        }
+        for n in 0..self.cfg.tree.len() {
+            for k in 0..h {
+                let s = self.book.origin() + k as Slot;
+                let book = self.book.committed(n as CircuitIx, s);
+                if sum[n * h + k] > book {
+                    return Err(format!(
+                        "circuit {} slot {s}: grants book {} mW but the book holds {book}",
+                        self.cfg.tree.name(n as CircuitIx),
+                        sum[n * h + k]
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Requests waiting for capacity: (device, request, class, since slot).
+    pub fn waiting(&self) -> Vec<(DeviceId, RequestId, Priority, Slot)> {
+        self.reqs
+            .values()
+            .filter_map(|r| match r.state {
+                State::Waiting { since, .. } => Some((
+                    self.devs[r.dev].rec.id.clone(),
+                    r.req.request,
+                    r.req.priority,
+                    since,
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Per finished request: (device, request, rounds, negotiation messages). Drained.
+    pub fn take_finished(&mut self) -> Vec<(DeviceId, RequestId, u32, u32)> {
+        core::mem::take(&mut self.finished)
+    }
+
+    /// Registered devices.
+    pub fn devices(&self) -> impl Iterator<Item = &DeviceRecord> {
+        self.devs.iter().map(|d| &d.rec)
+    }
+
+    /// Whether an operator paused the device.
+    pub fn is_paused(&self, id: &DeviceId) -> bool {
+        self.by_id.get(id).is_some_and(|&d| self.devs[d].paused)
+    }
+
+    /// The last power a device reported: (slot, mW).
+    pub fn measured(&self, id: &DeviceId) -> Option<(Slot, i64)> {
+        self.by_id.get(id).and_then(|&d| self.devs[d].measured)
+    }
+
+    /// The class a device's requests get (after an operator's change).
+    pub fn priority_of(&self, id: &DeviceId) -> Option<Priority> {
+        self.by_id.get(id).map(|&d| {
+            self.devs[d]
+                .priority
+                .unwrap_or(self.devs[d].rec.max_priority)
+        })
+    }
+
+    // ----- time --------------------------------------------------------------------------
+
+    fn tick(&mut self, now: Instant) {
+        // Time never goes backwards for the machine, whatever the caller's clock does.
+        if now > self.now {
+            self.now = now;
+        }
+        let slot = self.cfg.clock.slot_at(self.now);
+        while self.slot < slot {
+            self.slot += 1;
+            let s = self.slot;
+            self.on_slot(s);
+        }
+        if self.batch_at.is_some_and(|b| b <= self.now) {
+            self.batch_at = None;
+            self.run_batch();
+        }
+    }
+
+    fn schedule_batch(&mut self, after_ms: u64) {
+        let at = self.now.after_ms(after_ms);
+        if self.batch_at.is_none_or(|b| b > at) {
+            self.batch_at = Some(at);
+        }
+    }
+
+    fn on_slot(&mut self, slot: Slot) {
+        self.book.advance(slot);
+        // Rolling standing reservations cover the slot that just entered the window.
+        let entering = self.book.end() - 1;
+        for d in 0..self.devs.len() {
+            if let Some((from, until)) = self.devs[d].standing {
+                if until != Slot::MAX && until <= slot {
+                    self.devs[d].standing = None;
+                } else if until == Slot::MAX && from <= entering {
+                    let path = self.cfg.tree.path(self.devs[d].rec.circuit).to_vec();
+                    let mw = self.devs[d].rec.standing_mw;
+                    self.book.add(&path, entering, &[mw]);
+                }
+            }
+        }
+        self.highest_bid = self.highest_bid.split_off(&slot);
+        let keys: Vec<(usize, RequestId)> = self.reqs.keys().copied().collect();
+        for key in keys {
+            let Some(r) = self.reqs.get(&key) else {
+                continue;
+            };
+            match &r.state {
+                State::Awarded(a) => {
+                    let end = a.grant.end().max(a.booked.end());
+                    if end <= slot {
+                        self.end_request(key, EndReason::Completed);
+                    } else if a.valid_until <= slot && a.grant.end() > slot {
+                        // Not renewed: the device may not draw any more, so neither do we
+                        // book for it.
+                        self.end_request(key, EndReason::LeaseLapsed);
+                    }
+                }
+                State::Waiting { .. } | State::Pending => {
+                    let len = r.req.demand.min_duration(
+                        r.req.deadline.saturating_sub(r.req.earliest_start),
+                        self.cfg.clock.slot_ms,
+                    );
+                    let market = self.cfg.mechanism == Mechanism::OneShotMarket;
+                    if r.req.deadline < slot.saturating_add(len) && !market {
+                        self.send_reject(key, RejectReason::Expired { now: slot }, None, false);
+                        self.end_request(key, EndReason::Completed);
+                    }
+                }
+            }
+        }
+        self.manage_overload(slot);
+        if self.cfg.mechanism == Mechanism::OneShotMarket {
+            self.clear_market();
+        }
+        if self
+            .reqs
+            .values()
+            .any(|r| matches!(r.state, State::Waiting { .. } | State::Pending))
+        {
+            self.schedule_batch(0);
+        }
+    }
+
+    // ----- messages ----------------------------------------------------------------------
+
+    fn security(&mut self, device: Option<DeviceId>, problem: SecurityProblem) {
+        self.stats.security_rejects += 1;
+        self.out
+            .push_back(Output::Event(Event::Security { device, problem }));
+    }
+
+    fn on_message(&mut self, env: Envelope) -> Result<(), ProtocolError> {
+        if let Err(e) = env.validate() {
+            self.security(Some(env.device.clone()), SecurityProblem::Invalid);
+            return Err(e);
+        }
+        let Some(&d) = self.by_id.get(&env.device) else {
+            self.security(Some(env.device.clone()), SecurityProblem::UnknownDevice);
+            return Err(ProtocolError::UnknownDevice(env.device));
+        };
+        if !env.body.from_device() {
+            self.security(Some(env.device.clone()), SecurityProblem::WrongDirection);
+            return Err(ProtocolError::WrongDirection {
+                device: env.device,
+                kind: env.body.name(),
+            });
+        }
+        // Token bucket: refill by elapsed time, spend one message.
+        {
+            let rate = u64::from(self.cfg.rate_per_minute);
+            let cap = u64::from(self.cfg.rate_burst.max(1)) * 1000;
+            let dev = &mut self.devs[d];
+            let elapsed = self.now.since(dev.refilled);
+            dev.tokens = (dev.tokens + elapsed * rate / 60).min(cap);
+            dev.refilled = self.now;
+            if dev.tokens < 1000 {
+                self.security(Some(env.device.clone()), SecurityProblem::RateLimited);
+                return Err(ProtocolError::RateLimited(env.device));
+            }
+            dev.tokens -= 1000;
+        }
+        if !self.devs[d].replay.accept(env.seq) {
+            self.security(Some(env.device.clone()), SecurityProblem::Replay);
+            return Err(ProtocolError::Replay {
+                device: env.device,
+                seq: env.seq,
+            });
+        }
+        match env.body {
+            Body::TimeslotRequest(r) => self.on_request(d, r),
+            Body::CounterBid(c) => self.on_counter(d, c),
+            Body::Release(r) => self.on_release(d, r),
+            Body::Telemetry(t) => self.on_telemetry(d, t),
+            Body::Heartbeat(h) => self.renew(d, &h.holding),
+            _ => unreachable!("directions are checked above"),
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, d: usize, body: Body, held_until: Option<u64>) {
+        if body.is_negotiation() {
+            self.stats.negotiation_messages += 1;
+        }
+        let dev = &mut self.devs[d];
+        dev.out_seq += 1;
+        let msg = Envelope::new(dev.rec.id.clone(), dev.out_seq, body);
+        let o = Output::Send {
+            to: dev.rec.id.clone(),
+            msg,
+        };
+        match held_until {
+            Some(seq) if seq > self.durable_upto => self.held.push_back((seq, o)),
+            _ => self.out.push_back(o),
+        }
+    }
+
+    fn store(&mut self, record: Record) -> u64 {
+        self.store_seq += 1;
+        self.out.push_back(Output::Store {
+            seq: self.store_seq,
+            record,
+        });
+        self.store_seq
+    }
+
+    fn on_store_done(&mut self, seq: u64) {
+        self.durable_upto = self.durable_upto.max(seq.min(self.store_seq));
+        while let Some((s, _)) = self.held.front() {
+            if *s > self.durable_upto {
+                break;
+            }
+            let (_, o) = self.held.pop_front().expect("front exists");
+            self.out.push_back(o);
+        }
+    }
+
+    fn on_request(&mut self, d: usize, r: TimeslotRequest) {
+        let key = (d, r.request);
+        self.stats.negotiation_messages += 1;
+        if let Some(existing) = self.reqs.get_mut(&key) {
+            // A retransmission: answer again with what we know, change nothing.
+            existing.messages += 1;
+            match existing.state.clone() {
+                State::Awarded(a) if a.stored <= self.durable_upto => {
+                    let body = Body::Award(Award {
+                        request: r.request,
+                        version: a.version,
+                        grant: a.grant.clone(),
+                        valid_until: a.valid_until,
+                    });
+                    self.send(d, body, None);
+                }
+                State::Waiting {
+                    best_offer, reason, ..
+                } => {
+                    self.send(
+                        d,
+                        Body::Reject(Reject {
+                            request: r.request,
+                            reason,
+                            best_offer,
+                            waiting: true,
+                        }),
+                        None,
+                    );
+                }
+                _ => {}
+            }
+            return;
+        }
+        self.stats.requests += 1;
+        let dev = &self.devs[d];
+        let allowed = dev.rec.max_priority;
+        let class = dev.priority.unwrap_or(allowed);
+        let final_reject = |c: &mut Self, reason: RejectReason| {
+            c.stats.rejects += 1;
+            c.stats.negotiation_messages += 1;
+            c.out.push_back(Output::Event(Event::Rejected {
+                device: c.devs[d].rec.id.clone(),
+                request: r.request,
+                reason: reason.clone(),
+                waiting: false,
+            }));
+            c.send(
+                d,
+                Body::Reject(Reject {
+                    request: r.request,
+                    reason,
+                    best_offer: None,
+                    waiting: false,
+                }),
+                None,
+            );
+        };
+        if dev.paused {
+            return final_reject(self, RejectReason::Paused);
+        }
+        if r.priority > allowed {
+            self.security(
+                Some(dev.rec.id.clone()),
+                SecurityProblem::PriorityNotAllowed,
+            );
+            return final_reject(self, RejectReason::PriorityNotAllowed { allowed });
+        }
+        if let Err(problem) =
+            r.demand
+                .validate(r.earliest_start, r.deadline, self.cfg.clock.slot_ms)
+        {
+            return final_reject(self, RejectReason::Invalid { problem });
+        }
+        if dev.open.len() >= limits::MAX_OPEN_REQUESTS_PER_DEVICE {
+            return final_reject(
+                self,
+                RejectReason::TooManyOpen {
+                    max: limits::MAX_OPEN_REQUESTS_PER_DEVICE,
+                },
+            );
+        }
+        if r.deadline <= self.slot {
+            return final_reject(self, RejectReason::Expired { now: self.slot });
+        }
+        if r.earliest_start >= self.book.end() {
+            return final_reject(
+                self,
+                RejectReason::BeyondHorizon {
+                    horizon_end: self.book.end(),
+                },
+            );
+        }
+        let mut r = r;
+        // An operator's class change applies to what the device asks from then on.
+        r.priority = r.priority.min(class);
+        self.out.push_back(Output::Event(Event::Request {
+            device: self.devs[d].rec.id.clone(),
+            request: r.request,
+            priority: r.priority,
+            kind: r.demand.kind().to_string(),
+        }));
+        self.devs[d].open.insert(r.request);
+        self.arrivals += 1;
+        let forecast = matches!(r.demand, Demand::PowerForecast { .. });
+        self.reqs.insert(
+            key,
+            Req {
+                dev: d,
+                req: r,
+                arrival: self.arrivals,
+                state: State::Pending,
+                rounds: 0,
+                messages: 1,
+            },
+        );
+        if forecast {
+            self.book_forecast(key);
+        } else if self.cfg.mechanism == Mechanism::OneShotMarket {
+            // The market clears at slot boundaries only.
+        } else {
+            let w = self.cfg.batch_window_ms;
+            self.schedule_batch(w);
+        }
+    }
+
+    fn on_counter(&mut self, d: usize, c: CounterBid) {
+        let key = (d, c.request);
+        self.stats.negotiation_messages += 1;
+        let Some(r) = self.reqs.get_mut(&key) else {
+            return;
+        };
+        r.messages += 1;
+        match c.choice {
+            CounterChoice::Withdraw => {
+                self.end_request(key, EndReason::Released);
+            }
+            CounterChoice::Raise {
+                bid_per_mille,
+                deadline,
+            } => {
+                if matches!(r.state, State::Waiting { .. }) {
+                    r.req.bid_per_mille = bid_per_mille.max(r.req.bid_per_mille);
+                    r.req.deadline = deadline.max(r.req.deadline);
+                    r.rounds += 1;
+                    let w = self.cfg.batch_window_ms;
+                    self.schedule_batch(w);
+                }
+            }
+            CounterChoice::Accept { .. } => {
+                let State::Waiting {
+                    best_offer: Some(offer),
+                    ..
+                } = r.state.clone()
+                else {
+                    return;
+                };
+                r.rounds += 1;
+                let path = self.cfg.tree.path(self.devs[d].rec.circuit).to_vec();
+                if offer.start >= self.slot
+                    && self.book.check(&path, offer.start, &offer.power_mw).is_ok()
+                {
+                    self.book.add(&path, offer.start, &offer.power_mw);
+                    let rounds = r.rounds;
+                    self.award(
+                        key,
+                        Placement {
+                            start: offer.start,
+                            powers: offer.power_mw,
+                        },
+                        rounds,
+                    );
+                } else {
+                    // Gone in the meantime: it keeps waiting; a new best offer follows.
+                    let w = self.cfg.batch_window_ms;
+                    self.schedule_batch(w);
+                }
+            }
+        }
+    }
+
+    fn on_release(&mut self, d: usize, rel: Release) {
+        let key = (d, rel.request);
+        self.stats.negotiation_messages += 1;
+        let Some(r) = self.reqs.get_mut(&key) else {
+            return;
+        };
+        r.messages += 1;
+        match &r.state {
+            State::Awarded(a) => {
+                let from = rel.from_slot.max(self.slot);
+                if from <= a.grant.start {
+                    self.end_request(key, EndReason::Released);
+                } else if from < a.grant.end() {
+                    // Keep the part already running; the device said it needs no more.
+                    let mut g = a.grant.clone();
+                    g.power_mw.truncate((from - g.start) as usize);
+                    self.change_grant(key, g, InstructionKind::Scale, "released by the device");
+                }
+            }
+            _ => self.end_request(key, EndReason::Released),
+        }
+        // Freed capacity goes to whoever waits.
+        self.schedule_batch(0);
+    }
+
+    fn on_telemetry(&mut self, d: usize, t: Telemetry) {
+        self.devs[d].measured = Some((t.slot, t.measured_mw));
+        // Uncontrollable load: a new forecast re-books its reservation beyond the firm
+        // window (inside it, the old reservation stands and the timeslot manager absorbs
+        // the difference).
+        if !t.forecast.is_empty() {
+            let key = self
+                .reqs
+                .iter()
+                .find(|((dd, _), r)| {
+                    *dd == d && matches!(r.req.demand, Demand::PowerForecast { .. })
+                })
+                .map(|(k, _)| *k);
+            if let Some(key) = key {
+                self.reforecast(key, t.slot.saturating_add(1), &t.forecast);
+            }
+        }
+        self.renew(d, &t.holding);
+    }
+
+    /// Renews the leases of the grants a device holds in their current version; resends
+    /// what it is missing; revokes what it holds and should not.
+    fn renew(&mut self, d: usize, holding: &[(RequestId, u32)]) {
+        let until = self.slot.saturating_add(self.cfg.lease_slots);
+        let mut renewed = Vec::new();
+        let held: BTreeMap<RequestId, u32> = holding.iter().copied().collect();
+        let open: Vec<RequestId> = self.devs[d].open.iter().copied().collect();
+        for request in open {
+            let key = (d, request);
+            let Some(r) = self.reqs.get_mut(&key) else {
+                continue;
+            };
+            let State::Awarded(a) = &mut r.state else {
+                continue;
+            };
+            if a.stored > self.durable_upto {
+                continue;
+            }
+            match held.get(&request) {
+                Some(&v) if v == a.version => {
+                    a.valid_until = a.valid_until.max(until);
+                    renewed.push((request, v));
+                }
+                _ if a.grant.end() <= self.slot => {
+                    // Revoked or over: nothing to resend; the device's old version is not
+                    // renewed and lapses at its lease end.
+                }
+                _ => {
+                    // It never got this version (lost message): send it again. Its old
+                    // version is not renewed, so it lapses on the device at its lease end.
+                    let body = if a.version == 1 {
+                        Body::Award(Award {
+                            request,
+                            version: a.version,
+                            grant: a.grant.clone(),
+                            valid_until: a.valid_until,
+                        })
+                    } else {
+                        Body::Instruction(Instruction {
+                            request,
+                            version: a.version,
+                            kind: InstructionKind::Scale,
+                            grant: a.grant.clone(),
+                            valid_until: a.valid_until,
+                        })
+                    };
+                    self.send(d, body, None);
+                }
+            }
+        }
+        for (&request, &v) in &held {
+            let known = self
+                .reqs
+                .get(&(d, request))
+                .is_some_and(|r| matches!(r.state, State::Awarded(_)));
+            if !known {
+                // It follows a grant that ended here (after a lapse or a restart): stop it.
+                self.send(
+                    d,
+                    Body::Instruction(Instruction {
+                        request,
+                        version: v.saturating_add(1),
+                        kind: InstructionKind::Revoke,
+                        grant: Grant::default(),
+                        valid_until: self.slot,
+                    }),
+                    None,
+                );
+            }
+        }
+        if !renewed.is_empty() {
+            self.send(
+                d,
+                Body::Lease(Lease {
+                    valid_until: until,
+                    grants: renewed,
+                }),
+                None,
+            );
+        }
+    }
+
+    // ----- budget and operators ----------------------------------------------------------
+
+    fn on_budget(
+        &mut self,
+        circuit: CircuitIx,
+        from: Slot,
+        values: &[i64],
+    ) -> Result<(), ProtocolError> {
+        if circuit as usize >= self.cfg.tree.len() {
+            return Err(ProtocolError::Config(format!(
+                "circuit {circuit} does not exist"
+            )));
+        }
+        if values.is_empty() || values.len() > limits::MAX_HORIZON_SLOTS as usize {
+            return Err(ProtocolError::Value {
+                field: "budget",
+                problem: "needs 1 to 10080 values",
+            });
+        }
+        if values
+            .iter()
+            .any(|&v| !(0..=limits::MAX_POWER_MW * 1000).contains(&v))
+        {
+            return Err(ProtocolError::Value {
+                field: "budget",
+                problem: "capacity outside 0 ..= 1 TW",
+            });
+        }
+        self.book.set_capacity(circuit, from, values);
+        let firm_end = self.slot.saturating_add(self.cfg.firm_slots);
+        for b in self.book.overbooked_on(&[circuit]) {
+            if b.slot < firm_end {
+                self.out.push_back(Output::Event(Event::BudgetBreach {
+                    circuit: self.cfg.tree.name(b.circuit).into(),
+                    slot: b.slot,
+                    capacity_mw: b.capacity_mw,
+                    committed_mw: b.committed_mw,
+                }));
+            }
+        }
+        self.resolve_overbooking("budget cut", &[circuit]);
+        self.schedule_batch(0);
+        Ok(())
+    }
+
+    fn on_operator(&mut self, cmd: OperatorCommand) -> Result<(), ProtocolError> {
+        let dev_ix = |c: &Self, id: &DeviceId| {
+            c.by_id
+                .get(id)
+                .copied()
+                .ok_or_else(|| ProtocolError::UnknownDevice(id.clone()))
+        };
+        let what = match cmd {
+            OperatorCommand::SetPriority { device, priority } => {
+                let d = dev_ix(self, &device)?;
+                self.devs[d].priority = Some(priority);
+                for r in self.reqs.values_mut().filter(|r| r.dev == d) {
+                    if !matches!(r.state, State::Awarded(_)) {
+                        r.req.priority = priority;
+                    }
+                }
+                self.schedule_batch(0);
+                format!("priority of {device} set to {priority}")
+            }
+            OperatorCommand::SetDeadline {
+                device,
+                request,
+                deadline,
+            } => {
+                let d = dev_ix(self, &device)?;
+                let r = self
+                    .reqs
+                    .get_mut(&(d, request))
+                    .ok_or(ProtocolError::Value {
+                        field: "request",
+                        problem: "no such open request",
+                    })?;
+                if matches!(r.state, State::Awarded(_)) {
+                    return Err(ProtocolError::Value {
+                        field: "request",
+                        problem: "already awarded; release it first",
+                    });
+                }
+                r.req.deadline = deadline.max(r.req.earliest_start.saturating_add(1));
+                self.schedule_batch(0);
+                format!("deadline of {device}/{request} set to slot {deadline}")
+            }
+            OperatorCommand::Pause(device) => {
+                let d = dev_ix(self, &device)?;
+                self.devs[d].paused = true;
+                let keys: Vec<_> = self
+                    .reqs
+                    .iter()
+                    .filter(|(_, r)| r.dev == d)
+                    .map(|(k, _)| *k)
+                    .collect();
+                for key in keys {
+                    let awarded = matches!(self.reqs[&key].state, State::Awarded(_));
+                    if awarded {
+                        self.change_grant(
+                            key,
+                            Grant::default(),
+                            InstructionKind::Revoke,
+                            "paused by an operator",
+                        );
+                    } else {
+                        self.send_reject(key, RejectReason::Paused, None, false);
+                        self.end_request(key, EndReason::Revoked);
+                    }
+                }
+                format!("{device} paused")
+            }
+            OperatorCommand::Resume(device) => {
+                let d = dev_ix(self, &device)?;
+                self.devs[d].paused = false;
+                format!("{device} resumed")
+            }
+            OperatorCommand::SetCircuitLimit {
+                circuit,
+                from_slot,
+                limit_mw,
+            } => {
+                self.on_budget(circuit, from_slot, &[limit_mw])?;
+                format!(
+                    "limit of {} set to {limit_mw} mW from slot {from_slot}",
+                    self.cfg.tree.name(circuit)
+                )
+            }
+        };
+        self.out.push_back(Output::Event(Event::Operator { what }));
+        Ok(())
+    }
+
+    // ----- negotiation -------------------------------------------------------------------
+
+    fn candidate(&self, r: &Req) -> Option<Candidate> {
+        let shape = shape_of(&r.req.demand)?;
+        let dev = &self.devs[r.dev];
+        let mut bid = r.req.bid_per_mille;
+        if let State::Waiting { since, .. } = r.state {
+            // Aging: the bid doubles every `aging_slots` slots of waiting, so no request of
+            // a class starves behind newer ones of the same class.
+            let waited = self.slot.saturating_sub(since);
+            let factor = 1 + u64::from(waited) / u64::from(self.cfg.aging_slots.max(1));
+            bid = u32::try_from(u64::from(bid).saturating_mul(factor))
+                .unwrap_or(u32::MAX)
+                .min(limits::MAX_BID_PER_MILLE);
+        }
+        let mut deadline = r.req.deadline;
+        let earliest = r.req.earliest_start;
+        if let Shape::Envelope { .. } = shape {
+            // Adaptive timeslot length: elastic grants are cut into timeslots that are
+            // shorter when the site is tight, so shares are re-cut more often.
+            let ts = self.timeslot_slots();
+            deadline = deadline.min(earliest.max(self.slot).saturating_add(ts));
+        }
+        Some(Candidate {
+            priority: r.req.priority,
+            bid_per_mille: bid,
+            tiebreak: (u64::from(dev.rec.port) << 32) | (r.arrival & 0xffff_ffff),
+            circuit: dev.rec.circuit,
+            earliest,
+            deadline,
+            shape,
+        })
+    }
+
+    /// The stated rule for the timeslot length of elastic grants: 4 slots when the site's
+    /// root is less than half booked over the next 4 slots, 2 below 80 %, else 1.
+    pub fn timeslot_slots(&self) -> u32 {
+        let u = self.utilisation(4);
+        if u < 0.5 {
+            4
+        } else if u < 0.8 {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Booked ÷ capacity at the root over the next `slots` slots.
+    pub fn utilisation(&self, slots: u32) -> f64 {
+        let (mut used, mut cap) = (0i128, 0i128);
+        for s in self.slot..self.slot.saturating_add(slots).min(self.book.end()) {
+            used += i128::from(self.book.committed(0, s));
+            cap += i128::from(self.book.capacity(0, s));
+        }
+        if cap <= 0 {
+            1.0
+        } else {
+            used as f64 / cap as f64
+        }
+    }
+
+    fn run_batch(&mut self) {
+        match self.cfg.mechanism {
+            Mechanism::Auction => self.run_auction(),
+            Mechanism::SeedRule => self.run_seed_rule(),
+            Mechanism::OneShotMarket => {}
+        }
+    }
+
+    fn run_auction(&mut self) {
+        let keys: Vec<(usize, RequestId)> = self
+            .reqs
+            .iter()
+            .filter(|(_, r)| matches!(r.state, State::Pending | State::Waiting { .. }))
+            .map(|(k, _)| *k)
+            .collect();
+        if keys.is_empty() {
+            return;
+        }
+        let mut cands = Vec::with_capacity(keys.len());
+        let mut ckeys = Vec::with_capacity(keys.len());
+        for &k in &keys {
+            if let Some(c) = self.candidate(&self.reqs[&k]) {
+                cands.push(c);
+                ckeys.push(k);
+            }
+        }
+        let res = auction::allocate(
+            &self.cfg.tree,
+            &mut self.book,
+            self.slot,
+            &cands,
+            &self.cfg.auction,
+        );
+        let (mut placed, mut waiting, mut preempted) = (0u32, 0u32, 0u32);
+        for (i, outcome) in res.outcomes.into_iter().enumerate() {
+            let key = ckeys[i];
+            let rounds = res.rounds[i];
+            match outcome {
+                Outcome::Placed(p) => {
+                    placed += 1;
+                    let total = self.reqs[&key].rounds + rounds;
+                    self.award(key, p, total);
+                }
+                Outcome::Unplaced {
+                    binding,
+                    best_offer,
+                } => {
+                    if let Some(p) = self.try_preempt(&cands[i]) {
+                        preempted += 1;
+                        placed += 1;
+                        let total = self.reqs[&key].rounds + rounds;
+                        self.award(key, p, total);
+                        continue;
+                    }
+                    waiting += 1;
+                    self.leave_waiting(key, binding, best_offer, rounds);
+                }
+            }
+        }
+        self.stats.batches += 1;
+        self.out.push_back(Output::Event(Event::Batch {
+            slot: self.slot,
+            requests: cands.len() as u32,
+            placed,
+            waiting,
+            iterations: res.iterations,
+            preemptions: preempted,
+        }));
+    }
+
+    /// The seed's rule (seed 000's pseudocode), in arrival order, one slot at a time. Its
+    /// ambiguities, resolved: the receiving device A is the owner of the capacity, whose
+    /// "predicted demand" is what it already granted in that slot and whose "available
+    /// power" is the slot's capacity; B's predicted demand is its P50; `highest_bid` is the
+    /// highest bid granted so far in that slot; a request is for its first slot only. As
+    /// written the rule is **unsafe**: its `else` branch grants a higher bid without
+    /// checking capacity again, so grants can exceed the budget (measured, not fixed).
+    fn run_seed_rule(&mut self) {
+        let mut keys: Vec<((usize, RequestId), u64)> = self
+            .reqs
+            .iter()
+            .filter(|(_, r)| matches!(r.state, State::Pending))
+            .map(|(k, r)| (*k, r.arrival))
+            .collect();
+        keys.sort_by_key(|&(_, a)| a);
+        let (mut placed, mut rejected) = (0, 0);
+        for (key, _) in keys {
+            let r = &self.reqs[&key];
+            let slot = r.req.earliest_start.max(self.slot);
+            let p50 = match &r.req.demand {
+                Demand::PowerProfile { profile, .. } => profile.first().map_or(0, |v| v.p50_mw),
+                Demand::EnergyTarget { max_mw, .. } | Demand::PowerEnvelope { max_mw, .. } => {
+                    *max_mw
+                }
+                Demand::PowerForecast { .. } => 0,
+            };
+            let latency = r.req.acceptable_latency(self.cfg.clock.slot_ms);
+            let path = self.cfg.tree.path(self.devs[r.dev].rec.circuit).to_vec();
+            let fits = self.book.check(&path, slot, &[p50]).is_ok();
+            let bid = r.req.priority.level() * i64::from(latency);
+            let highest = self.highest_bid.get(&slot).copied().unwrap_or(0);
+            if fits || bid > highest {
+                if !fits {
+                    self.highest_bid.insert(slot, bid);
+                }
+                self.book.add(&path, slot, &[p50]);
+                placed += 1;
+                self.award(
+                    key,
+                    Placement {
+                        start: slot,
+                        powers: vec![p50],
+                    },
+                    1,
+                );
+            } else {
+                rejected += 1;
+                self.send_reject(
+                    key,
+                    RejectReason::Outbid {
+                        winning_bid: highest,
+                    },
+                    None,
+                    false,
+                );
+                self.end_request(key, EndReason::Released);
+            }
+        }
+        self.stats.batches += 1;
+        self.out.push_back(Output::Event(Event::Batch {
+            slot: self.slot,
+            requests: placed + rejected,
+            placed,
+            waiting: 0,
+            iterations: 1,
+            preemptions: 0,
+        }));
+    }
+
+    /// The one-shot market: at the start of a slot, every bid for that slot is cleared at
+    /// once, highest price first (ties: class, port, arrival), each granted whole if it
+    /// fits every circuit on its path. No look-ahead: a bid is for one slot.
+    pub fn clear_market(&mut self) {
+        let slot = self.slot;
+        let mut bids: Vec<((usize, RequestId), i64, u64, i64)> = Vec::new();
+        for (k, r) in &self.reqs {
+            if !matches!(r.state, State::Pending) || r.req.earliest_start > slot {
+                continue;
+            }
+            let power = match &r.req.demand {
+                Demand::PowerProfile { profile, .. } => profile.first().map_or(0, |v| v.p90_mw),
+                Demand::EnergyTarget { max_mw, .. } | Demand::PowerEnvelope { max_mw, .. } => {
+                    *max_mw
+                }
+                Demand::PowerForecast { .. } => continue,
+            };
+            let price = r.req.priority.weight() * i64::from(r.req.bid_per_mille);
+            let tb = (u64::from(self.devs[r.dev].rec.port) << 32) | (r.arrival & 0xffff_ffff);
+            bids.push((*k, price, tb, power));
+        }
+        bids.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
+        let (mut placed, mut rejected) = (0, 0);
+        let mut clearing = 0;
+        for (key, price, _, power) in bids {
+            let path = self.cfg.tree.path(self.devs[key.0].rec.circuit).to_vec();
+            if self.book.check(&path, slot, &[power]).is_ok() {
+                self.book.add(&path, slot, &[power]);
+                placed += 1;
+                clearing = price;
+                self.award(
+                    key,
+                    Placement {
+                        start: slot,
+                        powers: vec![power],
+                    },
+                    1,
+                );
+            } else {
+                rejected += 1;
+                self.send_reject(
+                    key,
+                    RejectReason::Outbid {
+                        winning_bid: clearing,
+                    },
+                    None,
+                    false,
+                );
+                self.end_request(key, EndReason::Released);
+            }
+        }
+        if placed + rejected > 0 {
+            self.stats.batches += 1;
+            self.out.push_back(Output::Event(Event::Batch {
+                slot,
+                requests: placed + rejected,
+                placed,
+                waiting: 0,
+                iterations: 1,
+                preemptions: 0,
+            }));
+        }
+    }
+
+    /// Tries to place `c` by taking capacity from grants of strictly lower classes that may
+    /// be preempted (a critical request may also take it from running jobs), from the end
+    /// of their leases on. Returns the placement (booked), or restores everything.
+    fn try_preempt(&mut self, c: &Candidate) -> Option<Placement> {
+        let path = self.cfg.tree.path(c.circuit).to_vec();
+        let lo = c.earliest.max(self.slot);
+        let hi = c.deadline.min(self.book.end());
+        if hi <= lo {
+            return None;
+        }
+        let mut victims: Vec<((usize, RequestId), Priority, u64)> = self
+            .reqs
+            .iter()
+            .filter_map(|(k, r)| {
+                let State::Awarded(a) = &r.state else {
+                    return None;
+                };
+                if r.req.priority >= c.priority
+                    || matches!(r.req.demand, Demand::PowerForecast { .. })
+                {
+                    return None;
+                }
+                if !(r.preemptible() || c.priority == Priority::Critical) {
+                    return None;
+                }
+                let vpath = self.cfg.tree.path(self.devs[r.dev].rec.circuit);
+                let shares = vpath.iter().any(|n| path.contains(n));
+                let overlaps = a.booked.start < hi && a.booked.end() > lo.max(a.valid_until);
+                (shares && overlaps).then(|| (*k, r.req.priority, self.tiebreak(r)))
+            })
+            .collect();
+        if victims.is_empty() {
+            return None;
+        }
+        // Lowest class first; inside a class the highest port gives way first.
+        victims.sort_by(|a, b| a.1.cmp(&b.1).then(b.2.cmp(&a.2)));
+        let mut taken: Vec<((usize, RequestId), Grant)> = Vec::new();
+        let mut result = None;
+        for (vkey, _, _) in victims {
+            let r = &self.reqs[&vkey];
+            let State::Awarded(a) = &r.state else {
+                continue;
+            };
+            let vpath = self.cfg.tree.path(self.devs[r.dev].rec.circuit).to_vec();
+            // What the victim has booked from its lease end on can be taken.
+            let cut = a.valid_until.max(self.slot);
+            let freed = from_slot(&a.booked, cut);
+            self.book.remove(&vpath, freed.start, &freed.power_mw);
+            taken.push((vkey, freed));
+            if let Some(p) =
+                auction::probe(&self.cfg.tree, &self.book, self.slot, c, &self.cfg.auction)
+            {
+                self.book.add(&path, p.start, &p.powers);
+                result = Some(p);
+                break;
+            }
+        }
+        let Some(placed) = result else {
+            for (vkey, freed) in taken {
+                let vpath = self.cfg.tree.path(self.devs[vkey.0].rec.circuit).to_vec();
+                self.book.add(&vpath, freed.start, &freed.power_mw);
+            }
+            return None;
+        };
+        // Victims get back whatever still fits of what they lost; the rest is shed. A paused
+        // job asks again for the rest of its run (the device's side of re-negotiation).
+        for (vkey, freed) in taken {
+            self.stats.preemptions += 1;
+            let vpath = self.cfg.tree.path(self.devs[vkey.0].rec.circuit).to_vec();
+            // The book holds the victim's old booking less `freed`: what fits back is
+            // measured on that, then the old booking is restored so that `set_grant` can
+            // swap it for the new one.
+            let mut back = freed.clone();
+            for (k, p) in back.power_mw.iter_mut().enumerate() {
+                let room = self
+                    .book
+                    .path_headroom(&vpath, back.start + k as Slot)
+                    .max(0);
+                *p = (*p).min(room);
+            }
+            self.book.add(&vpath, freed.start, &freed.power_mw);
+            let Some(r) = self.reqs.get(&vkey) else {
+                continue;
+            };
+            let State::Awarded(a) = &r.state else {
+                continue;
+            };
+            let cut = a.valid_until.max(self.slot);
+            let mut g = a.grant.clone();
+            for (k, p) in g.power_mw.iter_mut().enumerate() {
+                let s = g.start + k as Slot;
+                if s >= cut {
+                    *p = (*p).min(back.at(s));
+                }
+            }
+            if !r.preemptible() && a.grant.start <= self.slot {
+                self.stats.committed_cuts += 1;
+            }
+            let mut booked = a.booked.clone();
+            for (k, p) in booked.power_mw.iter_mut().enumerate() {
+                let s = booked.start + k as Slot;
+                if s >= cut {
+                    *p = back.at(s);
+                }
+            }
+            let kind = if g.power_mw.iter().all(|&p| p == 0) {
+                InstructionKind::Shed
+            } else {
+                InstructionKind::Scale
+            };
+            let why = format!("preempted by a {} request", c.priority);
+            self.set_grant(vkey, g, booked, kind, &why);
+        }
+        Some(placed)
+    }
+
+    fn tiebreak(&self, r: &Req) -> u64 {
+        (u64::from(self.devs[r.dev].rec.port) << 32) | (r.arrival & 0xffff_ffff)
+    }
+
+    fn award(&mut self, key: (usize, RequestId), p: Placement, rounds: u32) {
+        let valid_until = self.slot.saturating_add(self.cfg.lease_slots);
+        let Some(r) = self.reqs.get_mut(&key) else {
+            return;
+        };
+        let grant = Grant {
+            start: p.start,
+            power_mw: p.powers,
+        };
+        r.rounds = rounds.max(1);
+        r.messages += 1;
+        r.state = State::Awarded(AwardState {
+            version: 1,
+            grant: grant.clone(),
+            booked: grant.clone(),
+            valid_until,
+            stored: u64::MAX,
+        });
+        let request = r.req.request;
+        let d = r.dev;
+        self.stats.awards += 1;
+        let rec = self.record_for(key);
+        let seq = self.store(Record::Award(rec));
+        self.mark_stored(key, seq);
+        self.send(
+            d,
+            Body::Award(Award {
+                request,
+                version: 1,
+                grant: grant.clone(),
+                valid_until,
+            }),
+            Some(seq),
+        );
+        self.out.push_back(Output::Event(Event::Awarded {
+            device: self.devs[d].rec.id.clone(),
+            request,
+            start: grant.start,
+            end: grant.end(),
+            peak_mw: grant.power_mw.iter().copied().max().unwrap_or(0),
+            rounds: rounds.max(1),
+        }));
+    }
+
+    /// The reason for a refusal: the binding circuit, the run of full slots around the
+    /// binding slot there, what is committed, and the lowest class drawing there.
+    fn reason_from(&self, b: &Binding) -> RejectReason {
+        let full = |s: Slot| self.book.headroom(b.circuit, s) < b.needed_mw.max(1);
+        let mut from = b.slot;
+        while from > self.slot && full(from - 1) {
+            from -= 1;
+        }
+        let mut to = b.slot + 1;
+        while to < self.book.end() && full(to) {
+            to += 1;
+        }
+        let lowest = self
+            .reqs
+            .values()
+            .filter_map(|r| match &r.state {
+                State::Awarded(a) if a.booked.start < to && a.booked.end() > from => {
+                    let p = self.cfg.tree.path(self.devs[r.dev].rec.circuit);
+                    p.contains(&b.circuit).then_some(r.req.priority)
+                }
+                _ => None,
+            })
+            .min();
+        RejectReason::Full {
+            circuit: self.cfg.tree.name(b.circuit).into(),
+            from_slot: from,
+            to_slot: to,
+            capacity_mw: b.capacity_mw,
+            committed_mw: b.committed_mw,
+            lowest_class_there: lowest,
+        }
+    }
+
+    fn leave_waiting(
+        &mut self,
+        key: (usize, RequestId),
+        binding: Option<Binding>,
+        best_offer: Option<Placement>,
+        rounds: u32,
+    ) {
+        let Some(r) = self.reqs.get(&key) else { return };
+        let offer = best_offer.map(|p| Grant {
+            start: p.start,
+            power_mw: p.powers,
+        });
+        let first_time = matches!(r.state, State::Pending);
+        let changed = match &r.state {
+            State::Waiting { best_offer, .. } => *best_offer != offer,
+            _ => true,
+        };
+        let since = match r.state {
+            State::Waiting { since, .. } => since,
+            _ => self.slot,
+        };
+        let reason = match binding {
+            Some(b) => self.reason_from(&b),
+            None => RejectReason::BeyondHorizon {
+                horizon_end: self.book.end(),
+            },
+        };
+        let r = self.reqs.get_mut(&key).expect("present");
+        r.rounds = r.rounds.max(rounds);
+        r.state = State::Waiting {
+            since,
+            best_offer: offer.clone(),
+            reason: reason.clone(),
+        };
+        // The device hears about it once, and again only when a new best offer appears.
+        if first_time || (changed && offer.is_some()) {
+            self.send_reject(key, reason, offer, true);
+        }
+    }
+
+    fn send_reject(
+        &mut self,
+        key: (usize, RequestId),
+        reason: RejectReason,
+        best_offer: Option<Grant>,
+        waiting: bool,
+    ) {
+        let Some(r) = self.reqs.get_mut(&key) else {
+            return;
+        };
+        r.messages += 1;
+        let d = r.dev;
+        let request = r.req.request;
+        self.stats.rejects += 1;
+        self.out.push_back(Output::Event(Event::Rejected {
+            device: self.devs[d].rec.id.clone(),
+            request,
+            reason: reason.clone(),
+            waiting,
+        }));
+        self.send(
+            d,
+            Body::Reject(Reject {
+                request,
+                reason,
+                best_offer,
+                waiting,
+            }),
+            None,
+        );
+    }
+
+    // ----- grants after they are made ----------------------------------------------------
+
+    fn record_of(&self, r: &Req, a: &AwardState) -> AwardRecord {
+        AwardRecord {
+            device: self.devs[r.dev].rec.id.clone(),
+            request: r.req.request,
+            priority: r.req.priority,
+            kind: r.req.demand.kind().into(),
+            preemptible: r.preemptible(),
+            version: a.version,
+            grant: a.grant.clone(),
+            booked: a.booked.clone(),
+            valid_until: a.valid_until,
+            tiebreak: self.tiebreak(r),
+            deadline: r.req.deadline,
+        }
+    }
+
+    fn mark_stored(&mut self, key: Key, seq: u64) {
+        if let Some(r) = self.reqs.get_mut(&key)
+            && let State::Awarded(a) = &mut r.state
+        {
+            a.stored = seq;
+        }
+    }
+
+    fn record_for(&self, key: (usize, RequestId)) -> AwardRecord {
+        let r = &self.reqs[&key];
+        let State::Awarded(a) = &r.state else {
+            unreachable!("only awarded requests have records")
+        };
+        self.record_of(r, a)
+    }
+
+    /// Replaces a grant by `new`, keeping booked what the device may still draw under its
+    /// old version (until its lease end), stores it, then instructs the device.
+    fn change_grant(
+        &mut self,
+        key: (usize, RequestId),
+        new: Grant,
+        kind: InstructionKind,
+        why: &str,
+    ) {
+        let Some(r) = self.reqs.get(&key) else { return };
+        let State::Awarded(a) = &r.state else { return };
+        let old = &a.booked;
+        let start = if new.power_mw.is_empty() {
+            old.start
+        } else {
+            old.start.min(new.start)
+        };
+        let end = old.end().max(new.end());
+        let mut booked = Grant {
+            start,
+            power_mw: vec![0; (end - start) as usize],
+        };
+        for s in start..end {
+            let keep_old = s < a.valid_until;
+            booked.power_mw[(s - start) as usize] = if keep_old {
+                new.at(s).max(old.at(s))
+            } else {
+                new.at(s)
+            };
+        }
+        self.set_grant(key, new, booked, kind, why);
+    }
+
+    /// Installs a new grant version with its booking (which must be at least the grant, and
+    /// at least the old booking before the old lease end), rebooks, stores, instructs.
+    fn set_grant(
+        &mut self,
+        key: (usize, RequestId),
+        new: Grant,
+        booked: Grant,
+        kind: InstructionKind,
+        why: &str,
+    ) {
+        let Some(r) = self.reqs.get_mut(&key) else {
+            return;
+        };
+        let State::Awarded(a) = &mut r.state else {
+            return;
+        };
+        let path = self.cfg.tree.path(self.devs[r.dev].rec.circuit).to_vec();
+        self.book.remove(&path, a.booked.start, &a.booked.power_mw);
+        self.book.add(&path, booked.start, &booked.power_mw);
+        a.version += 1;
+        a.grant = new.clone();
+        a.booked = booked;
+        a.stored = u64::MAX;
+        let (version, valid_until, request, d) = (a.version, a.valid_until, r.req.request, r.dev);
+        let rec = self.record_for(key);
+        let seq = self.store(Record::Award(rec));
+        self.mark_stored(key, seq);
+        self.send(
+            d,
+            Body::Instruction(Instruction {
+                request,
+                version,
+                kind,
+                grant: new,
+                valid_until,
+            }),
+            Some(seq),
+        );
+        self.out.push_back(Output::Event(Event::Instructed {
+            device: self.devs[d].rec.id.clone(),
+            request,
+            kind,
+            why: why.into(),
+        }));
+    }
+
+    fn end_request(&mut self, key: (usize, RequestId), reason: EndReason) {
+        let Some(r) = self.reqs.remove(&key) else {
+            return;
+        };
+        let d = r.dev;
+        self.devs[d].open.remove(&r.req.request);
+        if let State::Awarded(a) = &r.state {
+            let path = self.cfg.tree.path(self.devs[d].rec.circuit).to_vec();
+            // What the device may still draw under its lease stays booked (the book frees
+            // it as the window rolls on): release from the later of now and the lease end.
+            let from = match reason {
+                EndReason::Completed => self.slot,
+                // A forecast's load goes on whatever its messages do: its booking stays
+                // through the firm window, where the standing reservation takes over.
+                _ if matches!(r.req.demand, Demand::PowerForecast { .. }) => {
+                    self.slot.saturating_add(self.cfg.firm_slots)
+                }
+                _ => self.slot.max(a.valid_until.min(a.booked.end())),
+            };
+            let rest = from_slot(&a.booked, from);
+            self.book.remove(&path, rest.start, &rest.power_mw);
+            self.store(Record::AwardEnded {
+                device: self.devs[d].rec.id.clone(),
+                request: r.req.request,
+                reason,
+            });
+            if !matches!(reason, EndReason::Completed) {
+                self.out.push_back(Output::Event(Event::Ended {
+                    device: self.devs[d].rec.id.clone(),
+                    request: r.req.request,
+                    reason,
+                }));
+            }
+        }
+        // Load nobody controls does not stop because its forecasts did: the standing
+        // reservation takes over again where the forecast's booking ends.
+        if matches!(r.req.demand, Demand::PowerForecast { .. })
+            && matches!(r.state, State::Awarded(_))
+        {
+            let from = self.slot.saturating_add(self.cfg.firm_slots);
+            self.start_standing(d, from);
+        }
+        self.finished.push((
+            self.devs[d].rec.id.clone(),
+            r.req.request,
+            r.rounds.max(1),
+            r.messages,
+        ));
+    }
+
+    /// Books an uncontrollable forecast as it stands (no check: this load runs anyway) and
+    /// tells the device what is reserved for it.
+    fn book_forecast(&mut self, key: (usize, RequestId)) {
+        let Some(r) = self.reqs.get(&key) else { return };
+        let Demand::PowerForecast { profile } = &r.req.demand else {
+            return;
+        };
+        let start = r.req.earliest_start.max(self.slot);
+        let skip = (start - r.req.earliest_start) as usize;
+        // Only what lies inside the horizon is booked; later telemetry extends it.
+        let room = self.book.end().saturating_sub(start) as usize;
+        let cap = self.rating_cap(r.dev);
+        let powers: Vec<i64> = profile
+            .iter()
+            .skip(skip)
+            .take(room)
+            .map(|v| v.p90_mw.min(cap))
+            .collect();
+        let path = self.cfg.tree.path(self.devs[r.dev].rec.circuit).to_vec();
+        let d = r.dev;
+        self.book.add(&path, start, &powers);
+        // The forecast takes over from the standing reservation beyond the firm window
+        // (inside it both stand, which is only conservative).
+        let firm = self.slot.saturating_add(self.cfg.firm_slots);
+        self.stop_standing(d, firm);
+        self.award(key, Placement { start, powers }, 1);
+        self.resolve_overbooking("uncontrollable load above its forecast", &path);
+    }
+
+    /// A new forecast of uncontrollable load: the reservation follows it beyond the firm
+    /// window (inside it the old reservation stands and the timeslot manager absorbs the
+    /// difference). Less load frees capacity for waiting requests; more takes it back from
+    /// the lowest classes.
+    fn reforecast(&mut self, key: (usize, RequestId), first: Slot, forecast: &[crate::PowerValue]) {
+        let firm = self.slot.saturating_add(self.cfg.firm_slots);
+        let Some(r) = self.reqs.get(&key) else { return };
+        let State::Awarded(a) = &r.state else { return };
+        let mut new = a.grant.clone();
+        if new.power_mw.is_empty() {
+            new.start = first.max(firm);
+        }
+        // Never beyond the horizon: the book cannot hold it there.
+        let end = first
+            .saturating_add(forecast.len() as u32)
+            .max(new.end())
+            .min(self.book.end());
+        new.power_mw
+            .resize(end.saturating_sub(new.start) as usize, 0);
+        let cap = self.rating_cap(r.dev);
+        for (k, v) in forecast.iter().enumerate() {
+            let s = first + k as Slot;
+            if s >= firm && s >= new.start && s < end {
+                new.power_mw[(s - new.start) as usize] = v.p90_mw.min(cap);
+            }
+        }
+        if new == a.grant {
+            return;
+        }
+        let path = self.cfg.tree.path(self.devs[r.dev].rec.circuit).to_vec();
+        self.book.remove(&path, a.booked.start, &a.booked.power_mw);
+        self.book.add(&path, new.start, &new.power_mw);
+        let r = self.reqs.get_mut(&key).expect("present");
+        if let State::Awarded(a) = &mut r.state {
+            a.grant = new.clone();
+            a.booked = new;
+        }
+        if self
+            .book
+            .overbooked_on(&path)
+            .iter()
+            .any(|b| b.slot >= firm)
+        {
+            self.resolve_overbooking("uncontrollable load above its forecast", &path);
+        } else {
+            self.schedule_batch(0);
+        }
+    }
+
+    /// Where grants exceed capacity beyond the firm window (a budget cut, more
+    /// uncontrollable load), takes capacity back from the lowest classes: elastic and
+    /// interruptible grants first, then jobs that have not started (a forced move: their
+    /// grant is revoked and their device asks again), then running ones (a cut).
+    fn resolve_overbooking(&mut self, why: &str, scope: &[CircuitIx]) {
+        let firm = self.slot.saturating_add(self.cfg.firm_slots);
+        let over_now = |c: &Self| -> Vec<Binding> {
+            c.book
+                .overbooked_on(scope)
+                .into_iter()
+                .filter(|b| b.slot >= firm)
+                .collect()
+        };
+        let over = over_now(self);
+        if over.is_empty() {
+            return;
+        }
+        let mut victims: Vec<(Key, (u8, Priority, u64))> = self
+            .reqs
+            .iter()
+            .filter_map(|(k, r)| {
+                let State::Awarded(a) = &r.state else {
+                    return None;
+                };
+                if matches!(r.req.demand, Demand::PowerForecast { .. }) {
+                    return None;
+                }
+                let p = self.cfg.tree.path(self.devs[r.dev].rec.circuit);
+                if !over
+                    .iter()
+                    .any(|b| p.contains(&b.circuit) && a.booked.at(b.slot) > 0)
+                {
+                    return None;
+                }
+                let rank = if r.preemptible() {
+                    0
+                } else if a.grant.start > self.slot {
+                    1
+                } else {
+                    2
+                };
+                Some((*k, (rank, r.req.priority, u64::MAX - self.tiebreak(r))))
+            })
+            .collect();
+        victims.sort_by_key(|v| v.1);
+        for (vkey, (rank, _, _)) in victims {
+            let over = over_now(self);
+            if over.is_empty() {
+                break;
+            }
+            let r = &self.reqs[&vkey];
+            let State::Awarded(a) = &r.state else {
+                continue;
+            };
+            let p = self.cfg.tree.path(self.devs[r.dev].rec.circuit).to_vec();
+            let hit = |s: Slot| over.iter().any(|b| b.slot == s && p.contains(&b.circuit));
+            if !(firm..a.grant.end()).any(|s| hit(s) && a.grant.at(s) > 0) {
+                continue;
+            }
+            match rank {
+                0 => {
+                    self.stats.preemptions += 1;
+                    let mut g = a.grant.clone();
+                    for (k, pw) in g.power_mw.iter_mut().enumerate() {
+                        if hit(g.start + k as Slot) && g.start + k as Slot >= firm {
+                            *pw = 0;
+                        }
+                    }
+                    self.change_grant(vkey, g, InstructionKind::Shed, why);
+                }
+                1 => {
+                    self.stats.forced_moves += 1;
+                    self.change_grant(vkey, Grant::default(), InstructionKind::Revoke, why);
+                }
+                _ => {
+                    self.stats.committed_cuts += 1;
+                    let mut g = a.grant.clone();
+                    let keep = firm.saturating_sub(g.start) as usize;
+                    g.power_mw.truncate(keep.min(g.power_mw.len()));
+                    self.change_grant(vkey, g, InstructionKind::Revoke, why);
+                }
+            }
+        }
+        self.schedule_batch(0);
+    }
+
+    /// The site side of the timeslot manager: where the load measured in the last slot is
+    /// above this slot's capacity, first scale elastic grants towards their minimum, then
+    /// shed elastic and interruptible ones, lowest class first (inside a class the highest
+    /// port first), until the excess is covered.
+    fn manage_overload(&mut self, slot: Slot) {
+        let last = slot.saturating_sub(1);
+        let mut measured = vec![0i64; self.cfg.tree.len()];
+        for d in &self.devs {
+            if let Some((s, mw)) = d.measured
+                && s == last
+            {
+                for &n in self.cfg.tree.path(d.rec.circuit) {
+                    measured[n as usize] = measured[n as usize].saturating_add(mw);
+                }
+            }
+        }
+        for n in 0..self.cfg.tree.len() as CircuitIx {
+            let cap = self.book.capacity(n, slot);
+            let mut excess = measured[n as usize] - cap;
+            if excess <= 0 {
+                continue;
+            }
+            self.stats.overloads += 1;
+            let mut victims: Vec<((usize, RequestId), (Priority, u64))> = self
+                .reqs
+                .iter()
+                .filter_map(|(k, r)| {
+                    let State::Awarded(a) = &r.state else {
+                        return None;
+                    };
+                    if !r.preemptible() || a.grant.at(slot) == 0 {
+                        return None;
+                    }
+                    if !self
+                        .cfg
+                        .tree
+                        .path(self.devs[r.dev].rec.circuit)
+                        .contains(&n)
+                    {
+                        return None;
+                    }
+                    Some((*k, (r.req.priority, u64::MAX - self.tiebreak(r))))
+                })
+                .collect();
+            victims.sort_by_key(|v| v.1);
+            let mut shed = Vec::new();
+            // Pass 1 scales envelopes towards their minimum; pass 2 sheds.
+            for pass in 0..2 {
+                for (vkey, _) in &victims {
+                    if excess <= 0 {
+                        break;
+                    }
+                    let r = &self.reqs[vkey];
+                    let State::Awarded(a) = &r.state else {
+                        continue;
+                    };
+                    let now_power = a.grant.at(slot);
+                    let floor = match (pass, &r.req.demand) {
+                        (0, Demand::PowerEnvelope { min_mw, .. }) => *min_mw,
+                        (0, _) => continue,
+                        _ => 0,
+                    };
+                    let new_power = (now_power - excess).max(floor);
+                    if new_power >= now_power {
+                        continue;
+                    }
+                    excess -= now_power - new_power;
+                    let mut g = a.grant.clone();
+                    for (k, p) in g.power_mw.iter_mut().enumerate() {
+                        if g.start + k as Slot >= slot {
+                            *p = (*p).min(new_power);
+                        }
+                    }
+                    shed.push(self.devs[r.dev].rec.id.clone());
+                    let kind = if new_power == 0 {
+                        InstructionKind::Shed
+                    } else {
+                        InstructionKind::Scale
+                    };
+                    self.change_grant(*vkey, g, kind, "measured load above the budget");
+                }
+            }
+            self.out.push_back(Output::Event(Event::Overload {
+                circuit: self.cfg.tree.name(n).into(),
+                slot,
+                measured_mw: measured[n as usize],
+                capacity_mw: cap,
+                shed,
+            }));
+        }
+    }
+}
+
+/// The part of a grant from `slot` on (zeros before it).
+fn from_slot(g: &Grant, slot: Slot) -> Grant {
+    let mut out = g.clone();
+    for (k, p) in out.power_mw.iter_mut().enumerate() {
+        if out.start + (k as Slot) < slot {
+            *p = 0;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

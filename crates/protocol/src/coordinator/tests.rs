@@ -1,0 +1,609 @@
+//! Unit tests of the coordinator, driven by hand: one input, drain, look at what came out.
+
+use super::*;
+use crate::device::PowerValue;
+use crate::msg::Heartbeat;
+
+const SLOT_MS: u64 = 60_000;
+
+fn id(s: &str) -> DeviceId {
+    DeviceId::new(s).unwrap()
+}
+
+fn coordinator(rating_mw: i64, devices: &[(&str, Priority, u32)]) -> Coordinator {
+    let tree = CircuitTree::single("site", rating_mw).unwrap();
+    let devs = devices
+        .iter()
+        .map(|&(name, p, port)| DeviceRecord {
+            id: id(name),
+            circuit: 0,
+            max_priority: p,
+            port,
+            standing_mw: 0,
+        })
+        .collect();
+    let cfg = CoordinatorConfig::new(tree, SlotClock::new(Instant(0), SLOT_MS), devs);
+    Coordinator::new(cfg, Instant(0), None).unwrap()
+}
+
+/// Everything up to the timeout; stores are acknowledged at once when `ack` is set.
+fn drain(c: &mut Coordinator, now: Instant, ack: bool) -> Vec<Output> {
+    let mut all = Vec::new();
+    loop {
+        let o = c.poll_output();
+        if let Output::Timeout(_) = o {
+            break;
+        }
+        if let (true, Output::Store { seq, .. }) = (ack, &o) {
+            let seq = *seq;
+            all.push(o);
+            c.handle(now, CoordInput::StoreDone(seq)).unwrap();
+            continue;
+        }
+        all.push(o);
+    }
+    all
+}
+
+fn request(
+    dev: &str,
+    seq: u64,
+    p: Priority,
+    kw: i64,
+    slots: usize,
+    earliest: Slot,
+    deadline: Slot,
+) -> CoordInput {
+    CoordInput::Message(Envelope::new(
+        id(dev),
+        seq,
+        Body::TimeslotRequest(TimeslotRequest {
+            request: seq,
+            priority: p,
+            earliest_start: earliest,
+            deadline,
+            demand: Demand::PowerProfile {
+                profile: vec![PowerValue::exact(kw * 1_000_000); slots],
+                interruptible: false,
+                min_on_slots: 0,
+                min_off_slots: 0,
+            },
+            bid_per_mille: 1000,
+        }),
+    ))
+}
+
+fn sent(outs: &[Output]) -> Vec<(DeviceId, Body)> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Send { to, msg } => Some((to.clone(), msg.body.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Runs the batch that a request scheduled (the batch window is 200 ms).
+fn after_batch(c: &mut Coordinator, ack: bool) -> Vec<Output> {
+    c.handle_timeout(Instant(300));
+    drain(c, Instant(300), ack)
+}
+
+#[test]
+fn awards_are_announced_only_once_stored() {
+    let mut c = coordinator(10_000_000, &[("washer", Priority::Normal, 1)]);
+    drain(&mut c, Instant(0), true);
+    c.handle(
+        Instant(10),
+        request("washer", 1, Priority::Normal, 2, 3, 0, 10),
+    )
+    .unwrap();
+    let outs = after_batch(&mut c, false);
+    let stores: Vec<u64> = outs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Store {
+                seq,
+                record: Record::Award(_),
+            } => Some(*seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stores.len(), 1);
+    assert!(
+        sent(&outs).is_empty(),
+        "nothing is sent before the store is durable"
+    );
+    c.handle(Instant(300), CoordInput::StoreDone(stores[0]))
+        .unwrap();
+    let outs = drain(&mut c, Instant(300), true);
+    let msgs = sent(&outs);
+    assert_eq!(msgs.len(), 1);
+    match &msgs[0].1 {
+        Body::Award(a) => {
+            assert_eq!(a.grant.power_mw, vec![2_000_000; 3]);
+            assert_eq!(a.grant.start, 0);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn retransmitted_requests_get_the_same_award_and_book_once() {
+    let mut c = coordinator(10_000_000, &[("washer", Priority::Normal, 1)]);
+    drain(&mut c, Instant(0), true);
+    c.handle(
+        Instant(10),
+        request("washer", 1, Priority::Normal, 2, 3, 0, 10),
+    )
+    .unwrap();
+    after_batch(&mut c, true);
+    assert_eq!(c.book().committed(0, 1), 2_000_000);
+    // The same request again (a new sequence number, the same request id).
+    let mut again = request("washer", 2, Priority::Normal, 2, 3, 0, 10);
+    if let CoordInput::Message(env) = &mut again
+        && let Body::TimeslotRequest(r) = &mut env.body
+    {
+        r.request = 1;
+    }
+    c.handle(Instant(400), again).unwrap();
+    let outs = drain(&mut c, Instant(400), true);
+    assert!(matches!(sent(&outs)[0].1, Body::Award(_)));
+    assert_eq!(c.book().committed(0, 1), 2_000_000);
+    assert_eq!(c.stats().awards, 1);
+}
+
+#[test]
+fn replays_spoofed_directions_and_unknown_devices_are_refused() {
+    let mut c = coordinator(10_000_000, &[("washer", Priority::Normal, 1)]);
+    drain(&mut c, Instant(0), true);
+    c.handle(
+        Instant(10),
+        request("washer", 5, Priority::Normal, 2, 3, 0, 10),
+    )
+    .unwrap();
+    assert!(matches!(
+        c.handle(
+            Instant(20),
+            request("washer", 5, Priority::Normal, 2, 3, 0, 10)
+        ),
+        Err(ProtocolError::Replay { seq: 5, .. })
+    ));
+    assert!(matches!(
+        c.handle(
+            Instant(20),
+            request("stranger", 1, Priority::Normal, 2, 3, 0, 10)
+        ),
+        Err(ProtocolError::UnknownDevice(_))
+    ));
+    let forged = CoordInput::Message(Envelope::new(
+        id("washer"),
+        9,
+        Body::Lease(crate::msg::Lease::default()),
+    ));
+    assert!(matches!(
+        c.handle(Instant(20), forged),
+        Err(ProtocolError::WrongDirection { .. })
+    ));
+    assert_eq!(c.stats().security_rejects, 3);
+}
+
+#[test]
+fn a_class_above_the_registration_is_refused() {
+    let mut c = coordinator(10_000_000, &[("washer", Priority::Normal, 1)]);
+    drain(&mut c, Instant(0), true);
+    c.handle(
+        Instant(10),
+        request("washer", 1, Priority::Critical, 2, 3, 0, 10),
+    )
+    .unwrap();
+    let outs = drain(&mut c, Instant(10), true);
+    assert!(matches!(
+        &sent(&outs)[0].1,
+        Body::Reject(Reject {
+            reason: RejectReason::PriorityNotAllowed {
+                allowed: Priority::Normal
+            },
+            ..
+        })
+    ));
+}
+
+#[test]
+fn refusals_name_the_binding_circuit_and_offer_a_later_start() {
+    let mut c = coordinator(
+        5_000_000,
+        &[("a", Priority::Normal, 1), ("b", Priority::Normal, 2)],
+    );
+    drain(&mut c, Instant(0), true);
+    c.handle(Instant(10), request("a", 1, Priority::Normal, 4, 5, 0, 5))
+        .unwrap();
+    after_batch(&mut c, true);
+    c.handle(Instant(400), request("b", 1, Priority::Normal, 3, 2, 0, 4))
+        .unwrap();
+    c.handle_timeout(Instant(700));
+    let outs = drain(&mut c, Instant(700), true);
+    let msgs = sent(&outs);
+    match &msgs[0].1 {
+        Body::Reject(Reject {
+            reason:
+                RejectReason::Full {
+                    circuit,
+                    from_slot,
+                    to_slot,
+                    capacity_mw,
+                    committed_mw,
+                    ..
+                },
+            best_offer: Some(offer),
+            waiting: true,
+            ..
+        }) => {
+            assert_eq!(circuit, "site");
+            assert_eq!((*from_slot, *to_slot), (0, 5));
+            assert_eq!((*capacity_mw, *committed_mw), (5_000_000, 4_000_000));
+            assert_eq!(offer.start, 5);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_higher_class_takes_capacity_from_a_lower_elastic_load_after_its_lease() {
+    let mut c = coordinator(
+        5_000_000,
+        &[("heat", Priority::Low, 2), ("medic", Priority::Critical, 1)],
+    );
+    drain(&mut c, Instant(0), true);
+    let env = CoordInput::Message(Envelope::new(
+        id("heat"),
+        1,
+        Body::TimeslotRequest(TimeslotRequest {
+            request: 1,
+            priority: Priority::Low,
+            earliest_start: 0,
+            deadline: 4,
+            demand: Demand::PowerEnvelope {
+                min_mw: 1_000_000,
+                max_mw: 5_000_000,
+            },
+            bid_per_mille: 1000,
+        }),
+    ));
+    c.handle(Instant(10), env).unwrap();
+    after_batch(&mut c, true);
+    assert_eq!(c.book().committed(0, 3), 5_000_000);
+    // A critical 4 kW job for slots 2..4: the heater's lease runs to slot 2.
+    c.handle(
+        Instant(400),
+        request("medic", 1, Priority::Critical, 4, 2, 2, 4),
+    )
+    .unwrap();
+    c.handle_timeout(Instant(700));
+    let outs = drain(&mut c, Instant(700), true);
+    let msgs = sent(&outs);
+    assert!(
+        msgs.iter()
+            .any(|(to, b)| to.as_str() == "medic" && matches!(b, Body::Award(_)))
+    );
+    assert!(
+        msgs.iter()
+            .any(|(to, b)| to.as_str() == "heat" && matches!(b, Body::Instruction(_)))
+    );
+    assert_eq!(c.stats().preemptions, 1);
+    for s in 0..4 {
+        assert!(c.book().committed(0, s) <= 5_000_000, "slot {s}");
+    }
+}
+
+#[test]
+fn a_silent_device_loses_its_grant_after_its_lease() {
+    let mut c = coordinator(10_000_000, &[("ev", Priority::Normal, 1)]);
+    drain(&mut c, Instant(0), true);
+    c.handle(
+        Instant(10),
+        request("ev", 1, Priority::Normal, 7, 10, 0, 20),
+    )
+    .unwrap();
+    after_batch(&mut c, true);
+    assert_eq!(c.book().committed(0, 5), 7_000_000);
+    // No heartbeat: at slot 2 the lease (two slots) has run out.
+    c.handle_timeout(Instant(2 * SLOT_MS + 1));
+    let outs = drain(&mut c, Instant(2 * SLOT_MS + 1), true);
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        Output::Event(Event::Ended {
+            reason: EndReason::LeaseLapsed,
+            ..
+        })
+    )));
+    assert_eq!(c.book().committed(0, 5), 0);
+}
+
+#[test]
+fn heartbeats_renew_the_current_version_only() {
+    let mut c = coordinator(10_000_000, &[("ev", Priority::Normal, 1)]);
+    drain(&mut c, Instant(0), true);
+    c.handle(
+        Instant(10),
+        request("ev", 1, Priority::Normal, 7, 10, 0, 20),
+    )
+    .unwrap();
+    after_batch(&mut c, true);
+    let hb = |seq, version| {
+        CoordInput::Message(Envelope::new(
+            id("ev"),
+            seq,
+            Body::Heartbeat(Heartbeat {
+                holding: vec![(1, version)],
+            }),
+        ))
+    };
+    c.handle(Instant(SLOT_MS + 10), hb(2, 1)).unwrap();
+    let outs = drain(&mut c, Instant(SLOT_MS + 10), true);
+    assert!(matches!(&sent(&outs)[0].1, Body::Lease(l) if l.valid_until == 3));
+    // An older version (the device missed a change): no renewal, the grant is resent.
+    c.handle(Instant(SLOT_MS + 20), hb(3, 0)).unwrap();
+    let outs = drain(&mut c, Instant(SLOT_MS + 20), true);
+    assert!(matches!(&sent(&outs)[0].1, Body::Award(_)));
+}
+
+#[test]
+fn a_restarted_coordinator_keeps_its_grants_and_grants_nothing_twice() {
+    let mut c = coordinator(
+        10_000_000,
+        &[("ev", Priority::Normal, 1), ("dw", Priority::Normal, 2)],
+    );
+    drain(&mut c, Instant(0), true);
+    c.handle(
+        Instant(10),
+        request("ev", 1, Priority::Normal, 7, 10, 0, 10),
+    )
+    .unwrap();
+    after_batch(&mut c, true);
+    let snapshot = Snapshot {
+        epoch: 1,
+        awards: c.awards(),
+    };
+    let tree = CircuitTree::single("site", 10_000_000).unwrap();
+    let devs = c.devices().cloned().collect();
+    let cfg = CoordinatorConfig::new(tree, SlotClock::new(Instant(0), SLOT_MS), devs);
+    let mut c2 = Coordinator::new(cfg, Instant(500), Some(snapshot)).unwrap();
+    drain(&mut c2, Instant(500), true);
+    assert_eq!(c2.book().committed(0, 3), 7_000_000);
+    // The same request replayed after the restart: answered, not booked again.
+    c2.handle(
+        Instant(600),
+        request("ev", 2, Priority::Normal, 7, 10, 0, 10),
+    )
+    .unwrap_or_default();
+    // A new request that does not fit beside the restored grant waits.
+    c2.handle(Instant(600), request("dw", 1, Priority::Normal, 5, 2, 0, 2))
+        .unwrap();
+    c2.handle_timeout(Instant(900));
+    let outs = drain(&mut c2, Instant(900), true);
+    assert!(
+        sent(&outs)
+            .iter()
+            .any(|(to, b)| to.as_str() == "dw" && matches!(b, Body::Reject(_)))
+    );
+    for s in 0..10 {
+        assert!(c2.book().committed(0, s) <= 10_000_000);
+    }
+}
+
+#[test]
+fn invalid_demands_are_refused_with_their_problem() {
+    let mut c = coordinator(10_000_000, &[("x", Priority::Normal, 1)]);
+    drain(&mut c, Instant(0), true);
+    c.handle(Instant(10), request("x", 1, Priority::Normal, 2, 3, 5, 6))
+        .unwrap();
+    let outs = drain(&mut c, Instant(10), true);
+    assert!(matches!(
+        &sent(&outs)[0].1,
+        Body::Reject(Reject {
+            reason: RejectReason::Invalid {
+                problem: crate::InvalidDemand::WindowTooShort {
+                    needed: 3,
+                    window: 1
+                }
+            },
+            ..
+        })
+    ));
+}
+
+fn envelope(
+    dev: &str,
+    seq: u64,
+    p: Priority,
+    min_kw: i64,
+    max_kw: i64,
+    earliest: Slot,
+    deadline: Slot,
+) -> CoordInput {
+    CoordInput::Message(Envelope::new(
+        id(dev),
+        seq,
+        Body::TimeslotRequest(TimeslotRequest {
+            request: seq,
+            priority: p,
+            earliest_start: earliest,
+            deadline,
+            demand: Demand::PowerEnvelope {
+                min_mw: min_kw * 1_000_000,
+                max_mw: max_kw * 1_000_000,
+            },
+            bid_per_mille: 1000,
+        }),
+    ))
+}
+
+fn telemetry(dev: &str, seq: u64, slot: Slot, kw: i64) -> CoordInput {
+    CoordInput::Message(Envelope::new(
+        id(dev),
+        seq,
+        Body::Telemetry(Telemetry {
+            slot,
+            measured_mw: kw * 1_000_000,
+            forecast: vec![],
+            holding: vec![],
+        }),
+    ))
+}
+
+#[test]
+fn overload_scales_then_sheds_the_lowest_class_first() {
+    // 10 kW site: a low and a normal heat pump share it; an uncontrollable load (a meter
+    // we cannot switch) then draws far more than anyone forecast.
+    let mut c = coordinator(
+        10_000_000,
+        &[
+            ("low", Priority::Low, 1),
+            ("normal", Priority::Normal, 2),
+            ("oven", Priority::Normal, 3),
+        ],
+    );
+    drain(&mut c, Instant(0), true);
+    c.handle(
+        Instant(10),
+        envelope("normal", 1, Priority::Normal, 1, 4, 0, 4),
+    )
+    .unwrap();
+    c.handle(Instant(10), envelope("low", 1, Priority::Low, 1, 4, 0, 4))
+        .unwrap();
+    after_batch(&mut c, true);
+    // In slot 0 the oven drew 5 kW, the heat pumps 4 kW each: 13 kW on a 10 kW site.
+    c.handle(Instant(1_000), telemetry("oven", 1, 0, 5))
+        .unwrap();
+    c.handle(Instant(1_000), telemetry("low", 2, 0, 4)).unwrap();
+    c.handle(Instant(1_000), telemetry("normal", 2, 0, 4))
+        .unwrap();
+    drain(&mut c, Instant(1_000), true);
+    c.handle_timeout(Instant(SLOT_MS));
+    let outs = drain(&mut c, Instant(SLOT_MS), true);
+    let shed: Vec<String> = outs
+        .iter()
+        .find_map(|o| match o {
+            Output::Event(Event::Overload { shed, .. }) => {
+                Some(shed.iter().map(|d| d.to_string()).collect())
+            }
+            _ => None,
+        })
+        .expect("an overload is handled");
+    // 3 kW too much: the low heat pump scales to its 1 kW minimum (−3 kW) and that is enough.
+    assert_eq!(shed, vec!["low".to_string()]);
+    let instructions: Vec<(DeviceId, Grant)> = sent(&outs)
+        .into_iter()
+        .filter_map(|(to, b)| match b {
+            Body::Instruction(i) => Some((to, i.grant)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(instructions.len(), 1);
+    assert_eq!(instructions[0].0.as_str(), "low");
+    assert_eq!(instructions[0].1.at(1), 1_000_000);
+}
+
+#[test]
+fn a_running_job_is_cut_only_for_a_critical_load() {
+    let mut c = coordinator(
+        5_000_000,
+        &[
+            ("washer", Priority::Low, 3),
+            ("heater", Priority::High, 2),
+            ("ventilator", Priority::Critical, 1),
+        ],
+    );
+    drain(&mut c, Instant(0), true);
+    c.handle(Instant(10), request("washer", 1, Priority::Low, 4, 6, 0, 6))
+        .unwrap();
+    after_batch(&mut c, true);
+    // A high request for slots 2..4 cannot take the running washer's power.
+    c.handle(
+        Instant(400),
+        request("heater", 1, Priority::High, 3, 2, 2, 4),
+    )
+    .unwrap();
+    c.handle_timeout(Instant(700));
+    let outs = drain(&mut c, Instant(700), true);
+    assert!(sent(&outs).iter().any(|(to, b)| to.as_str() == "heater"
+        && matches!(
+            b,
+            Body::Reject(Reject {
+                reason: RejectReason::Full { .. },
+                ..
+            })
+        )));
+    assert_eq!(c.stats().committed_cuts, 0);
+    // A critical one can, and that is counted.
+    c.handle(
+        Instant(800),
+        request("ventilator", 1, Priority::Critical, 3, 2, 2, 4),
+    )
+    .unwrap();
+    c.handle_timeout(Instant(1_100));
+    let outs = drain(&mut c, Instant(1_100), true);
+    assert!(
+        sent(&outs)
+            .iter()
+            .any(|(to, b)| to.as_str() == "ventilator" && matches!(b, Body::Award(_)))
+    );
+    assert_eq!(c.stats().committed_cuts, 1);
+    for s in 0..6 {
+        assert!(c.book().committed(0, s) <= 5_000_000);
+    }
+}
+
+#[test]
+fn a_waiting_request_is_served_when_capacity_frees_and_the_older_one_first() {
+    let mut c = coordinator(
+        4_000_000,
+        &[
+            ("ev", Priority::Normal, 1),
+            ("a", Priority::Normal, 2),
+            ("b", Priority::Normal, 3),
+        ],
+    );
+    drain(&mut c, Instant(0), true);
+    c.handle(Instant(10), request("ev", 1, Priority::Normal, 4, 8, 0, 8))
+        .unwrap();
+    after_batch(&mut c, true);
+    // `b` asks first, `a` later; both wait (the site is full until slot 8).
+    c.handle(Instant(400), request("b", 1, Priority::Normal, 3, 2, 0, 8))
+        .unwrap();
+    c.handle_timeout(Instant(700));
+    drain(&mut c, Instant(700), true);
+    c.handle_timeout(Instant(SLOT_MS + 10));
+    drain(&mut c, Instant(SLOT_MS + 10), true);
+    c.handle(
+        Instant(SLOT_MS + 20),
+        request("a", 1, Priority::Normal, 3, 2, 0, 8),
+    )
+    .unwrap();
+    c.handle_timeout(Instant(SLOT_MS + 400));
+    drain(&mut c, Instant(SLOT_MS + 400), true);
+    assert_eq!(c.waiting().len(), 2);
+    // The EV releases from slot 2 on.
+    let rel = CoordInput::Message(Envelope::new(
+        id("ev"),
+        2,
+        Body::Release(Release {
+            request: 1,
+            from_slot: 2,
+        }),
+    ));
+    c.handle(Instant(SLOT_MS + 500), rel).unwrap();
+    c.handle_timeout(Instant(SLOT_MS + 800));
+    let outs = drain(&mut c, Instant(SLOT_MS + 800), true);
+    let starts: Vec<(String, Slot)> = sent(&outs)
+        .into_iter()
+        .filter_map(|(to, b)| match b {
+            Body::Award(a) => Some((to.to_string(), a.grant.start)),
+            _ => None,
+        })
+        .collect();
+    // Both fit once the EV is gone, one after the other: the one that waited longer first.
+    let start_of = |d: &str| starts.iter().find(|(x, _)| x == d).map(|x| x.1).unwrap();
+    assert_eq!(starts.len(), 2, "{starts:?}");
+    assert!(start_of("b") < start_of("a"), "{starts:?}");
+}
