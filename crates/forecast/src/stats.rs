@@ -620,7 +620,14 @@ impl OnlineEts {
         m: usize,
     ) -> std::result::Result<Self, String> {
         let seasonal = |fit: SeasonalFit| {
-            Self::finish(fit.form, fit.smoothing, fit.start, Some(fit.season), y, horizon)
+            Self::finish(
+                fit.form,
+                fit.smoothing,
+                fit.start,
+                Some(fit.season),
+                y,
+                horizon,
+            )
         };
         if let Some(Form::Seasonal { .. }) = keep
             && let Some(fit) = fit_seasonal(y, m, keep)
