@@ -588,7 +588,6 @@ fn nelder_mead(f: &dyn Fn(&[f64]) -> f64, x0: &[f64], max_evals: usize) -> (Vec<
     simplex
         .into_iter()
         .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(x, v)| (x, v))
         .unwrap_or((x0.to_vec(), f64::INFINITY))
 }
 
