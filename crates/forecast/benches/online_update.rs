@@ -1,20 +1,23 @@
-//! One online update plus a 5-step forecast per device, for the statistical models (and the
-//! boosted trees between refits).
-//! The target is under 1 ms, so one coordinator can serve 10,000 devices per slot.
+//! One online update plus a forecast per device: 5 steps of 5-minute CPU load for every model
+//! (the boosted trees between refits), and a day ahead of hourly household load for the
+//! day-ahead models and `auto`. The target is under 1 ms, so one coordinator can serve 10,000
+//! devices per slot. The data come from `../shared/data` beside the repository, or from the
+//! directory `POWERSLOT_DATA` names.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use powerslot_forecast::boost::BoostedConfig;
 use powerslot_forecast::model::{FitOptions, FittedModel, ModelSpec};
 use powerslot_forecast::series::{ReadOptions, read_csv};
 
+/// A file of the benchmark data sets beside the repository (see the README, "Data"; the
+/// crate's build script resolves `POWERSLOT_DATA`).
+fn data(rel: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("POWERSLOT_DATA_DIR")).join(rel)
+}
+
 fn bench(c: &mut Criterion) {
-    // From the benchmark data sets beside the repository (see the README, "Data").
-    let path = concat!(
-        env!("POWERSLOT_DATA_DIR"),
-        "/machines_nab_ec2_cpu/ec2_cpu_utilization_5f5533.csv"
-    );
     let series = read_csv(
-        std::path::Path::new(path),
+        &data("machines_nab_ec2_cpu/ec2_cpu_utilization_5f5533.csv"),
         &ReadOptions::new("timestamp", "value"),
     )
     .expect("NAB sample");
@@ -29,6 +32,7 @@ fn bench(c: &mut Criterion) {
         "mstl",
         "ridge",
         "quantile",
+        "profile",
     ] {
         let spec = ModelSpec::parse(spec).expect("known model");
         let mut model = FittedModel::fit(&spec, &train, &FitOptions::new(5, 288)).expect("fits");
@@ -56,6 +60,33 @@ fn bench(c: &mut Criterion) {
             std::hint::black_box(model.predict(5))
         })
     });
+    group.finish();
+
+    // Day ahead on hourly household load (OPSD residential4's grid import, a year of
+    // history): the seasonal ETS, MSTL, the weekly profile and `auto`, which updates all its
+    // candidates and combines them.
+    let mut read = ReadOptions::new("utc_timestamp", "DE_KN_residential4_grid_import");
+    read.cumulative = true;
+    let hourly = read_csv(
+        &data("household_opsd_appliances_hourly/opsd_household_data_60min_residential4.csv"),
+        &read,
+    )
+    .expect("OPSD sample");
+    let split = 24 * 365;
+    let train = hourly.slice(0, split);
+    let mut group = c.benchmark_group("update_plus_24_step_forecast_hourly");
+    for spec in ["ets", "mstl", "profile", "auto"] {
+        let spec = ModelSpec::parse(spec).expect("known model");
+        let mut model = FittedModel::fit(&spec, &train, &FitOptions::new(24, 24)).expect("fits");
+        let mut i = split;
+        group.bench_function(spec.name(), |b| {
+            b.iter(|| {
+                model.update(hourly.values[i], &[]);
+                i = if i + 1 == hourly.len() { split } else { i + 1 };
+                std::hint::black_box(model.predict(24))
+            })
+        });
+    }
     group.finish();
 }
 

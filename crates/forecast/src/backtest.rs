@@ -1,9 +1,10 @@
 //! Rolling-origin backtests: fit once before the first origin, then walk forward feeding every
 //! slot through the models' online update, forecasting `horizon` slots at each origin.
 //!
-//! The `auto` model picks, at each origin, the candidate whose forecasts made *and already
-//! resolved* before that origin had the lowest mean absolute error, so its score uses no
-//! information from the future and is as honest as the others'.
+//! The `auto` model combines, at each origin, the few candidates whose forecasts made *and
+//! already resolved* before that origin had the lowest mean absolute error
+//! ([`crate::model::combination_weights`]), so its score uses no information from the future
+//! and is as honest as the others'.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -11,7 +12,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::error::{ForecastError, Result};
-use crate::model::{FitOptions, FittedModel, ModelSpec, choose};
+use crate::model::{FitOptions, FittedModel, ModelSpec, combination_weights, combine, heaviest};
 use crate::quantiles::QuantileForecast;
 use crate::series::TimeSeries;
 
@@ -94,6 +95,9 @@ pub struct BacktestReport {
     pub origin_slots: Vec<usize>,
     /// Slots between origins.
     pub spacing: usize,
+    /// Time of the first origin (`YYYY-MM-DDTHH:MM:SS`, as the series' timestamps are read),
+    /// so another tool can forecast from the same origins.
+    pub first_origin: String,
     /// Season length in slots used by seasonal naive and MASE.
     pub season: usize,
     /// Slots used to fit before the first origin.
@@ -225,9 +229,13 @@ pub fn backtest(
         let mut chosen = BTreeMap::new();
         let forecasts: Vec<QuantileForecast> = (0..origins.len())
             .map(|i| {
-                let best = choose(runs.iter().map(|r| r.recent[i])).unwrap_or(0);
+                let recent: Vec<f64> = runs.iter().map(|r| r.recent[i]).collect();
+                let weights = combination_weights(&recent);
+                let best = heaviest(&weights).unwrap_or(0);
                 *chosen.entry(runs[best].name.clone()).or_insert(0) += 1;
-                runs[best].forecasts[i].clone()
+                let forecasts: Vec<QuantileForecast> =
+                    runs.iter().map(|r| r.forecasts[i].clone()).collect();
+                combine(&forecasts, &weights)
             })
             .collect();
         let auto = Run {
@@ -247,6 +255,7 @@ pub fn backtest(
         series: series.name.clone(),
         horizon,
         origins: origins.len(),
+        first_origin: crate::series::format_time(series.time_of(origins[0])),
         origin_slots: origins,
         spacing,
         season,

@@ -39,6 +39,23 @@ pub enum ForecastError {
         /// The header, comma separated.
         available: String,
     },
+    /// No row of a long-format file holds the selected text in the selected column.
+    #[error(
+        "{path}: no row has `{column}` = `{value}` (the column holds {distinct} distinct values, \
+         e.g. {examples})"
+    )]
+    NothingSelected {
+        /// The file.
+        path: PathBuf,
+        /// The column that selects the series.
+        column: String,
+        /// The text that was asked for.
+        value: String,
+        /// How many distinct texts the column holds.
+        distinct: usize,
+        /// A few of them.
+        examples: String,
+    },
     /// A cell that must hold a number holds something else.
     #[error("{path}: line {line}, column `{column}`: `{value}` is not a finite number")]
     NotANumber {

@@ -39,6 +39,7 @@ pub mod error;
 pub mod federated;
 pub mod lstm;
 pub mod model;
+pub mod profile;
 pub mod quantiles;
 pub mod quantreg;
 pub mod ridge;

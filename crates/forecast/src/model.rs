@@ -6,6 +6,7 @@ use std::time::Instant;
 use crate::baseline::{Ewma, Persistence, SeasonalNaive};
 use crate::boost::{Boosted, BoostedConfig};
 use crate::error::{ForecastError, Result};
+use crate::profile::{Profile, ProfileConfig};
 use crate::quantiles::{Calibrator, QuantileForecast};
 use crate::quantreg::{QuantReg, QuantRegConfig};
 use crate::ridge::{Ridge, RidgeConfig};
@@ -50,7 +51,7 @@ impl FitOptions {
 }
 
 /// A model to fit: the baselines, the statistical models, the regression, the network,
-/// or the automatic choice among several.
+/// or the automatic combination of several.
 #[derive(Debug, Clone)]
 pub enum ModelSpec {
     /// The last value, repeated.
@@ -59,7 +60,8 @@ pub enum ModelSpec {
     SeasonalNaive,
     /// Exponentially weighted moving average; smoothing chosen on the history.
     Ewma,
-    /// Exponential smoothing (augurs AutoETS; seasonal when the season is at most 48 slots).
+    /// Exponential smoothing: augurs' AutoETS without a season, or ETS(A,·,A) with one,
+    /// whichever has the lower AIC.
     Ets,
     /// MSTL decomposition with an AutoETS trend (augurs), daily and, with enough data, weekly.
     Mstl,
@@ -71,15 +73,18 @@ pub enum ModelSpec {
     /// Direct multi-step boosted trees (median loss) on the device's recent behaviour — how
     /// long since the last jump and how big it was — and exogenous features; refitted online.
     Boosted(BoostedConfig),
+    /// Direct multi-step median regression on the weekly shape of the load: the same slot on
+    /// recent days and weeks, the current level, time of day and weekend.
+    Profile(ProfileConfig),
     /// A small LSTM trained per device (burn, CPU).
     Lstm(crate::lstm::LstmConfig),
-    /// Each prediction comes from the candidate with the lowest recent error.
+    /// A weighted mean of the candidates with the lowest recent errors.
     Auto(Vec<ModelSpec>),
 }
 
 impl ModelSpec {
     /// The model's short name (`persistence`, `seasonal-naive`, `ewma`, `ets`, `mstl`,
-    /// `ridge`, `quantile`, `boosted`, `lstm`, `auto`).
+    /// `ridge`, `quantile`, `boosted`, `profile`, `lstm`, `auto`).
     pub fn name(&self) -> &'static str {
         match self {
             ModelSpec::Persistence => "persistence",
@@ -90,12 +95,13 @@ impl ModelSpec {
             ModelSpec::Ridge(_) => "ridge",
             ModelSpec::Quantile(_) => "quantile",
             ModelSpec::Boosted(_) => "boosted",
+            ModelSpec::Profile(_) => "profile",
             ModelSpec::Lstm(_) => "lstm",
             ModelSpec::Auto(_) => "auto",
         }
     }
 
-    /// Parses a model name; `auto` chooses among all the others.
+    /// Parses a model name; `auto` combines the others.
     pub fn parse(name: &str) -> Result<ModelSpec> {
         Ok(match name.trim().to_ascii_lowercase().as_str() {
             "persistence" | "naive" => ModelSpec::Persistence,
@@ -106,6 +112,7 @@ impl ModelSpec {
             "ridge" => ModelSpec::Ridge(RidgeConfig::default()),
             "quantile" | "lad" => ModelSpec::Quantile(QuantRegConfig::default()),
             "boosted" | "gbdt" | "trees" => ModelSpec::Boosted(BoostedConfig::default()),
+            "profile" | "weekly" => ModelSpec::Profile(ProfileConfig::default()),
             "lstm" => ModelSpec::Lstm(crate::lstm::LstmConfig::default()),
             "auto" => ModelSpec::Auto(Self::all_single()),
             other => {
@@ -113,7 +120,7 @@ impl ModelSpec {
                     name: "model".into(),
                     message: format!(
                         "unknown model `{other}` (known: persistence, seasonal-naive, ewma, ets, \
-                         mstl, ridge, quantile, boosted, lstm, auto)"
+                         mstl, ridge, quantile, boosted, profile, lstm, auto)"
                     ),
                 });
             }
@@ -132,6 +139,7 @@ impl ModelSpec {
             ModelSpec::Mstl,
             ModelSpec::Ridge(RidgeConfig::default()),
             ModelSpec::Quantile(QuantRegConfig::default()),
+            ModelSpec::Profile(ProfileConfig::default()),
             ModelSpec::Lstm(crate::lstm::LstmConfig::default()),
         ]
     }
@@ -148,6 +156,7 @@ impl ModelSpec {
             ModelSpec::Ridge(c) => c.lags.max(m).max(64) + options.horizon + c.lags + 16,
             ModelSpec::Quantile(c) => c.lags.max(60) + options.horizon + 200,
             ModelSpec::Boosted(_) => Boosted::min_points(options.horizon),
+            ModelSpec::Profile(_) => Profile::min_points(m, options.horizon),
             ModelSpec::Lstm(c) => c.window + options.horizon + 16,
             ModelSpec::Auto(c) => c.iter().map(|s| s.min_points(options)).min().unwrap_or(2),
         }
@@ -165,6 +174,7 @@ impl ModelSpec {
             ModelSpec::Ridge(c) => Box::new(Ridge::fit(c, train, options)?),
             ModelSpec::Quantile(c) => Box::new(QuantReg::fit(c, train, options)?),
             ModelSpec::Boosted(c) => Box::new(Boosted::fit(c, train, options)?),
+            ModelSpec::Profile(c) => Box::new(Profile::fit(c, train, options)?),
             ModelSpec::Lstm(c) => Box::new(crate::lstm::Lstm::fit(c, train, options)?),
             ModelSpec::Auto(_) => unreachable!("auto is fitted by FittedModel::fit"),
         })
@@ -321,7 +331,12 @@ impl FittedModel {
                 };
                 calibrator.quantiles(point)
             }
-            Kind::Auto(candidates) => candidates[self.chosen().unwrap_or(0)].predict(horizon),
+            Kind::Auto(candidates) => {
+                let recent: Vec<f64> = candidates.iter().map(FittedModel::recent_mae).collect();
+                let forecasts: Vec<QuantileForecast> =
+                    candidates.iter().map(|c| c.predict(horizon)).collect();
+                combine(&forecasts, &combination_weights(&recent))
+            }
         }
     }
 
@@ -336,11 +351,14 @@ impl FittedModel {
         }
     }
 
-    /// For `auto`: the index of the candidate currently used.
+    /// For `auto`: the index of the candidate with the largest weight now.
     pub fn chosen(&self) -> Option<usize> {
         match &self.kind {
             Kind::Single { .. } => None,
-            Kind::Auto(c) => choose(c.iter().map(FittedModel::recent_mae)),
+            Kind::Auto(c) => {
+                let recent: Vec<f64> = c.iter().map(FittedModel::recent_mae).collect();
+                heaviest(&combination_weights(&recent))
+            }
         }
     }
 
@@ -353,11 +371,103 @@ impl FittedModel {
     }
 }
 
-/// Index of the smallest finite score (the automatic model choice).
-pub fn choose(scores: impl Iterator<Item = f64>) -> Option<usize> {
-    scores
+/// How many candidates `auto` combines: those with the lowest recent errors.
+pub const COMBINE_TOP: usize = 3;
+
+/// The weights `auto` gives its candidates from their recent mean absolute errors: the
+/// [`COMBINE_TOP`] lowest finite ones get weights proportional to 1/MAE (summing to 1), the
+/// others 0. Averaging a few good forecasts cancels part of their separate errors, which
+/// picking the single recent best cannot do, while leaving the poor ones out keeps them from
+/// dragging the mean. A candidate with a recent MAE of 0 takes all the weight; with no finite
+/// MAE yet, the first candidate does.
+pub fn combination_weights(recent: &[f64]) -> Vec<f64> {
+    let mut weights = vec![0.0; recent.len()];
+    let mut order: Vec<usize> = (0..recent.len())
+        .filter(|&i| recent[i].is_finite())
+        .collect();
+    order.sort_by(|&a, &b| recent[a].total_cmp(&recent[b]));
+    order.truncate(COMBINE_TOP);
+    match order.first() {
+        None => {
+            if let Some(w) = weights.first_mut() {
+                *w = 1.0;
+            }
+        }
+        Some(&best) if recent[best] <= 0.0 => weights[best] = 1.0,
+        Some(_) => {
+            let total: f64 = order.iter().map(|&i| 1.0 / recent[i]).sum();
+            for &i in &order {
+                weights[i] = 1.0 / recent[i] / total;
+            }
+        }
+    }
+    weights
+}
+
+/// Index of the largest weight.
+pub fn heaviest(weights: &[f64]) -> Option<usize> {
+    weights
+        .iter()
         .enumerate()
-        .filter(|(_, s)| s.is_finite())
-        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .max_by(|a, b| a.1.total_cmp(b.1))
         .map(|(i, _)| i)
+}
+
+/// The weighted mean of `forecasts`, quantile by quantile (weights as from
+/// [`combination_weights`]; forecasts with weight 0 are not read).
+pub fn combine(forecasts: &[QuantileForecast], weights: &[f64]) -> QuantileForecast {
+    let h = forecasts.first().map_or(0, |f| f.point.len());
+    let mut out = QuantileForecast {
+        point: vec![0.0; h],
+        p10: vec![0.0; h],
+        p50: vec![0.0; h],
+        p90: vec![0.0; h],
+    };
+    for (f, &w) in forecasts.iter().zip(weights).filter(|(_, w)| **w > 0.0) {
+        for (acc, part) in [
+            (&mut out.point, &f.point),
+            (&mut out.p10, &f.p10),
+            (&mut out.p50, &f.p50),
+            (&mut out.p90, &f.p90),
+        ] {
+            acc.iter_mut().zip(part).for_each(|(a, v)| *a += w * v);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_favour_the_recently_best_few() {
+        let w = combination_weights(&[2.0, 1.0, f64::INFINITY, 4.0, 1.0]);
+        assert_eq!(w[2], 0.0);
+        assert_eq!(w[3], 0.0, "only the three best get weight: {w:?}");
+        assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert!(
+            (w[1] - 0.4).abs() < 1e-12 && (w[0] - 0.2).abs() < 1e-12,
+            "{w:?}"
+        );
+        assert_eq!(
+            combination_weights(&[f64::INFINITY, f64::NAN]),
+            vec![1.0, 0.0]
+        );
+        assert_eq!(combination_weights(&[0.5, 0.0]), vec![0.0, 1.0]);
+    }
+
+    #[test]
+    fn combination_is_the_weighted_mean_of_each_quantile() {
+        let f = |v: f64| QuantileForecast {
+            point: vec![v],
+            p10: vec![v - 1.0],
+            p50: vec![v],
+            p90: vec![v + 1.0],
+        };
+        let c = combine(&[f(1.0), f(3.0), f(100.0)], &[0.25, 0.75, 0.0]);
+        assert_eq!(c.p50, vec![2.5]);
+        assert_eq!(c.p10, vec![1.5]);
+        assert_eq!(c.p90, vec![3.5]);
+    }
 }

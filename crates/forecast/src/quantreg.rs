@@ -237,7 +237,7 @@ impl PointModel for QuantReg {
 
 /// Least-absolute-deviation regression of `y` on the rows of `x` (the first column is the
 /// intercept) by iteratively reweighted least squares, starting from least squares.
-fn lad_fit(x: &[Vec<f64>], y: &[f64], iterations: usize) -> Vec<f64> {
+pub(crate) fn lad_fit(x: &[Vec<f64>], y: &[f64], iterations: usize) -> Vec<f64> {
     let p = x[0].len();
     let n = x.len() as f64;
     // A tiny ridge, scaled by each feature's second moment, keeps collinear windows (a

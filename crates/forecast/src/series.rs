@@ -48,6 +48,9 @@ pub struct ReadOptions {
     pub season: Option<usize>,
     /// The column holds a cumulative meter reading: forecast its first differences.
     pub cumulative: bool,
+    /// Only rows whose column (first) holds this text (second) — one series of a long-format
+    /// file, such as one `customer_id` of a smart-meter extract.
+    pub select: Option<(String, String)>,
 }
 
 impl ReadOptions {
@@ -61,6 +64,7 @@ impl ReadOptions {
             max_interpolate: 12,
             season: None,
             cumulative: false,
+            select: None,
         }
     }
 }
@@ -231,6 +235,7 @@ pub fn read_csv_from(
         &options.time_column,
         &options.value_column,
         &options.feature_columns,
+        options.select.as_ref(),
     )?;
     regularise(
         rows,
@@ -240,14 +245,16 @@ pub fn read_csv_from(
     )
 }
 
-/// The raw rows of `time_column`, `value_column` and `feature_columns`; errors name the file,
-/// line and column, and a column without any number is an error.
+/// The raw rows of `time_column`, `value_column` and `feature_columns` (of the rows whose
+/// `select` column holds its text, when given); errors name the file, line and column, and a
+/// column without any number is an error.
 fn read_rows(
     reader: impl std::io::Read,
     path: &Path,
     time_column: &str,
     value_column: &str,
     feature_columns: &[String],
+    select: Option<&(String, String)>,
 ) -> Result<Vec<RawRow>> {
     let pb = || path.to_path_buf();
     let csv_err = |e: csv::Error| ForecastError::Csv {
@@ -275,6 +282,11 @@ fn read_rows(
         .iter()
         .map(|c| find(c))
         .collect::<Result<_>>()?;
+    let select = select
+        .map(|(column, text)| Ok((find(column)?, column, text.trim())))
+        .transpose()?;
+    // Distinct texts of the select column seen while no row matched (for the error message).
+    let mut seen: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
 
     // (time, value, features) per row, kept raw until the grid is known.
     let mut rows: Vec<RawRow> = Vec::new();
@@ -284,6 +296,15 @@ fn read_rows(
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => return Err(csv_err(e)),
+        }
+        if let Some((i, _, text)) = select {
+            let cell = record[i].trim();
+            if cell != text {
+                if rows.is_empty() && !seen.contains(cell) {
+                    seen.insert(cell.to_string());
+                }
+                continue;
+            }
         }
         let line = record.position().map(|p| p.line()).unwrap_or(0);
         let cell = |i: usize, col: &str| -> Result<Option<f64>> {
@@ -307,6 +328,15 @@ fn read_rows(
             .map(|(&i, c)| cell(i, c))
             .collect::<Result<Vec<_>>>()?;
         rows.push((t, v, f));
+    }
+    if let (Some((_, column, text)), true) = (select, rows.is_empty()) {
+        return Err(ForecastError::NothingSelected {
+            path: pb(),
+            column: column.clone(),
+            value: text.to_string(),
+            distinct: seen.len(),
+            examples: seen.iter().take(5).cloned().collect::<Vec<_>>().join(", "),
+        });
     }
     if rows.is_empty() {
         return Err(ForecastError::Empty { path: pb() });
@@ -467,7 +497,7 @@ pub fn join_csv_from(
             why: "a column is joined onto the series' slots".into(),
         });
     }
-    let rows = read_rows(reader, path, &options.time_column, column, &[])?;
+    let rows = read_rows(reader, path, &options.time_column, column, &[], None)?;
     let step = series.step_seconds;
     let n = series.len();
     let mut report = JoinReport {
@@ -848,6 +878,32 @@ fn fill_with_edges(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn select_reads_one_customer_of_a_long_file() {
+        let text = "customer_id,reading_datetime,kwh\n\
+                    7,2013-01-01 00:00:00,1.0\n\
+                    7,2013-01-01 00:30:00,2.0\n\
+                    9,2013-01-01 00:00:00,50.0\n\
+                    9,2013-01-01 00:30:00,60.0\n\
+                    9,2013-01-01 01:00:00,70.0\n\
+                    7,2013-01-01 01:00:00,3.0\n";
+        let mut o = ReadOptions::new("reading_datetime", "kwh");
+        o.select = Some(("customer_id".into(), "9".into()));
+        let s = read_csv_from(text.as_bytes(), Path::new("long.csv"), &o).unwrap();
+        assert_eq!(s.values, vec![50.0, 60.0, 70.0]);
+        assert_eq!(s.step_seconds, 1800);
+        o.select = Some(("customer_id".into(), "8".into()));
+        let e = read_csv_from(text.as_bytes(), Path::new("long.csv"), &o).unwrap_err();
+        let message = e.to_string();
+        assert!(
+            message.contains("no row has `customer_id` = `8`") && message.contains("2 distinct"),
+            "{message}"
+        );
+        o.select = Some(("household".into(), "9".into()));
+        let e = read_csv_from(text.as_bytes(), Path::new("long.csv"), &o).unwrap_err();
+        assert!(matches!(e, ForecastError::UnknownColumn { .. }), "{e}");
+    }
 
     fn read(text: &str, opts: &ReadOptions) -> Result<TimeSeries> {
         read_csv_from(text.as_bytes(), Path::new("t.csv"), opts)

@@ -10,9 +10,16 @@
 //!   augurs' one-step forecasts, or the recovery is rejected. α is then tuned for the forecast
 //!   horizon ([`tune_for_horizon`]), and a replay over the window gives the final state (level,
 //!   slope). Each `update` is one step of the recursion and `forecast(h)` is O(h).
-//!   augurs 0.10.3 cannot fit seasonal ETS (its seasonal initialisation is `unimplemented!()`;
-//!   `AutoETS::new(m, "ZZZ")` panics for m = 2 and 4 and drops the seasonal candidates
-//!   otherwise), so only non-seasonal models are searched and seasonality is MSTL's job.
+//! * **Seasonal ETS.** augurs 0.10.3 cannot fit seasonal ETS (its seasonal initialisation is
+//!   `unimplemented!()`; `AutoETS::new(m, "ZZZ")` panics for m = 2 and 4 and drops the seasonal
+//!   candidates otherwise). An ETS without a season cannot forecast a day ahead on load with a
+//!   daily cycle: its forecast is a flat line, at the daily mean when α is small or at the
+//!   current hour's value when the likelihood drives α to 1 to chase the cycle (the form augurs
+//!   picks on UCI hourly: persistence in disguise), and the level-shift test below mistakes the
+//!   evening peak for a regime change. So ETS(A,N,A), (A,A,A) and (A,Ad,A) are estimated here
+//!   ([`fit_seasonal`]): a classical-decomposition start and least squares (the additive-error
+//!   likelihood) over α, β, γ, φ by Nelder-Mead, within the usual bounds (β ≤ α, γ ≤ 1 − α,
+//!   0.8 ≤ φ ≤ 0.98). The best by AIC among them and augurs' non-seasonal choice wins.
 //! * **MSTL.** The series is decomposed by MSTL (`stlrs`, which `augurs::mstl` re-exports and
 //!   runs itself). The last cycle of each seasonal component is kept; each new sample is
 //!   deseasonalised at its phase and fed to the online ETS above, and the forecast adds the
@@ -75,6 +82,10 @@ const TUNE_MAX_STEPS: usize = 48;
 const REFIT_SHARE: usize = 10;
 /// Fewest samples between refits, whatever the season and window.
 const MIN_REFIT: usize = 24;
+/// Seasons of history a seasonal ETS needs (the start takes up to four of them).
+const MIN_SEASONS: usize = 3;
+/// Objective evaluations allowed per seasonal form (each is one pass over the window).
+const SEASONAL_EVALS: usize = 400;
 /// Refits re-estimate the current ETS form (one fit instead of AutoETS' six candidates); every
 /// this many, AutoETS chooses the form again.
 const RESELECT_EVERY: usize = 4;
@@ -283,20 +294,28 @@ fn simple_smoothing(y: &[f64]) -> (Smoothing, State) {
 /// φ stays) and the one with the lowest in-sample mean absolute error over steps
 /// 1..=min(horizon, 48) from every origin wins; augurs' α stays unless another is strictly
 /// better. Cost O(13 · n · horizon), paid only at (re)fits.
-fn tune_for_horizon(base: Smoothing, start: State, y: &[f64], horizon: usize) -> Smoothing {
+fn tune_for_horizon(
+    base: Smoothing,
+    start: State,
+    season: Option<&Season>,
+    y: &[f64],
+    horizon: usize,
+) -> Smoothing {
     let steps = horizon.clamp(1, TUNE_MAX_STEPS);
     let cost = |m: Smoothing| {
         let mut s = start;
+        let mut c = season.cloned();
         let mut total = 0.0;
         for t in 0..y.len() {
-            // Inline forecasts (no allocation): l + (φ + … + φ^k) b against y[t + k − 1].
+            // Inline forecasts (no allocation): l + (φ + … + φ^k) b (+ the season) against
+            // y[t + k − 1].
             let (mut power, mut damped) = (1.0, 0.0);
-            for &actual in &y[t..(t + steps).min(y.len())] {
+            for (k, &actual) in y[t..(t + steps).min(y.len())].iter().enumerate() {
                 power *= m.phi;
                 damped += power;
-                total += (actual - (s.level + damped * s.slope)).abs();
+                total += (actual - (s.level + damped * s.slope + seasonal_at(c.as_ref(), k))).abs();
             }
-            s = m.step(s, y[t]);
+            advance(&m, &mut s, c.as_mut(), y[t]);
         }
         total
     };
@@ -335,19 +354,252 @@ struct Surprise {
     slope_before: f64,
 }
 
-/// The ETS form augurs chose (error and trend types, damping).
+/// The form of an ETS model.
 #[derive(Debug, Clone, Copy)]
-struct Form {
-    model_type: ModelType,
-    damped: bool,
+enum Form {
+    /// Non-seasonal, chosen and estimated by augurs' AutoETS (error and trend types, damping).
+    Augurs { model_type: ModelType, damped: bool },
+    /// ETS(A, N/A/Ad, A), estimated here ([`fit_seasonal`]).
+    Seasonal { trend: bool, damped: bool },
 }
 
-/// A non-seasonal ETS model whose state follows every sample.
+/// The seasonal part of an ETS(A,·,A) model: one additive component per phase and its
+/// smoothing γ (after each sample the component of its phase moves by γ times its error).
+#[derive(Debug, Clone)]
+struct Season {
+    gamma: f64,
+    cycle: SeasonalCycle,
+}
+
+impl Season {
+    /// Takes the one-step error of the current phase and moves to the next phase.
+    fn absorb(&mut self, error: f64) {
+        let phase = self.cycle.next;
+        self.cycle.values[phase] += self.gamma * error;
+        self.cycle.advance();
+    }
+}
+
+/// The seasonal component `k` samples after the next one; 0 without a season.
+fn seasonal_at(season: Option<&Season>, k: usize) -> f64 {
+    season.map_or(0.0, |s| s.cycle.at(k))
+}
+
+/// One step of the ETS recursion, with the season when there is one (Hyndman et al. 2008,
+/// ETS(A,·,A) in error-correction form): e = y − (l + φb) − s, then l, b as without a season on
+/// y − s, and s ← s + γe. Returns e.
+fn advance(smoothing: &Smoothing, state: &mut State, season: Option<&mut Season>, y: f64) -> f64 {
+    let s = seasonal_at(season.as_deref(), 0);
+    let error = y - s - smoothing.one_step(*state);
+    *state = smoothing.step(*state, y - s);
+    if let Some(season) = season {
+        season.absorb(error);
+    }
+    error
+}
+
+/// A seasonal ETS estimated on a window, with its AIC.
+struct SeasonalFit {
+    form: Form,
+    smoothing: Smoothing,
+    start: State,
+    season: Season,
+    aic: f64,
+}
+
+/// AIC of a model with additive errors from its one-step sum of squares over `n` samples and
+/// its `k` estimated parameters and initial states (the constant terms are left out: they are
+/// the same for every candidate on the same window).
+fn aic(sse: f64, n: usize, k: usize) -> f64 {
+    let n = n as f64;
+    n * (sse / n).max(f64::MIN_POSITIVE).ln() + 2.0 * k as f64
+}
+
+/// The start of a seasonal model with season `m` from the first (up to four) seasons of `y`,
+/// by classical decomposition: the mean of each season, the seasonal components as the average
+/// deviation of each phase from its season's mean (centred on 0), and the slope from the first
+/// to the last of those means. Needs at least one full season.
+fn seasonal_start(y: &[f64], m: usize) -> (State, Vec<f64>) {
+    let seasons = (y.len() / m).clamp(1, 4);
+    let means: Vec<f64> = (0..seasons)
+        .map(|i| y[i * m..(i + 1) * m].iter().sum::<f64>() / m as f64)
+        .collect();
+    let mut values: Vec<f64> = (0..m)
+        .map(|j| (0..seasons).map(|i| y[i * m + j] - means[i]).sum::<f64>() / seasons as f64)
+        .collect();
+    let centre = values.iter().sum::<f64>() / m as f64;
+    values.iter_mut().for_each(|v| *v -= centre);
+    let slope = if seasons >= 2 {
+        (means[seasons - 1] - means[0]) / ((seasons - 1) * m) as f64
+    } else {
+        0.0
+    };
+    // The first season's mean sits (m − 1) / 2 samples after the first sample, and the start
+    // state is one sample before it.
+    let level = means[0] - slope * (m + 1) as f64 / 2.0;
+    (State { level, slope }, values)
+}
+
+/// Estimates ETS(A,N,A), (A,A,A) and (A,Ad,A) with season `m` on `y` (only the form `keep`
+/// names, when given) by least squares over α, β, γ, φ from the classical-decomposition start,
+/// and returns the best by AIC. `None` when `y` holds fewer than [`MIN_SEASONS`] seasons or
+/// no form gives a finite fit.
+fn fit_seasonal(y: &[f64], m: usize, keep: Option<Form>) -> Option<SeasonalFit> {
+    if m < 2 || y.len() < MIN_SEASONS * m {
+        return None;
+    }
+    let (start, values) = seasonal_start(y, m);
+    let forms = [(false, false), (true, false), (true, true)];
+    forms
+        .into_iter()
+        .filter(|&(trend, damped)| {
+            keep.is_none_or(|k| {
+                matches!(k, Form::Seasonal { trend: t, damped: d } if t == trend && d == damped)
+            })
+        })
+        .filter_map(|(trend, damped)| {
+            let start = State {
+                level: start.level,
+                slope: if trend { start.slope } else { 0.0 },
+            };
+            // Unconstrained coordinates [a, g, b, d] mapped into the admissible region:
+            // α ∈ (0, 1), γ ∈ (0, 1 − α), β ∈ (0, α), φ ∈ (0.8, 0.98).
+            let decode = |x: &[f64]| {
+                let alpha = logistic(x[0]);
+                let gamma = (1.0 - alpha) * logistic(x[1]);
+                let beta = if trend { alpha * logistic(x[2]) } else { 0.0 };
+                let phi = if damped {
+                    0.8 + 0.18 * logistic(x[3])
+                } else {
+                    1.0
+                };
+                (Smoothing { alpha, beta, phi }, gamma)
+            };
+            let fresh = |gamma: f64| Season {
+                gamma,
+                cycle: SeasonalCycle {
+                    values: values.clone(),
+                    next: 0,
+                },
+            };
+            let sse = |x: &[f64]| {
+                let (smoothing, gamma) = decode(x);
+                let mut state = start;
+                let mut season = fresh(gamma);
+                y.iter()
+                    .map(|&v| advance(&smoothing, &mut state, Some(&mut season), v).powi(2))
+                    .sum::<f64>()
+            };
+            // α = 0.1, γ ≈ 0.01, β = 0.01, φ ≈ 0.9: the usual starting values.
+            let dims = 2 + usize::from(trend) + usize::from(damped);
+            let x0 = [logit(0.1), logit(0.011), logit(0.1), logit(0.55)];
+            let (x, best) = nelder_mead(&sse, &x0[..dims], SEASONAL_EVALS);
+            if !best.is_finite() {
+                return None;
+            }
+            let (smoothing, gamma) = decode(&x);
+            // α, γ, the level and m − 1 free seasonal components; β and the slope; φ.
+            let k = 2 + m + 2 * usize::from(trend) + usize::from(damped);
+            Some(SeasonalFit {
+                form: Form::Seasonal { trend, damped },
+                smoothing,
+                start,
+                season: fresh(gamma),
+                aic: aic(best, y.len(), k),
+            })
+        })
+        .min_by(|a, b| a.aic.total_cmp(&b.aic))
+}
+
+fn logistic(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+fn logit(p: f64) -> f64 {
+    (p / (1.0 - p)).ln()
+}
+
+/// Minimises `f` from `x0` by the Nelder-Mead simplex (reflection 1, expansion 2, contraction
+/// and shrink ½, first steps of 1 in each coordinate), for at most `max_evals` evaluations or
+/// until the simplex's values agree to a relative 1e-10. A NaN value counts as +∞.
+fn nelder_mead(f: &dyn Fn(&[f64]) -> f64, x0: &[f64], max_evals: usize) -> (Vec<f64>, f64) {
+    let n = x0.len();
+    let eval = |x: &[f64]| {
+        let v = f(x);
+        if v.is_nan() { f64::INFINITY } else { v }
+    };
+    let mut simplex: Vec<(Vec<f64>, f64)> = (0..=n)
+        .map(|i| {
+            let mut x = x0.to_vec();
+            if i > 0 {
+                x[i - 1] += 1.0;
+            }
+            let v = eval(&x);
+            (x, v)
+        })
+        .collect();
+    let mut evals = n + 1;
+    let along = |from: &[f64], to: &[f64], t: f64| -> Vec<f64> {
+        from.iter().zip(to).map(|(a, b)| a + t * (b - a)).collect()
+    };
+    while evals < max_evals {
+        simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let (best, worst) = (simplex[0].1, simplex[n].1);
+        if worst - best <= 1e-10 * best.abs() {
+            break;
+        }
+        let centroid: Vec<f64> = (0..n)
+            .map(|j| simplex[..n].iter().map(|(x, _)| x[j]).sum::<f64>() / n as f64)
+            .collect();
+        let reflected = along(&centroid, &simplex[n].0, -1.0);
+        let fr = eval(&reflected);
+        evals += 1;
+        if fr < best {
+            let expanded = along(&centroid, &simplex[n].0, -2.0);
+            let fe = eval(&expanded);
+            evals += 1;
+            simplex[n] = if fe < fr {
+                (expanded, fe)
+            } else {
+                (reflected, fr)
+            };
+        } else if fr < simplex[n - 1].1 {
+            simplex[n] = (reflected, fr);
+        } else {
+            let contracted = if fr < worst {
+                along(&centroid, &reflected, 0.5)
+            } else {
+                along(&centroid, &simplex[n].0, 0.5)
+            };
+            let fc = eval(&contracted);
+            evals += 1;
+            if fc < fr.min(worst) {
+                simplex[n] = (contracted, fc);
+            } else {
+                let x_best = simplex[0].0.clone();
+                for point in &mut simplex[1..] {
+                    point.0 = along(&x_best, &point.0, 0.5);
+                    point.1 = eval(&point.0);
+                }
+                evals += n;
+            }
+        }
+    }
+    simplex
+        .into_iter()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap_or((x0.to_vec(), f64::INFINITY))
+}
+
+/// An ETS model whose state follows every sample: non-seasonal (augurs' forms) or with an
+/// additive season.
 #[derive(Debug, Clone)]
 struct OnlineEts {
     form: Form,
     smoothing: Smoothing,
     state: State,
+    /// The seasonal components (none for the non-seasonal forms).
+    season: Option<Season>,
     /// Standard deviation (RMS) of the in-sample one-step errors.
     scale: f64,
     /// The latest one-step errors (at most [`SHIFT_RUN`]).
@@ -357,17 +609,78 @@ struct OnlineEts {
 }
 
 impl OnlineEts {
-    /// Lets augurs estimate the model on `y` (choosing its form, unless `keep` names the form
-    /// to re-estimate), recovers its recursion and tunes α for `horizon`.
-    fn fit(y: &[f64], horizon: usize, keep: Option<Form>) -> std::result::Result<Self, String> {
+    /// Estimates the model on `y` and tunes α for `horizon`: with a season `m` ≥ 2 and enough
+    /// data, the best by AIC of augurs' non-seasonal choice and the seasonal forms; otherwise
+    /// augurs' choice. `keep` names the form to re-estimate instead of choosing again.
+    fn fit(
+        y: &[f64],
+        horizon: usize,
+        keep: Option<Form>,
+        m: usize,
+    ) -> std::result::Result<Self, String> {
+        let seasonal = |fit: SeasonalFit| {
+            Self::finish(
+                fit.form,
+                fit.smoothing,
+                fit.start,
+                Some(fit.season),
+                y,
+                horizon,
+            )
+        };
+        if let Some(Form::Seasonal { .. }) = keep
+            && let Some(fit) = fit_seasonal(y, m, keep)
+        {
+            return Ok(seasonal(fit));
+        }
+        let keep_augurs = keep.filter(|f| matches!(f, Form::Augurs { .. }));
+        let (form, smoothing, start) = Self::fit_augurs(y, keep_augurs)?;
+        if keep_augurs.is_none()
+            && let Some(fit) = fit_seasonal(y, m, None)
+        {
+            let Form::Augurs { model_type, damped } = form else {
+                unreachable!("fit_augurs returns augurs' forms")
+            };
+            let trend = model_type.trend != TrendComponent::None;
+            let sse = Self::run(form, smoothing, start, None, y).scale.powi(2) * y.len() as f64;
+            let k = 2 + 2 * usize::from(trend) + usize::from(damped);
+            if fit.aic < aic(sse, y.len(), k) {
+                return Ok(seasonal(fit));
+            }
+        }
+        Ok(Self::finish(form, smoothing, start, None, y, horizon))
+    }
+
+    /// Tunes α for `horizon` and replays `y`.
+    fn finish(
+        form: Form,
+        smoothing: Smoothing,
+        start: State,
+        season: Option<Season>,
+        y: &[f64],
+        horizon: usize,
+    ) -> Self {
+        let smoothing = tune_for_horizon(smoothing, start, season.as_ref(), y, horizon);
+        Self::run(form, smoothing, start, season, y)
+    }
+
+    /// Lets augurs estimate a non-seasonal model on `y` (choosing its form, unless `keep`
+    /// names the form to re-estimate) and recovers its recursion.
+    fn fit_augurs(
+        y: &[f64],
+        keep: Option<Form>,
+    ) -> std::result::Result<(Form, Smoothing, State), String> {
         // Multiplicative error needs positive data; if that no longer holds, choose again.
         let positive = y.iter().all(|&v| v > 0.0);
-        let keep = keep.filter(|f| positive || f.model_type.error == ErrorComponent::Additive);
+        let keep = keep.filter(|f| {
+            positive
+                || matches!(f, Form::Augurs { model_type, .. } if model_type.error == ErrorComponent::Additive)
+        });
         let reestimated = keep.and_then(|form| {
-            let model = Unfit::new(form.model_type)
-                .damped(form.damped)
-                .fit(y)
-                .ok()?;
+            let Form::Augurs { model_type, damped } = form else {
+                return None;
+            };
+            let model = Unfit::new(model_type).damped(damped).fit(y).ok()?;
             Some((form, model.predict_in_sample(None).ok()?.point))
         });
         let (form, one_step) = match reestimated {
@@ -375,7 +688,7 @@ impl OnlineEts {
             None => {
                 let fitted = AutoETS::non_seasonal().fit(y).map_err(|e| e.to_string())?;
                 let model = fitted.model();
-                let form = Form {
+                let form = Form::Augurs {
                     model_type: model.model_type(),
                     damped: model.damped(),
                 };
@@ -386,7 +699,10 @@ impl OnlineEts {
                 (form, one_step)
             }
         };
-        let trend = match form.model_type.trend {
+        let Form::Augurs { model_type, damped } = form else {
+            unreachable!("only augurs' forms are estimated here")
+        };
+        let trend = match model_type.trend {
             TrendComponent::None => false,
             TrendComponent::Additive => true,
             // Not in the search (`allow_multiplicative_trend` is off), but say so if it appears.
@@ -395,23 +711,29 @@ impl OnlineEts {
             }
         };
         let (smoothing, start) =
-            recover(trend, form.damped, y, &one_step).unwrap_or_else(|| simple_smoothing(y));
-        let smoothing = tune_for_horizon(smoothing, start, y, horizon);
-        Ok(Self::run(form, smoothing, start, y))
+            recover(trend, damped, y, &one_step).unwrap_or_else(|| simple_smoothing(y));
+        Ok((form, smoothing, start))
     }
 
     /// The model after replaying `y` from `start`, with the scale of its one-step errors.
-    fn run(form: Form, smoothing: Smoothing, start: State, y: &[f64]) -> Self {
+    fn run(
+        form: Form,
+        smoothing: Smoothing,
+        start: State,
+        season: Option<Season>,
+        y: &[f64],
+    ) -> Self {
         let mut state = start;
-        let mut errors = Vec::with_capacity(y.len());
-        for &v in y {
-            errors.push(v - smoothing.one_step(state));
-            state = smoothing.step(state, v);
-        }
+        let mut season = season;
+        let errors: Vec<f64> = y
+            .iter()
+            .map(|&v| advance(&smoothing, &mut state, season.as_mut(), v))
+            .collect();
         OnlineEts {
             form,
             smoothing,
             state,
+            season,
             scale: rms(&errors),
             recent: VecDeque::with_capacity(SHIFT_RUN),
             shifts: 0,
@@ -419,17 +741,15 @@ impl OnlineEts {
     }
 
     fn update(&mut self, y: f64) {
-        let error = y - self.smoothing.one_step(self.state);
         let slope_before = self.state.slope;
-        let next = self.smoothing.step(self.state, y);
-        self.state = if next.level.is_finite() && next.slope.is_finite() {
-            next
-        } else {
-            State {
-                level: y,
+        let seasonal = seasonal_at(self.season.as_ref(), 0);
+        let error = advance(&self.smoothing, &mut self.state, self.season.as_mut(), y);
+        if !(self.state.level.is_finite() && self.state.slope.is_finite()) {
+            self.state = State {
+                level: y - seasonal,
                 slope: 0.0,
-            }
-        };
+            };
+        }
         if self.recent.len() == SHIFT_RUN {
             self.recent.pop_front();
         }
@@ -467,7 +787,11 @@ impl OnlineEts {
     }
 
     fn forecast(&self, horizon: usize) -> Vec<f64> {
-        self.smoothing.forecast(self.state, horizon)
+        let mut out = self.smoothing.forecast(self.state, horizon);
+        for (k, v) in out.iter_mut().enumerate() {
+            *v += seasonal_at(self.season.as_ref(), k);
+        }
+        out
     }
 }
 
@@ -552,7 +876,10 @@ fn estimate(
         message,
     };
     match kind {
-        PathKind::Ets => Ok((OnlineEts::fit(y, horizon, keep).map_err(err)?, Vec::new())),
+        PathKind::Ets => Ok((
+            OnlineEts::fit(y, horizon, keep, m).map_err(err)?,
+            Vec::new(),
+        )),
         PathKind::Mstl => {
             if m < 2 || y.len() < 2 * m + 1 {
                 return Err(ForecastError::TooShort {
@@ -578,7 +905,7 @@ fn estimate(
                     "the MSTL decomposition is not finite at index {i}"
                 )));
             }
-            let ets = OnlineEts::fit(&deseasonalised, horizon, keep).map_err(err)?;
+            let ets = OnlineEts::fit(&deseasonalised, horizon, keep, 0).map_err(err)?;
             let cycles = periods
                 .iter()
                 .zip(seasonal)
@@ -762,7 +1089,7 @@ mod tests {
             .enumerate()
             .map(|(t, e)| 50.0 + 0.05 * t as f64 + 0.8 * e)
             .collect();
-        let mut online = OnlineEts::fit(&y[..300], 5, None).expect("fits");
+        let mut online = OnlineEts::fit(&y[..300], 5, None, 0).expect("fits");
         for &v in &y[300..] {
             online.update(v);
         }
@@ -867,6 +1194,48 @@ mod tests {
         let f = model.forecast(3);
         // augurs' estimate of an all-zero series leaves values of order 1e-119.
         assert!(f.iter().all(|&v| v.abs() < 1e-9), "{f:?}");
+    }
+
+    /// The seasonal forms: on a daily cycle plus noise the chosen ETS is seasonal and its
+    /// day-ahead forecast follows the cycle, where the best non-seasonal form can only draw a
+    /// flat line.
+    #[test]
+    fn seasonal_ets_forecasts_the_daily_cycle() {
+        let e = noise(24 * 60, 6);
+        let cycle = |t: usize| 3.0 * (std::f64::consts::TAU * (t % 24) as f64 / 24.0).sin();
+        let y: Vec<f64> = (0..24 * 60).map(|t| 10.0 + cycle(t) + 0.3 * e[t]).collect();
+        let n = 24 * 59;
+        let seasonal = PathModel::fit(PathKind::Ets, &y[..n], &FitOptions::new(24, 24)).unwrap();
+        assert!(
+            matches!(seasonal.ets.form, Form::Seasonal { .. }),
+            "{:?}",
+            seasonal.ets.form
+        );
+        let flat = PathModel::fit(PathKind::Ets, &y[..n], &FitOptions::new(24, 0)).unwrap();
+        let mae = |f: Vec<f64>| {
+            f.iter()
+                .enumerate()
+                .map(|(k, v)| (v - 10.0 - cycle(n + k)).abs())
+                .sum::<f64>()
+                / 24.0
+        };
+        let (with, without) = (mae(seasonal.forecast(24)), mae(flat.forecast(24)));
+        assert!(with < 0.3, "seasonal ETS misses the cycle by {with}");
+        assert!(
+            without > 1.5,
+            "a non-seasonal ETS cannot follow it: {without}"
+        );
+    }
+
+    #[test]
+    fn nelder_mead_finds_a_quadratic_minimum() {
+        let f = |x: &[f64]| (x[0] - 1.5).powi(2) + 3.0 * (x[1] + 0.5).powi(2);
+        let (x, v) = nelder_mead(&f, &[0.0, 0.0], 500);
+        assert!(
+            (x[0] - 1.5).abs() < 1e-4 && (x[1] + 0.5).abs() < 1e-4,
+            "{x:?}"
+        );
+        assert!(v < 1e-8);
     }
 
     #[test]

@@ -39,6 +39,20 @@ pub(crate) struct Input {
     /// The value columns are cumulative meter readings (e.g. OPSD kWh): forecast their differences.
     #[arg(long)]
     cumulative: bool,
+    /// Only the rows whose COLUMN holds VALUE: one series of a long-format file (e.g.
+    /// `--select customer_id=10006414` for one household of the SGSC extract).
+    #[arg(long, value_name = "COLUMN=VALUE", value_parser = parse_select)]
+    select: Option<(String, String)>,
+}
+
+/// Parses `COLUMN=VALUE`.
+fn parse_select(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((column, value)) if !column.trim().is_empty() && !value.trim().is_empty() => {
+            Ok((column.trim().to_string(), value.trim().to_string()))
+        }
+        _ => Err(format!("expected COLUMN=VALUE, got `{text}`")),
+    }
 }
 
 impl Input {
@@ -57,6 +71,7 @@ impl Input {
         o.step_seconds = self.step;
         o.max_interpolate = self.max_interpolate;
         o.cumulative = self.cumulative;
+        o.select = self.select.clone();
         o
     }
 }
@@ -88,12 +103,12 @@ pub(crate) struct BacktestArgs {
     #[arg(long, default_value_t = 5)]
     horizon: usize,
     /// Models (comma separated): persistence, seasonal-naive, ewma, ets, mstl, ridge, quantile,
-    /// boosted, lstm, auto. `auto` chooses among the others listed (all but boosted, whose
-    /// refits cost seconds, when it is listed alone).
+    /// boosted, profile, lstm, auto. `auto` combines the recently best few of the others listed
+    /// (all but boosted, whose refits cost seconds, when it is listed alone).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "persistence,seasonal-naive,ewma,ets,mstl,ridge,quantile,lstm,auto"
+        default_value = "persistence,seasonal-naive,ewma,ets,mstl,ridge,quantile,profile,lstm,auto"
     )]
     models: Vec<String>,
     /// Season length in slots (default: one day).
@@ -127,6 +142,11 @@ pub(crate) struct BacktestArgs {
     /// Do not draw the plot.
     #[arg(long)]
     no_plot: bool,
+    /// Also write the series the models see (after regularisation, selection and
+    /// differencing) as a `timestamp,value` CSV, so another tool can forecast the very same
+    /// values (the statsforecast peer script reads it).
+    #[arg(long, value_name = "FILE")]
+    write_series: Option<PathBuf>,
 }
 
 /// Arguments of `powerslot forecast federated`.
@@ -214,6 +234,10 @@ fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
     let read = args.input.options(&args.value_column, &args.features);
     let series = read_csv(&args.file, &read)?;
     let (series, joins) = join_features(series, &args.join, &args.join_derived, &read)?;
+    if let Some(path) = &args.write_series {
+        write_series(&series, path)
+            .with_context(|| format!("--write-series {}", path.display()))?;
+    }
     // A season must fit twice in the series: one to learn from, one to compare with.
     let season = match args.season {
         Some(m) => in_range("--season", m, 1, (series.len() / 2).max(1))?,
@@ -262,6 +286,18 @@ fn run_backtest(args: BacktestArgs) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Writes `series` as `timestamp,value` lines (UTC, as the backtest prints its origins).
+fn write_series(series: &TimeSeries, path: &Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(out, "timestamp,value")?;
+    for (i, v) in series.values.iter().enumerate() {
+        writeln!(out, "{},{v}", format_time(series.time_of(i)))?;
+    }
+    out.flush()?;
     Ok(())
 }
 
