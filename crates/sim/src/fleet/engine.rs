@@ -803,10 +803,8 @@ impl<'a> Sim<'a> {
                     }
                     return;
                 }
-                Output::Send { msg, .. } => {
-                    if self.mech != Mechanism::Uncoordinated {
-                        self.transmit(d, msg, true);
-                    }
+                Output::Send { msg, .. } if self.mech != Mechanism::Uncoordinated => {
+                    self.transmit(d, msg, true);
                 }
                 Output::Event(Event::Fallback { .. }) => {
                     self.fallback_devs.insert(d);
