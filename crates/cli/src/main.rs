@@ -36,6 +36,15 @@ enum Command {
     /// Energy-harvesting nodes: solar prediction and duty-cycle / task scheduling.
     #[command(subcommand)]
     Harvest(cmd::harvest::Harvest),
+    /// Run a site's coordinator: MQTT (embedded broker or --broker), SQLite ledger, HTTP API.
+    Serve(Box<cmd::serve::ServeArgs>),
+    /// Run device agents against a coordinator (one device or many).
+    Agent(Box<cmd::agent::AgentArgs>),
+    /// Register and list a site's devices.
+    #[command(subcommand)]
+    Devices(cmd::serve::Devices),
+    /// Measure a coordinator under many agents on loopback (messages/s, latency, CPU, memory).
+    Load(cmd::load::LoadArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +56,10 @@ fn main() -> ExitCode {
         Command::Plot(args) => cmd::figure::run(args),
         Command::Forecast(f) => cmd::forecast::run(f),
         Command::Harvest(h) => cmd::harvest::run(h),
+        Command::Serve(a) => cmd::serve::run(*a),
+        Command::Agent(a) => cmd::agent::run(*a),
+        Command::Devices(d) => cmd::serve::run_devices(d),
+        Command::Load(a) => cmd::load::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
