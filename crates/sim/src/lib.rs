@@ -35,6 +35,7 @@
 //! ```
 
 pub mod curves;
+pub mod fleet;
 pub mod params;
 pub mod plot_data;
 pub mod scenario;

@@ -1,0 +1,1 @@
+//! Scenario builders (to be written).

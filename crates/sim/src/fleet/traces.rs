@@ -1,0 +1,1 @@
+//! Readers for the real data sets (to be written).
