@@ -125,6 +125,9 @@ pub enum NeedState {
     /// Refused for now; the coordinator keeps it waiting, or (per-slot mode) it asks again
     /// next slot.
     Waiting,
+    /// Refused, an elastic load: it asks again for the next slots at the next slot, since
+    /// capacity that frees later is as good to it as any.
+    Retry,
     /// Granted.
     Granted,
     /// Over: served, given up, refused, or failed.
@@ -202,6 +205,9 @@ pub struct Agent {
     alias: BTreeMap<RequestId, RequestId>,
     next_heartbeat: Instant,
     pending_telemetry: Option<Telemetry>,
+    /// The device's own latest forecast of its demand (P50/P90 from the next slot on): an
+    /// elastic load asks for what it expects to need, not for its nameplate.
+    predicted: Vec<PowerValue>,
     out: VecDeque<Output>,
     actuated: Option<(Slot, i64)>,
 }
@@ -223,6 +229,7 @@ impl Agent {
             needs: BTreeMap::new(),
             alias: BTreeMap::new(),
             pending_telemetry: None,
+            predicted: Vec::new(),
             out: VecDeque::new(),
             actuated: None,
         }
@@ -313,6 +320,7 @@ impl Agent {
                 measured_mw,
                 forecast,
             } => {
+                self.predicted = forecast.clone();
                 self.pending_telemetry = Some(Telemetry {
                     slot,
                     measured_mw: measured_mw.max(0),
@@ -424,6 +432,8 @@ impl Agent {
                 t.holding = holding;
                 self.send(Body::Telemetry(t));
             }
+            // A device that holds nothing has no lease to renew: it stays quiet.
+            None if holding.is_empty() => {}
             None => self.send(Body::Heartbeat(Heartbeat { holding })),
         }
     }
@@ -482,7 +492,9 @@ impl Agent {
                 AgentMode::Negotiate => {
                     let ends = t.grants_end();
                     let envelope = matches!(t.need.demand, Demand::PowerEnvelope { .. });
-                    if t.state == NeedState::Granted {
+                    if t.state == NeedState::Retry && slot + 1 < t.need.deadline {
+                        ask.push(k);
+                    } else if t.state == NeedState::Granted {
                         if envelope && ends <= slot + 1 && ends < t.need.deadline {
                             // The next timeslot of an elastic load, asked before this one ends.
                             ask.push(k);
@@ -598,7 +610,9 @@ impl Agent {
                     i64::from(crate::device::slots_for_energy(left, *max_mw, slot_ms)),
                 )
             }
-            Demand::PowerEnvelope { max_mw, .. } => (PowerValue::exact(*max_mw), 1),
+            Demand::PowerEnvelope { min_mw, max_mw } => {
+                (PowerValue::exact(self.envelope_max(*min_mw, *max_mw)), 1)
+            }
             Demand::PowerForecast { .. } => return None,
         };
         if slot >= need.deadline {
@@ -624,6 +638,22 @@ impl Agent {
             },
             bid_per_mille: bid,
         })
+    }
+
+    /// What an elastic load asks for: the highest P90 of its own forecast over the next four
+    /// slots, between its minimum and its maximum (its maximum when it has no forecast).
+    fn envelope_max(&self, min_mw: i64, max_mw: i64) -> i64 {
+        if self.predicted.is_empty() {
+            return max_mw;
+        }
+        let p90 = self
+            .predicted
+            .iter()
+            .take(4)
+            .map(|v| v.p90_mw)
+            .max()
+            .unwrap_or(max_mw);
+        p90.clamp(min_mw.max(1), max_mw)
     }
 
     /// Asks again for what a need still lacks, under a new request id.
@@ -689,8 +719,11 @@ impl Agent {
                             max_mw: *max_mw,
                         })
                     }
-                    Demand::PowerEnvelope { .. } => {
-                        (next < need.deadline).then(|| need.demand.clone())
+                    Demand::PowerEnvelope { min_mw, max_mw } => {
+                        (next < need.deadline).then(|| Demand::PowerEnvelope {
+                            min_mw: *min_mw,
+                            max_mw: self.envelope_max(*min_mw, *max_mw),
+                        })
                     }
                     Demand::PowerForecast { .. } => None,
                 };
@@ -842,6 +875,21 @@ impl Agent {
             .iter()
             .map(|h| h.grant.power_mw.iter().sum::<i64>())
             .sum();
+        if kind == Some(InstructionKind::Revoke) && grant.power_mw.is_empty() {
+            // Revoked outright: forget it, so that heartbeats stop naming it.
+            let before_len = t.held.len();
+            t.held
+                .retain(|h| h.request != request || h.version >= version);
+            let dropped = t.held.len() != before_len;
+            let still_wanted = !matches!(t.state, NeedState::Over(_));
+            if dropped {
+                self.actuate();
+                if still_wanted && self.cfg.mode == AgentMode::Negotiate {
+                    self.ask_rest(key);
+                }
+            }
+            return;
+        }
         match t.held.iter_mut().find(|h| h.request == request) {
             Some(h) if version <= h.version => return, // duplicate or stale
             Some(h) => {
@@ -902,8 +950,11 @@ impl Agent {
             }));
             return;
         }
+        let elastic = matches!(t.need.demand, Demand::PowerEnvelope { .. });
         t.state = if r.waiting || self.cfg.mode == AgentMode::PerSlot {
             NeedState::Waiting
+        } else if elastic && self.cfg.mode == AgentMode::Negotiate {
+            NeedState::Retry
         } else {
             NeedState::Over(NeedEnd::Refused)
         };

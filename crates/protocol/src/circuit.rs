@@ -449,8 +449,14 @@ impl CapacityBook {
 
     /// Every (node, slot) in the window whose grants exceed its capacity.
     pub fn overbooked(&self) -> Vec<Binding> {
+        let all: Vec<CircuitIx> = (0..self.nodes as CircuitIx).collect();
+        self.overbooked_on(&all)
+    }
+
+    /// Like [`Self::overbooked`], for the given nodes only.
+    pub fn overbooked_on(&self, nodes: &[CircuitIx]) -> Vec<Binding> {
         let mut out = Vec::new();
-        for n in 0..self.nodes as CircuitIx {
+        for &n in nodes {
             for s in self.origin..self.end() {
                 let (c, u) = (self.capacity(n, s), self.committed(n, s));
                 if u > c {

@@ -64,6 +64,11 @@ pub struct DeviceRecord {
     pub max_priority: Priority,
     /// Its port number: lower wins ties inside a class, as on a PoE switch.
     pub port: u32,
+    /// For load nobody controls: what is reserved for it from registration on, mW (its
+    /// rating, or the highest it was seen to draw). Its forecasts replace this standing
+    /// reservation beyond the firm window while they keep coming; when they stop, the
+    /// standing reservation comes back. Zero for controllable devices.
+    pub standing_mw: i64,
 }
 
 /// How the coordinator runs.
@@ -215,6 +220,9 @@ struct Dev {
     refilled: Instant,
     measured: Option<(Slot, i64)>,
     open: BTreeSet<RequestId>,
+    /// The standing reservation is booked for slots `from..until` of the window (`until` =
+    /// `Slot::MAX`: it rolls on with the window).
+    standing: Option<(Slot, Slot)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -223,7 +231,8 @@ struct AwardState {
     grant: Grant,
     booked: Grant,
     valid_until: Slot,
-    durable: bool,
+    /// Sequence number of the store that holds this version (0: restored from the ledger).
+    stored: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -433,8 +442,65 @@ impl Coordinator {
             refilled: self.now,
             measured: None,
             open: BTreeSet::new(),
+            standing: None,
         });
+        if self.devs[i].rec.standing_mw > 0 {
+            let from = self.slot;
+            self.start_standing(i, from);
+        }
         Ok(())
+    }
+
+    /// Books device `d`'s standing reservation from `from` on, rolling with the window.
+    fn start_standing(&mut self, d: usize, from: Slot) {
+        let mw = self.devs[d].rec.standing_mw;
+        if mw <= 0 {
+            return;
+        }
+        if let Some((f, u)) = self.devs[d].standing
+            && u == Slot::MAX
+            && f <= from
+        {
+            return;
+        }
+        self.stop_standing(d, from);
+        let from = from.max(self.book.origin());
+        let path = self.cfg.tree.path(self.devs[d].rec.circuit).to_vec();
+        let n = self.book.end().saturating_sub(from) as usize;
+        self.book.add(&path, from, &vec![mw; n]);
+        self.devs[d].standing = Some((from, Slot::MAX));
+    }
+
+    /// Ends device `d`'s standing reservation at `until` (what was booked after it is freed).
+    fn stop_standing(&mut self, d: usize, until: Slot) {
+        let Some((from, end)) = self.devs[d].standing else {
+            return;
+        };
+        let end = end.min(self.book.end());
+        let cut = until.max(from).max(self.book.origin());
+        if cut < end {
+            let path = self.cfg.tree.path(self.devs[d].rec.circuit).to_vec();
+            let mw = self.devs[d].rec.standing_mw;
+            self.book
+                .remove(&path, cut, &vec![mw; (end - cut) as usize]);
+        }
+        self.devs[d].standing = if cut > from { Some((from, cut)) } else { None };
+    }
+
+    /// The most a forecast of device `d` is booked at: its registered rating (a forecast
+    /// above what the load can draw is the forecast's error), or no cap.
+    fn rating_cap(&self, d: usize) -> i64 {
+        match self.devs[d].rec.standing_mw {
+            mw if mw > 0 => mw,
+            _ => i64::MAX,
+        }
+    }
+
+    fn standing_at(&self, d: usize, slot: Slot) -> i64 {
+        match self.devs[d].standing {
+            Some((from, until)) if slot >= from && slot < until => self.devs[d].rec.standing_mw,
+            _ => 0,
+        }
     }
 
     fn restore_award(&mut self, a: AwardRecord) {
@@ -499,7 +565,7 @@ impl Coordinator {
                     grant: a.grant,
                     booked: a.booked,
                     valid_until,
-                    durable: true,
+                    stored: 0,
                 }),
                 rounds: 0,
                 messages: 0,
@@ -584,6 +650,107 @@ impl Coordinator {
             .collect()
     }
 
+    /// Per circuit, what grants of one kind of demand (`power_forecast`, `power_profile`,
+    /// ...) book in `slot`, each circuit counting its whole subtree.
+    pub fn booked_of_kind(&self, slot: Slot, kind: &str) -> Vec<i64> {
+        let mut out = vec![0i64; self.cfg.tree.len()];
+        if kind == "power_forecast" {
+            for d in 0..self.devs.len() {
+                let v = self.standing_at(d, slot);
+                if v > 0 {
+                    for &n in self.cfg.tree.path(self.devs[d].rec.circuit) {
+                        out[n as usize] += v;
+                    }
+                }
+            }
+        }
+        for r in self.reqs.values() {
+            if r.req.demand.kind() != kind {
+                continue;
+            }
+            if let State::Awarded(a) = &r.state {
+                let v = a.booked.at(slot);
+                if v > 0 {
+                    for &n in self.cfg.tree.path(self.devs[r.dev].rec.circuit) {
+                        out[n as usize] += v;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Per circuit, what is reserved in `slot` for load nobody controls: for each such device
+    /// the larger of its standing reservation and its forecast's booking (both may be booked
+    /// at once inside the firm window; the device draws only one of them), summed over each
+    /// circuit's subtree.
+    pub fn reserved_uncontrollable(&self, slot: Slot) -> Vec<i64> {
+        let mut per_dev: BTreeMap<usize, i64> = BTreeMap::new();
+        for r in self.reqs.values() {
+            if let (Demand::PowerForecast { .. }, State::Awarded(a)) = (&r.req.demand, &r.state) {
+                *per_dev.entry(r.dev).or_default() += a.booked.at(slot);
+            }
+        }
+        let mut out = vec![0i64; self.cfg.tree.len()];
+        for d in 0..self.devs.len() {
+            let v = self
+                .standing_at(d, slot)
+                .max(per_dev.get(&d).copied().unwrap_or(0));
+            if v > 0 {
+                for &n in self.cfg.tree.path(self.devs[d].rec.circuit) {
+                    out[n as usize] += v;
+                }
+            }
+        }
+        out
+    }
+
+    /// Checks the books: on every circuit and slot of the window, the capacity book holds at
+    /// least what the live grants have booked (it may hold more: what an ended grant's lease
+    /// still covers). Returns the first place where it does not. Costs a pass over every
+    /// grant; meant for tests and the simulator's checks.
+    pub fn audit(&self) -> Result<(), String> {
+        let h = self.book.horizon() as usize;
+        let mut sum = vec![0i64; self.cfg.tree.len() * h];
+        for d in 0..self.devs.len() {
+            for k in 0..h {
+                let v = self.standing_at(d, self.book.origin() + k as Slot);
+                if v > 0 {
+                    for &n in self.cfg.tree.path(self.devs[d].rec.circuit) {
+                        sum[n as usize * h + k] += v;
+                    }
+                }
+            }
+        }
+        for r in self.reqs.values() {
+            if let State::Awarded(a) = &r.state {
+                for (k, &p) in a.booked.power_mw.iter().enumerate() {
+                    let s = a.booked.start + k as Slot;
+                    if p == 0 || !self.book.contains(s) {
+                        continue;
+                    }
+                    for &n in self.cfg.tree.path(self.devs[r.dev].rec.circuit) {
+                        sum[n as usize * h + (s - self.book.origin()) as usize] += p;
+                    }
+                }
+            }
+        }
+        for n in 0..self.cfg.tree.len() {
+            for k in 0..h {
+                let s = self.book.origin() + k as Slot;
+                let book = self.book.committed(n as CircuitIx, s);
+                if sum[n * h + k] > book {
+                    return Err(format!(
+                        "circuit {} slot {s}: grants book {} mW but the book holds {book}",
+                        self.cfg.tree.name(n as CircuitIx),
+                        sum[n * h + k]
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Requests waiting for capacity: (device, request, class, since slot).
     pub fn waiting(&self) -> Vec<(DeviceId, RequestId, Priority, Slot)> {
         self.reqs
@@ -657,6 +824,19 @@ impl Coordinator {
 
     fn on_slot(&mut self, slot: Slot) {
         self.book.advance(slot);
+        // Rolling standing reservations cover the slot that just entered the window.
+        let entering = self.book.end() - 1;
+        for d in 0..self.devs.len() {
+            if let Some((from, until)) = self.devs[d].standing {
+                if until != Slot::MAX && until <= slot {
+                    self.devs[d].standing = None;
+                } else if until == Slot::MAX && from <= entering {
+                    let path = self.cfg.tree.path(self.devs[d].rec.circuit).to_vec();
+                    let mw = self.devs[d].rec.standing_mw;
+                    self.book.add(&path, entering, &[mw]);
+                }
+            }
+        }
         self.highest_bid = self.highest_bid.split_off(&slot);
         let keys: Vec<(usize, RequestId)> = self.reqs.keys().copied().collect();
         for key in keys {
@@ -791,11 +971,6 @@ impl Coordinator {
             let (_, o) = self.held.pop_front().expect("front exists");
             self.out.push_back(o);
         }
-        for r in self.reqs.values_mut() {
-            if let State::Awarded(a) = &mut r.state {
-                a.durable = true;
-            }
-        }
     }
 
     fn on_request(&mut self, d: usize, r: TimeslotRequest) {
@@ -805,7 +980,7 @@ impl Coordinator {
             // A retransmission: answer again with what we know, change nothing.
             existing.messages += 1;
             match existing.state.clone() {
-                State::Awarded(a) if a.durable => {
+                State::Awarded(a) if a.stored <= self.durable_upto => {
                     let body = Body::Award(Award {
                         request: r.request,
                         version: a.version,
@@ -1039,7 +1214,7 @@ impl Coordinator {
             let State::Awarded(a) = &mut r.state else {
                 continue;
             };
-            if !a.durable {
+            if a.stored > self.durable_upto {
                 continue;
             }
             match held.get(&request) {
@@ -1136,7 +1311,7 @@ impl Coordinator {
         }
         self.book.set_capacity(circuit, from, values);
         let firm_end = self.slot.saturating_add(self.cfg.firm_slots);
-        for b in self.book.overbooked() {
+        for b in self.book.overbooked_on(&[circuit]) {
             if b.slot < firm_end {
                 self.out.push_back(Output::Event(Event::BudgetBreach {
                     circuit: self.cfg.tree.name(b.circuit).into(),
@@ -1146,7 +1321,7 @@ impl Coordinator {
                 }));
             }
         }
-        self.resolve_overbooking("budget cut");
+        self.resolve_overbooking("budget cut", &[circuit]);
         self.schedule_batch(0);
         Ok(())
     }
@@ -1572,6 +1747,9 @@ impl Coordinator {
         for (vkey, freed) in taken {
             self.stats.preemptions += 1;
             let vpath = self.cfg.tree.path(self.devs[vkey.0].rec.circuit).to_vec();
+            // The book holds the victim's old booking less `freed`: what fits back is
+            // measured on that, then the old booking is restored so that `set_grant` can
+            // swap it for the new one.
             let mut back = freed.clone();
             for (k, p) in back.power_mw.iter_mut().enumerate() {
                 let room = self
@@ -1580,30 +1758,28 @@ impl Coordinator {
                     .max(0);
                 *p = (*p).min(room);
             }
-            self.book.add(&vpath, back.start, &back.power_mw);
+            self.book.add(&vpath, freed.start, &freed.power_mw);
             let Some(r) = self.reqs.get(&vkey) else {
                 continue;
             };
             let State::Awarded(a) = &r.state else {
                 continue;
             };
-            // The booking now holds the old grant before `freed.start` and `back` after;
-            // the new grant is the old one capped by that.
+            let cut = a.valid_until.max(self.slot);
             let mut g = a.grant.clone();
             for (k, p) in g.power_mw.iter_mut().enumerate() {
                 let s = g.start + k as Slot;
-                if s >= freed.start {
+                if s >= cut {
                     *p = (*p).min(back.at(s));
                 }
             }
-            if !r.preemptible() && a.grant.start < self.slot {
+            if !r.preemptible() && a.grant.start <= self.slot {
                 self.stats.committed_cuts += 1;
             }
-            // Book exactly the old booking before the cut and `back` after it.
             let mut booked = a.booked.clone();
             for (k, p) in booked.power_mw.iter_mut().enumerate() {
                 let s = booked.start + k as Slot;
-                if s >= freed.start {
+                if s >= cut {
                     *p = back.at(s);
                 }
             }
@@ -1638,13 +1814,14 @@ impl Coordinator {
             grant: grant.clone(),
             booked: grant.clone(),
             valid_until,
-            durable: false,
+            stored: u64::MAX,
         });
         let request = r.req.request;
         let d = r.dev;
         self.stats.awards += 1;
         let rec = self.record_for(key);
         let seq = self.store(Record::Award(rec));
+        self.mark_stored(key, seq);
         self.send(
             d,
             Body::Award(Award {
@@ -1788,6 +1965,14 @@ impl Coordinator {
         }
     }
 
+    fn mark_stored(&mut self, key: Key, seq: u64) {
+        if let Some(r) = self.reqs.get_mut(&key)
+            && let State::Awarded(a) = &mut r.state
+        {
+            a.stored = seq;
+        }
+    }
+
     fn record_for(&self, key: (usize, RequestId)) -> AwardRecord {
         let r = &self.reqs[&key];
         let State::Awarded(a) = &r.state else {
@@ -1851,10 +2036,11 @@ impl Coordinator {
         a.version += 1;
         a.grant = new.clone();
         a.booked = booked;
-        a.durable = false;
+        a.stored = u64::MAX;
         let (version, valid_until, request, d) = (a.version, a.valid_until, r.req.request, r.dev);
         let rec = self.record_for(key);
         let seq = self.store(Record::Award(rec));
+        self.mark_stored(key, seq);
         self.send(
             d,
             Body::Instruction(Instruction {
@@ -1886,6 +2072,11 @@ impl Coordinator {
             // it as the window rolls on): release from the later of now and the lease end.
             let from = match reason {
                 EndReason::Completed => self.slot,
+                // A forecast's load goes on whatever its messages do: its booking stays
+                // through the firm window, where the standing reservation takes over.
+                _ if matches!(r.req.demand, Demand::PowerForecast { .. }) => {
+                    self.slot.saturating_add(self.cfg.firm_slots)
+                }
                 _ => self.slot.max(a.valid_until.min(a.booked.end())),
             };
             let rest = from_slot(&a.booked, from);
@@ -1902,6 +2093,14 @@ impl Coordinator {
                     reason,
                 }));
             }
+        }
+        // Load nobody controls does not stop because its forecasts did: the standing
+        // reservation takes over again where the forecast's booking ends.
+        if matches!(r.req.demand, Demand::PowerForecast { .. })
+            && matches!(r.state, State::Awarded(_))
+        {
+            let from = self.slot.saturating_add(self.cfg.firm_slots);
+            self.start_standing(d, from);
         }
         self.finished.push((
             self.devs[d].rec.id.clone(),
@@ -1920,11 +2119,24 @@ impl Coordinator {
         };
         let start = r.req.earliest_start.max(self.slot);
         let skip = (start - r.req.earliest_start) as usize;
-        let powers: Vec<i64> = profile.iter().skip(skip).map(|v| v.p90_mw).collect();
+        // Only what lies inside the horizon is booked; later telemetry extends it.
+        let room = self.book.end().saturating_sub(start) as usize;
+        let cap = self.rating_cap(r.dev);
+        let powers: Vec<i64> = profile
+            .iter()
+            .skip(skip)
+            .take(room)
+            .map(|v| v.p90_mw.min(cap))
+            .collect();
         let path = self.cfg.tree.path(self.devs[r.dev].rec.circuit).to_vec();
+        let d = r.dev;
         self.book.add(&path, start, &powers);
+        // The forecast takes over from the standing reservation beyond the firm window
+        // (inside it both stand, which is only conservative).
+        let firm = self.slot.saturating_add(self.cfg.firm_slots);
+        self.stop_standing(d, firm);
         self.award(key, Placement { start, powers }, 1);
-        self.resolve_overbooking("uncontrollable load above its forecast");
+        self.resolve_overbooking("uncontrollable load above its forecast", &path);
     }
 
     /// A new forecast of uncontrollable load: the reservation follows it beyond the firm
@@ -1939,12 +2151,18 @@ impl Coordinator {
         if new.power_mw.is_empty() {
             new.start = first.max(firm);
         }
-        let end = first.saturating_add(forecast.len() as u32).max(new.end());
-        new.power_mw.resize((end - new.start) as usize, 0);
+        // Never beyond the horizon: the book cannot hold it there.
+        let end = first
+            .saturating_add(forecast.len() as u32)
+            .max(new.end())
+            .min(self.book.end());
+        new.power_mw
+            .resize(end.saturating_sub(new.start) as usize, 0);
+        let cap = self.rating_cap(r.dev);
         for (k, v) in forecast.iter().enumerate() {
             let s = first + k as Slot;
-            if s >= firm && s >= new.start {
-                new.power_mw[(s - new.start) as usize] = v.p90_mw;
+            if s >= firm && s >= new.start && s < end {
+                new.power_mw[(s - new.start) as usize] = v.p90_mw.min(cap);
             }
         }
         if new == a.grant {
@@ -1958,8 +2176,13 @@ impl Coordinator {
             a.grant = new.clone();
             a.booked = new;
         }
-        if self.book.overbooked().iter().any(|b| b.slot >= firm) {
-            self.resolve_overbooking("uncontrollable load above its forecast");
+        if self
+            .book
+            .overbooked_on(&path)
+            .iter()
+            .any(|b| b.slot >= firm)
+        {
+            self.resolve_overbooking("uncontrollable load above its forecast", &path);
         } else {
             self.schedule_batch(0);
         }
@@ -1969,11 +2192,11 @@ impl Coordinator {
     /// uncontrollable load), takes capacity back from the lowest classes: elastic and
     /// interruptible grants first, then jobs that have not started (a forced move: their
     /// grant is revoked and their device asks again), then running ones (a cut).
-    fn resolve_overbooking(&mut self, why: &str) {
+    fn resolve_overbooking(&mut self, why: &str, scope: &[CircuitIx]) {
         let firm = self.slot.saturating_add(self.cfg.firm_slots);
         let over_now = |c: &Self| -> Vec<Binding> {
             c.book
-                .overbooked()
+                .overbooked_on(scope)
                 .into_iter()
                 .filter(|b| b.slot >= firm)
                 .collect()

@@ -41,7 +41,7 @@
 //! let clock = SlotClock::new(Instant(0), 900_000);
 //! let washer = DeviceId::new("washer").unwrap();
 //! let site = CircuitTree::single("site", 5_000_000).unwrap();
-//! let rec = DeviceRecord { id: washer.clone(), circuit: 0, max_priority: Priority::Normal, port: 1 };
+//! let rec = DeviceRecord { id: washer.clone(), circuit: 0, max_priority: Priority::Normal, port: 1, standing_mw: 0 };
 //! let mut coord = Coordinator::new(CoordinatorConfig::new(site, clock, vec![rec]), Instant(0), None).unwrap();
 //! let mut agent = Agent::new(AgentConfig::new(washer, clock), Instant(0), 0);
 //!

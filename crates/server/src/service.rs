@@ -752,6 +752,8 @@ impl Devices {
             circuit,
             max_priority: row.max_priority,
             port: row.port,
+            // Uncontrolled load is announced by its forecasts, not a standing reservation.
+            standing_mw: 0,
         })
     }
 }

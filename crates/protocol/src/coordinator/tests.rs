@@ -19,6 +19,7 @@ fn coordinator(rating_mw: i64, devices: &[(&str, Priority, u32)]) -> Coordinator
             circuit: 0,
             max_priority: p,
             port,
+            standing_mw: 0,
         })
         .collect();
     let cfg = CoordinatorConfig::new(tree, SlotClock::new(Instant(0), SLOT_MS), devs);
@@ -522,4 +523,200 @@ fn invalid_demands_are_refused_with_their_problem() {
             ..
         })
     ));
+}
+
+fn envelope(
+    dev: &str,
+    seq: u64,
+    p: Priority,
+    min_kw: i64,
+    max_kw: i64,
+    earliest: Slot,
+    deadline: Slot,
+) -> CoordInput {
+    CoordInput::Message(Envelope::new(
+        id(dev),
+        seq,
+        Body::TimeslotRequest(TimeslotRequest {
+            request: seq,
+            priority: p,
+            earliest_start: earliest,
+            deadline,
+            demand: Demand::PowerEnvelope {
+                min_mw: min_kw * 1_000_000,
+                max_mw: max_kw * 1_000_000,
+            },
+            bid_per_mille: 1000,
+        }),
+    ))
+}
+
+fn telemetry(dev: &str, seq: u64, slot: Slot, kw: i64) -> CoordInput {
+    CoordInput::Message(Envelope::new(
+        id(dev),
+        seq,
+        Body::Telemetry(Telemetry {
+            slot,
+            measured_mw: kw * 1_000_000,
+            forecast: vec![],
+            holding: vec![],
+        }),
+    ))
+}
+
+#[test]
+fn overload_scales_then_sheds_the_lowest_class_first() {
+    // 10 kW site: a low and a normal heat pump share it; an uncontrollable load (a meter
+    // we cannot switch) then draws far more than anyone forecast.
+    let mut c = coordinator(
+        10_000_000,
+        &[
+            ("low", Priority::Low, 1),
+            ("normal", Priority::Normal, 2),
+            ("oven", Priority::Normal, 3),
+        ],
+    );
+    drain(&mut c, Instant(0), true);
+    c.handle(
+        Instant(10),
+        envelope("normal", 1, Priority::Normal, 1, 4, 0, 4),
+    )
+    .unwrap();
+    c.handle(Instant(10), envelope("low", 1, Priority::Low, 1, 4, 0, 4))
+        .unwrap();
+    after_batch(&mut c, true);
+    // In slot 0 the oven drew 5 kW, the heat pumps 4 kW each: 13 kW on a 10 kW site.
+    c.handle(Instant(1_000), telemetry("oven", 1, 0, 5))
+        .unwrap();
+    c.handle(Instant(1_000), telemetry("low", 2, 0, 4)).unwrap();
+    c.handle(Instant(1_000), telemetry("normal", 2, 0, 4))
+        .unwrap();
+    drain(&mut c, Instant(1_000), true);
+    c.handle_timeout(Instant(SLOT_MS));
+    let outs = drain(&mut c, Instant(SLOT_MS), true);
+    let shed: Vec<String> = outs
+        .iter()
+        .find_map(|o| match o {
+            Output::Event(Event::Overload { shed, .. }) => {
+                Some(shed.iter().map(|d| d.to_string()).collect())
+            }
+            _ => None,
+        })
+        .expect("an overload is handled");
+    // 3 kW too much: the low heat pump scales to its 1 kW minimum (−3 kW) and that is enough.
+    assert_eq!(shed, vec!["low".to_string()]);
+    let instructions: Vec<(DeviceId, Grant)> = sent(&outs)
+        .into_iter()
+        .filter_map(|(to, b)| match b {
+            Body::Instruction(i) => Some((to, i.grant)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(instructions.len(), 1);
+    assert_eq!(instructions[0].0.as_str(), "low");
+    assert_eq!(instructions[0].1.at(1), 1_000_000);
+}
+
+#[test]
+fn a_running_job_is_cut_only_for_a_critical_load() {
+    let mut c = coordinator(
+        5_000_000,
+        &[
+            ("washer", Priority::Low, 3),
+            ("heater", Priority::High, 2),
+            ("ventilator", Priority::Critical, 1),
+        ],
+    );
+    drain(&mut c, Instant(0), true);
+    c.handle(Instant(10), request("washer", 1, Priority::Low, 4, 6, 0, 6))
+        .unwrap();
+    after_batch(&mut c, true);
+    // A high request for slots 2..4 cannot take the running washer's power.
+    c.handle(
+        Instant(400),
+        request("heater", 1, Priority::High, 3, 2, 2, 4),
+    )
+    .unwrap();
+    c.handle_timeout(Instant(700));
+    let outs = drain(&mut c, Instant(700), true);
+    assert!(sent(&outs).iter().any(|(to, b)| to.as_str() == "heater"
+        && matches!(
+            b,
+            Body::Reject(Reject {
+                reason: RejectReason::Full { .. },
+                ..
+            })
+        )));
+    assert_eq!(c.stats().committed_cuts, 0);
+    // A critical one can, and that is counted.
+    c.handle(
+        Instant(800),
+        request("ventilator", 1, Priority::Critical, 3, 2, 2, 4),
+    )
+    .unwrap();
+    c.handle_timeout(Instant(1_100));
+    let outs = drain(&mut c, Instant(1_100), true);
+    assert!(
+        sent(&outs)
+            .iter()
+            .any(|(to, b)| to.as_str() == "ventilator" && matches!(b, Body::Award(_)))
+    );
+    assert_eq!(c.stats().committed_cuts, 1);
+    for s in 0..6 {
+        assert!(c.book().committed(0, s) <= 5_000_000);
+    }
+}
+
+#[test]
+fn a_waiting_request_is_served_when_capacity_frees_and_the_older_one_first() {
+    let mut c = coordinator(
+        4_000_000,
+        &[
+            ("ev", Priority::Normal, 1),
+            ("a", Priority::Normal, 2),
+            ("b", Priority::Normal, 3),
+        ],
+    );
+    drain(&mut c, Instant(0), true);
+    c.handle(Instant(10), request("ev", 1, Priority::Normal, 4, 8, 0, 8))
+        .unwrap();
+    after_batch(&mut c, true);
+    // `b` asks first, `a` later; both wait (the site is full until slot 8).
+    c.handle(Instant(400), request("b", 1, Priority::Normal, 3, 2, 0, 8))
+        .unwrap();
+    c.handle_timeout(Instant(700));
+    drain(&mut c, Instant(700), true);
+    c.handle_timeout(Instant(SLOT_MS + 10));
+    drain(&mut c, Instant(SLOT_MS + 10), true);
+    c.handle(
+        Instant(SLOT_MS + 20),
+        request("a", 1, Priority::Normal, 3, 2, 0, 8),
+    )
+    .unwrap();
+    c.handle_timeout(Instant(SLOT_MS + 400));
+    drain(&mut c, Instant(SLOT_MS + 400), true);
+    assert_eq!(c.waiting().len(), 2);
+    // The EV releases from slot 2 on.
+    let rel = CoordInput::Message(Envelope::new(
+        id("ev"),
+        2,
+        Body::Release(Release {
+            request: 1,
+            from_slot: 2,
+        }),
+    ));
+    c.handle(Instant(SLOT_MS + 500), rel).unwrap();
+    c.handle_timeout(Instant(SLOT_MS + 800));
+    let outs = drain(&mut c, Instant(SLOT_MS + 800), true);
+    let starts: Vec<(String, Slot)> = sent(&outs)
+        .into_iter()
+        .filter_map(|(to, b)| match b {
+            Body::Award(a) => Some((to.to_string(), a.grant.start)),
+            _ => None,
+        })
+        .collect();
+    // Both fit once the EV is gone, one after the other: the one that waited longer first.
+    let start_of = |d: &str| starts.iter().find(|(x, _)| x == d).map(|x| x.1).unwrap();
+    assert_eq!(starts.len(), 2, "{starts:?}");
+    assert!(start_of("b") < start_of("a"), "{starts:?}");
 }

@@ -8,6 +8,10 @@
 //!   repository.
 //! * [`population`] — scenario builders (`neighbourhood`, `poe-switch`, `sensor-field`, or a
 //!   scenario file) that turn a few hundred traces into thousands of devices.
+pub mod budget;
+pub mod central;
+pub mod engine;
 pub mod model;
+pub mod net;
 pub mod population;
 pub mod traces;

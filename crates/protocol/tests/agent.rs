@@ -1,0 +1,152 @@
+//! The device machine on its own: the safe rule when the coordinator goes silent, leases,
+//! duplicates and stale versions.
+
+use powerslot_protocol::agent::{Agent, AgentConfig, AgentInput, Need};
+use powerslot_protocol::msg::{Award, Body, Envelope, Grant, Instruction, InstructionKind, Lease};
+use powerslot_protocol::output::{Event, Output};
+use powerslot_protocol::{Demand, DeviceId, Instant, PowerValue, Priority, SlotClock};
+
+const SLOT_MS: u64 = 60_000;
+
+fn agent() -> (Agent, u64) {
+    let id = DeviceId::new("ev").unwrap();
+    let mut a = Agent::new(
+        AgentConfig::new(id, SlotClock::new(Instant(0), SLOT_MS)),
+        Instant(0),
+        0,
+    );
+    let need = Need {
+        priority: Priority::Normal,
+        earliest_start: 0,
+        deadline: 20,
+        demand: Demand::PowerProfile {
+            profile: vec![PowerValue::exact(3_000_000); 10],
+            interruptible: false,
+            min_on_slots: 0,
+            min_off_slots: 0,
+        },
+        bid_per_mille: 1000,
+        accept_until: 20,
+    };
+    let req = a.handle(Instant(0), AgentInput::Need(need)).unwrap();
+    (a, req)
+}
+
+fn from_coordinator(seq: u64, body: Body) -> AgentInput {
+    AgentInput::Message(Envelope::new(DeviceId::new("ev").unwrap(), seq, body))
+}
+
+fn drain(a: &mut Agent) -> Vec<Output> {
+    let mut v = Vec::new();
+    loop {
+        match a.poll_output() {
+            Output::Timeout(_) => return v,
+            o => v.push(o),
+        }
+    }
+}
+
+#[test]
+fn a_grant_is_followed_only_inside_its_lease() {
+    let (mut a, req) = agent();
+    drain(&mut a);
+    let award = Body::Award(Award {
+        request: req,
+        version: 1,
+        grant: Grant {
+            start: 0,
+            power_mw: vec![3_000_000; 10],
+        },
+        valid_until: 2,
+    });
+    a.handle(Instant(100), from_coordinator(1, award.clone()));
+    assert_eq!(a.limit_at(0), 3_000_000);
+    assert_eq!(a.limit_at(1), 3_000_000);
+    // Not renewed: from slot 2 on the device may not draw.
+    assert_eq!(a.limit_at(2), 0);
+    // A duplicate changes nothing; a renewal of the same version extends.
+    a.handle(Instant(200), from_coordinator(2, award));
+    a.handle(
+        Instant(300),
+        from_coordinator(
+            3,
+            Body::Lease(Lease {
+                valid_until: 5,
+                grants: vec![(req, 1)],
+            }),
+        ),
+    );
+    assert_eq!(a.limit_at(4), 3_000_000);
+    // A renewal of another version does not.
+    a.handle(
+        Instant(400),
+        from_coordinator(
+            4,
+            Body::Lease(Lease {
+                valid_until: 9,
+                grants: vec![(req, 7)],
+            }),
+        ),
+    );
+    assert_eq!(a.limit_at(6), 0);
+    // A replayed old message is ignored.
+    a.handle(
+        Instant(500),
+        from_coordinator(
+            3,
+            Body::Instruction(Instruction {
+                request: req,
+                version: 9,
+                kind: InstructionKind::Scale,
+                grant: Grant {
+                    start: 0,
+                    power_mw: vec![9_000_000; 10],
+                },
+                valid_until: 10,
+            }),
+        ),
+    );
+    assert_eq!(a.limit_at(1), 3_000_000);
+}
+
+#[test]
+fn a_silent_coordinator_triggers_the_safe_rule() {
+    let (mut a, req) = agent();
+    drain(&mut a);
+    a.handle(
+        Instant(100),
+        from_coordinator(
+            1,
+            Body::Award(Award {
+                request: req,
+                version: 1,
+                grant: Grant {
+                    start: 0,
+                    power_mw: vec![3_000_000; 10],
+                },
+                valid_until: 2,
+            }),
+        ),
+    );
+    drain(&mut a);
+    // Nothing for more than a slot: the device reports its fallback and draws only what
+    // its lease still allows.
+    a.handle_timeout(Instant(SLOT_MS + 500));
+    let outs = drain(&mut a);
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Event(Event::Fallback { .. })))
+    );
+    assert_eq!(a.limit_at(1), 3_000_000);
+    a.handle_timeout(Instant(2 * SLOT_MS + 1));
+    let outs = drain(&mut a);
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        Output::Actuate {
+            slot: 2,
+            limit_mw: 0
+        }
+    )));
+    // It keeps asking (retransmissions and heartbeats), never drawing more.
+    assert!(outs.iter().any(|o| matches!(o, Output::Send { .. })));
+}

@@ -1,0 +1,336 @@
+//! Budget sources as the coordinator sees them, and the physics behind them.
+//!
+//! A [`Publisher`] turns a [`BudgetSource`] into the capacity curves a coordinator receives
+//! slot by slot over its rolling horizon. For solar plus battery the rule is stated and
+//! simple:
+//!
+//! * **Production forecast.** Kansal's per-slot EWMA across days (α = 0.5) gives the shape of
+//!   a day; the last hours' ratio of real to expected production (bounded to 0.2–1.5 and
+//!   shrunk towards 1 where the expectation is small, so dawn and dusk cannot explode it)
+//!   scales the next hours, fading out over three hours; the forecast is then lowered by a
+//!   margin of 15 % so that a cloudy hour is absorbed by the battery, not by shedding.
+//! * **Battery allowance.** The energy above the reserve is spread evenly over the slots until
+//!   the forecast production next covers the night threshold (the next sunrise); that power
+//!   is added to the forecast production in those slots, up to the inverter's rating. After
+//!   the next sunrise only the forecast production (and the grid connection, if any) counts.
+//! * **Firm window.** Capacity already published for the next `firm_slots` is never lowered:
+//!   the battery bridges whatever the forecast got wrong there.
+//!
+//! [`BatteryPhysics`] then runs the real battery under the real load and production, and
+//! counts what it could not serve (a blackout) — the physical consequence of a plan.
+
+use powerslot_core::Slot;
+
+use super::model::{BudgetSource, SolarBattery};
+
+/// Publishes the capacity of one circuit, slot by slot.
+#[derive(Clone, Debug)]
+pub struct Publisher {
+    source: BudgetSource,
+    rating_mw: i64,
+    slots_per_day: usize,
+    /// EWMA of production per slot of the day, mW.
+    ewma: Vec<f64>,
+    /// Real production seen so far in the run.
+    seen: Vec<i64>,
+    /// Last published capacity per slot (absolute slot index → value), for the firm window.
+    published: Vec<i64>,
+    firm_slots: u32,
+    horizon: u32,
+    /// Stored energy the allowance was computed from, mWh.
+    stored_mwh: i64,
+}
+
+/// Night: production below this share of the day's expected peak.
+const NIGHT_SHARE: f64 = 0.05;
+/// Safety margin taken off the production forecast.
+const MARGIN: f64 = 0.15;
+
+impl Publisher {
+    /// A publisher for a circuit rated `rating_mw` on a grid of `slot_ms`, publishing
+    /// `horizon` slots ahead and keeping `firm_slots` firm, over a run of `slots` slots.
+    pub fn new(
+        source: BudgetSource,
+        rating_mw: i64,
+        slot_ms: u64,
+        horizon: u32,
+        firm_slots: u32,
+        slots: Slot,
+    ) -> Self {
+        let slots_per_day = (86_400_000 / slot_ms.max(1)).max(1) as usize;
+        let mut ewma = vec![0.0; slots_per_day];
+        let mut stored = 0;
+        if let BudgetSource::SolarBattery(sb) = &source {
+            // Learn the day's shape from the history, oldest first.
+            let mut seen_any = vec![false; slots_per_day];
+            for (k, &p) in sb.history_mw.iter().enumerate() {
+                let i = k % slots_per_day;
+                ewma[i] = if seen_any[i] {
+                    0.5 * ewma[i] + 0.5 * p as f64
+                } else {
+                    p as f64
+                };
+                seen_any[i] = true;
+            }
+            stored = sb.initial_mwh;
+        }
+        let total = slots as usize + horizon as usize + 1;
+        Self {
+            source,
+            rating_mw,
+            slots_per_day,
+            ewma,
+            seen: Vec::new(),
+            published: vec![i64::MIN; total],
+            firm_slots,
+            horizon,
+            stored_mwh: stored,
+        }
+    }
+
+    /// What the source gives in `slot` at the most (for a fixed source, the rating).
+    fn base_at(&self, slot: Slot) -> i64 {
+        match &self.source {
+            BudgetSource::Fixed => self.rating_mw,
+            BudgetSource::Curve(v) => v
+                .get(slot as usize)
+                .or(v.last())
+                .copied()
+                .unwrap_or(self.rating_mw)
+                .min(self.rating_mw),
+            BudgetSource::SolarBattery(_) => self.rating_mw,
+        }
+    }
+
+    /// Records the real production of a slot that has ended and the battery's energy now.
+    pub fn observe(&mut self, slot: Slot, production_mw: i64, stored_mwh: i64) {
+        let i = slot as usize % self.slots_per_day;
+        self.ewma[i] = 0.5 * self.ewma[i] + 0.5 * production_mw as f64;
+        if self.seen.len() <= slot as usize {
+            self.seen.resize(slot as usize + 1, 0);
+        }
+        self.seen[slot as usize] = production_mw;
+        self.stored_mwh = stored_mwh;
+    }
+
+    /// The production forecast for `from..from + n` (before the margin), mW.
+    pub fn forecast_production(&self, from: Slot, n: u32) -> Vec<f64> {
+        let spd = self.slots_per_day;
+        // Ratio of real to expected over the last two hours, shrunk where little was
+        // expected (a dawn slot's ratio means nothing).
+        let recent = (2 * spd / 24).max(1);
+        let (mut real, mut expected) = (0.0, 0.0);
+        for s in (from as usize).saturating_sub(recent)..from as usize {
+            if let Some(&x) = self.seen.get(s) {
+                real += x as f64;
+                expected += self.ewma[s % spd];
+            }
+        }
+        let peak = self.ewma.iter().copied().fold(0.0, f64::max).max(1.0);
+        let weight = (expected / (recent as f64 * peak * 0.3)).min(1.0);
+        let ratio = if expected > 0.0 {
+            (real / expected).clamp(0.2, 1.5)
+        } else {
+            1.0
+        };
+        let ratio = 1.0 + weight * (ratio - 1.0);
+        let fade = (3 * spd / 24).max(1) as f64;
+        (0..n)
+            .map(|k| {
+                let s = from as usize + k as usize;
+                let f = (1.0 - k as f64 / fade).max(0.0);
+                self.ewma[s % spd] * (1.0 + f * (ratio - 1.0))
+            })
+            .collect()
+    }
+
+    /// The capacity to publish for `now..now + horizon`, keeping the firm window.
+    pub fn publish(&mut self, now: Slot) -> Vec<i64> {
+        let n = self.horizon;
+        let mut out: Vec<i64> = match &self.source {
+            BudgetSource::SolarBattery(sb) => self.solar_capacity(sb, now, n),
+            _ => (0..n).map(|k| self.base_at(now + k)).collect(),
+        };
+        for (k, v) in out.iter_mut().enumerate() {
+            let s = now as usize + k;
+            if s >= self.published.len() {
+                continue;
+            }
+            let prev = self.published[s];
+            if prev != i64::MIN && (k as u32) < self.firm_slots {
+                // Never lower inside the firm window; the battery bridges it.
+                *v = (*v).max(prev);
+            }
+            *v = (*v).clamp(0, self.rating_mw);
+            self.published[s] = *v;
+        }
+        out
+    }
+
+    fn solar_capacity(&self, sb: &SolarBattery, now: Slot, n: u32) -> Vec<i64> {
+        let pv = self.forecast_production(now, n);
+        let peak = self.ewma.iter().copied().fold(0.0, f64::max);
+        let night = peak * NIGHT_SHARE;
+        // Slots until the production next covers the night threshold after a dark spell.
+        let mut dark_seen = false;
+        let mut until_sunrise = n as usize;
+        for (k, &p) in pv.iter().enumerate() {
+            if p < night {
+                dark_seen = true;
+            } else if dark_seen {
+                until_sunrise = k;
+                break;
+            }
+        }
+        let usable = (self.stored_mwh - sb.reserve_mwh).max(0) as f64;
+        let slot_h = 24.0 / self.slots_per_day as f64;
+        let allowance = usable / (until_sunrise.max(1) as f64 * slot_h);
+        pv.iter()
+            .enumerate()
+            .map(|(k, &p)| {
+                let prod = p * (1.0 - MARGIN);
+                let battery = if k < until_sunrise { allowance } else { 0.0 };
+                let v = prod + battery + sb.grid_mw as f64;
+                (v as i64).min(sb.inverter_mw + sb.grid_mw)
+            })
+            .collect()
+    }
+}
+
+/// The real battery under the real load: what it holds, and what it could not serve.
+#[derive(Clone, Debug)]
+pub struct BatteryPhysics {
+    sb: SolarBattery,
+    stored_mwh: f64,
+    slot_h: f64,
+    /// Energy that no source could serve, mWh.
+    pub unserved_mwh: f64,
+    /// Slots with unserved load.
+    pub blackout_slots: u32,
+    /// Lowest stored energy seen, mWh.
+    pub min_stored_mwh: f64,
+    /// Production that had nowhere to go (battery full), mWh.
+    pub curtailed_mwh: f64,
+}
+
+impl BatteryPhysics {
+    /// The battery at its initial charge.
+    pub fn new(sb: &SolarBattery, slot_ms: u64) -> Self {
+        Self {
+            stored_mwh: sb.initial_mwh as f64,
+            min_stored_mwh: sb.initial_mwh as f64,
+            sb: sb.clone(),
+            slot_h: slot_ms as f64 / 3_600_000.0,
+            unserved_mwh: 0.0,
+            blackout_slots: 0,
+            curtailed_mwh: 0.0,
+        }
+    }
+
+    /// One slot of `load_mw` against the real production of `slot`; returns the energy
+    /// stored after it, mWh.
+    pub fn step(&mut self, slot: Slot, load_mw: i64) -> i64 {
+        let pv = self
+            .sb
+            .production_mw
+            .get(slot as usize)
+            .copied()
+            .unwrap_or(0) as f64;
+        let net = load_mw as f64 - pv;
+        if net > 0.0 {
+            let want = net.min(self.sb.inverter_mw as f64) * self.slot_h;
+            let from_battery = want.min(self.stored_mwh);
+            self.stored_mwh -= from_battery;
+            let short = net * self.slot_h - from_battery - self.sb.grid_mw as f64 * self.slot_h;
+            if short > 1e-6 {
+                self.unserved_mwh += short;
+                self.blackout_slots += 1;
+            }
+        } else {
+            // Charging at 95 % efficiency, curtailing what does not fit.
+            let charge = -net * self.slot_h * 0.95;
+            let room = self.sb.battery_mwh as f64 - self.stored_mwh;
+            self.stored_mwh += charge.min(room);
+            self.curtailed_mwh += (charge - room).max(0.0) / 0.95;
+        }
+        self.min_stored_mwh = self.min_stored_mwh.min(self.stored_mwh);
+        self.stored_mwh as i64
+    }
+
+    /// Real production in `slot`, mW.
+    pub fn production(&self, slot: Slot) -> i64 {
+        self.sb
+            .production_mw
+            .get(slot as usize)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn solar(days: usize) -> SolarBattery {
+        // 24 one-hour slots: sun from 6 to 18, peak 10 kW at noon.
+        let day: Vec<i64> = (0..24)
+            .map(|h| {
+                if (6..18).contains(&h) {
+                    let x = (h as f64 - 6.0) / 12.0 * std::f64::consts::PI;
+                    (x.sin() * 10_000_000.0) as i64
+                } else {
+                    0
+                }
+            })
+            .collect();
+        SolarBattery {
+            production_mw: day.repeat(days),
+            history_mw: day.repeat(7),
+            battery_mwh: 20_000_000,
+            reserve_mwh: 2_000_000,
+            initial_mwh: 12_000_000,
+            inverter_mw: 8_000_000,
+            grid_mw: 0,
+        }
+    }
+
+    #[test]
+    fn the_battery_is_spread_until_sunrise_and_the_firm_window_holds() {
+        let sb = solar(2);
+        let mut p = Publisher::new(
+            BudgetSource::SolarBattery(sb.clone()),
+            8_000_000,
+            3_600_000,
+            24,
+            2,
+            48,
+        );
+        // At 18:00: 10 kWh usable over the 13 hours until production returns at 07:00.
+        let c = p.publish(18);
+        assert!((c[0] - 769_230).abs() < 1_000, "{}", c[0]);
+        assert!((c[12] - 769_230).abs() < 1_000);
+        // At noon the next day, production (less the margin) caps at the inverter.
+        assert_eq!(c[18], 8_000_000);
+        // A drained battery lowers the night allowance, but not inside the firm window.
+        p.observe(18, 0, 2_000_000);
+        let c2 = p.publish(19);
+        assert_eq!(c2[0], c[1]);
+        assert!(c2[2] < 1_000);
+    }
+
+    #[test]
+    fn battery_physics_counts_what_could_not_be_served() {
+        let sb = solar(1);
+        let mut b = BatteryPhysics::new(&sb, 3_600_000);
+        // 2 kW from 18:00 to midnight: 12 kWh asked, 12 kWh stored (the reserve is a
+        // planning margin, not a physical limit).
+        for h in 18..24 {
+            b.step(h, 2_000_000);
+        }
+        assert_eq!(b.blackout_slots, 0);
+        for h in 0..6 {
+            b.step(h, 5_000_000);
+        }
+        assert!(b.unserved_mwh > 0.0);
+    }
+}
