@@ -45,6 +45,9 @@ enum Command {
     Devices(cmd::serve::Devices),
     /// Measure a coordinator under many agents on loopback (messages/s, latency, CPU, memory).
     Load(cmd::load::LoadArgs),
+    /// The whole system in compressed time: coordinator, broker, ledger, API and a
+    /// neighbourhood of agents under a solar-and-battery budget, with a live summary.
+    Demo(cmd::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Agent(a) => cmd::agent::run(*a),
         Command::Devices(d) => cmd::serve::run_devices(d),
         Command::Load(a) => cmd::load::run(a),
+        Command::Demo(a) => cmd::demo::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -82,6 +82,10 @@ pub struct AgentOptions {
     pub clock: Clock,
     /// Its meter.
     pub source: Source,
+    /// The protocol slot in which a [`Source::Trace`] plays its `start` (`None`: the agent's
+    /// first slot). Agents started together for one scenario set it so that their traces
+    /// stay aligned on the scenario's calendar whenever each of them starts.
+    pub trace_anchor: Option<Slot>,
     /// Its jobs.
     pub jobs: Vec<Job>,
     /// Its class for forecast requests.
@@ -116,6 +120,7 @@ impl AgentOptions {
             slot_ms,
             clock: Clock::realtime(),
             source: Source::None,
+            trace_anchor: None,
             jobs: Vec::new(),
             priority: Priority::Normal,
             max_mw: 10_000_000,
@@ -312,6 +317,7 @@ pub async fn run(
     };
     let has_meter = !matches!(opts.source, Source::None);
     let first_slot = slot_clock.slot_at(now);
+    let anchor = opts.trace_anchor.unwrap_or(first_slot);
     let mut current = first_slot;
     let mut slot_sum = 0.0;
     let mut slot_n = 0u32;
@@ -345,8 +351,8 @@ pub async fn run(
         // Slot boundaries: measure, forecast, report.
         while current < slot {
             let measured_w = if !trace.is_empty() {
-                let i = trace_start + (current - first_slot) as usize;
-                trace[i % trace.len()]
+                let i = trace_start as i64 + i64::from(current) - i64::from(anchor);
+                trace[i.rem_euclid(trace.len() as i64) as usize]
             } else if slot_n > 0 {
                 slot_sum / f64::from(slot_n)
             } else {

@@ -2,6 +2,7 @@
 
 pub(crate) mod agent;
 pub(crate) mod bench;
+pub(crate) mod demo;
 pub(crate) mod figure;
 pub(crate) mod forecast;
 pub(crate) mod harvest;

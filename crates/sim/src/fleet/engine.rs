@@ -1102,10 +1102,26 @@ impl<'a> Sim<'a> {
             {
                 let held: Vec<String> = self.agents[d]
                     .held()
-                    .map(|h| format!("r{} v{} {}..{} <{} {:?}", h.request, h.version, h.grant.start, h.grant.end(), h.valid_until, h.grant.power_mw))
+                    .map(|h| {
+                        format!(
+                            "r{} v{} {}..{} <{} {:?}",
+                            h.request,
+                            h.version,
+                            h.grant.start,
+                            h.grant.end(),
+                            h.valid_until,
+                            h.grant.power_mw
+                        )
+                    })
                     .collect();
-                let needs: Vec<String> = self.agents[d].needs().map(|(k, st, p)| format!("{k}:{st:?}:{p}")).collect();
-                eprintln!("{} slot {s}: limit {limit} draw {draw} held {held:?} needs {needs:?}", self.mech.name());
+                let needs: Vec<String> = self.agents[d]
+                    .needs()
+                    .map(|(k, st, p)| format!("{k}:{st:?}:{p}"))
+                    .collect();
+                eprintln!(
+                    "{} slot {s}: limit {limit} draw {draw} held {held:?} needs {needs:?}",
+                    self.mech.name()
+                );
             }
             if controllable {
                 if draw > 0 && self.last_draw[d] == 0 {
