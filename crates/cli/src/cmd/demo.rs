@@ -132,7 +132,7 @@ pub(crate) fn run(a: DemoArgs) -> Result<()> {
     // The coordinator's and agents' logs would drown the progress lines: warnings only,
     // unless RUST_LOG says otherwise.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rumqttd=error,rumqttc=error"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rumqttd=off,rumqttc=off"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
