@@ -40,6 +40,18 @@ enum Command {
     Simulate(cmd::simulate::Args),
     /// Plan a home's day: deferrable loads, PV and a battery under prices and a grid limit.
     Day(cmd::day::Args),
+    /// Run a site's coordinator: MQTT (embedded broker or --broker), SQLite ledger, HTTP API.
+    Serve(Box<cmd::serve::ServeArgs>),
+    /// Run device agents against a coordinator (one device or many).
+    Agent(Box<cmd::agent::AgentArgs>),
+    /// Register and list a site's devices.
+    #[command(subcommand)]
+    Devices(cmd::serve::Devices),
+    /// Measure a coordinator under many agents on loopback (messages/s, latency, CPU, memory).
+    Load(cmd::load::LoadArgs),
+    /// The whole system in compressed time: coordinator, broker, ledger, API and a
+    /// neighbourhood of agents under a solar-and-battery budget, with a live summary.
+    Demo(cmd::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +65,11 @@ fn main() -> ExitCode {
         Command::Harvest(h) => cmd::harvest::run(h),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Day(args) => cmd::day::run(args),
+        Command::Serve(a) => cmd::serve::run(*a),
+        Command::Agent(a) => cmd::agent::run(*a),
+        Command::Devices(d) => cmd::serve::run_devices(d),
+        Command::Load(a) => cmd::load::run(a),
+        Command::Demo(a) => cmd::demo::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

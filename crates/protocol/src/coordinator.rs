@@ -370,8 +370,50 @@ impl Coordinator {
             for a in snap.awards {
                 c.restore_award(a);
             }
+            for (id, seq) in snap.last_seq {
+                if let Some(&d) = c.by_id.get(&id) {
+                    let dev = &mut c.devs[d];
+                    dev.replay = ReplayWindow::starting_at(dev.replay.highest().max(seq));
+                }
+            }
+            for (id, r) in snap.waiting {
+                c.restore_waiting(&id, r);
+            }
         }
         Ok(c)
+    }
+
+    /// A request that was waiting when the ledger was written waits again (negotiated in the
+    /// first batch), unless it is granted already, its device is gone, or its window closed.
+    fn restore_waiting(&mut self, id: &DeviceId, r: TimeslotRequest) {
+        let Some(&d) = self.by_id.get(id) else {
+            return;
+        };
+        let key = (d, r.request);
+        let len = r.demand.min_duration(
+            r.deadline.saturating_sub(r.earliest_start),
+            self.cfg.clock.slot_ms,
+        );
+        if self.reqs.contains_key(&key)
+            || r.deadline < self.slot.saturating_add(len)
+            || self.devs[d].open.len() >= limits::MAX_OPEN_REQUESTS_PER_DEVICE
+        {
+            return;
+        }
+        self.devs[d].open.insert(r.request);
+        self.arrivals += 1;
+        self.reqs.insert(
+            key,
+            Req {
+                dev: d,
+                req: r,
+                arrival: self.arrivals,
+                state: State::Pending,
+                rounds: 0,
+                messages: 0,
+            },
+        );
+        self.schedule_batch(0);
     }
 
     fn add_device(&mut self, rec: DeviceRecord) -> Result<(), ProtocolError> {
@@ -497,6 +539,13 @@ impl Coordinator {
         let dev = &mut self.devs[d];
         dev.replay = ReplayWindow::starting_at(dev.replay.highest().max(a.request));
         dev.open.insert(a.request);
+        // The ledger holds the lease of the last stored version, not the renewals that came
+        // after it (a write per heartbeat). A grant whose device kept renewing it through the
+        // outage gets one lease from now to be renewed again instead of lapsing at the first
+        // slot boundary. Its capacity stays booked all along, so this commits nothing new.
+        let valid_until = a
+            .valid_until
+            .max(self.slot.saturating_add(self.cfg.lease_slots));
         self.arrivals += 1;
         self.reqs.insert(
             (d, a.request),
@@ -515,7 +564,7 @@ impl Coordinator {
                     version: a.version,
                     grant: a.grant,
                     booked: a.booked,
-                    valid_until: a.valid_until,
+                    valid_until,
                     stored: 0,
                 }),
                 rounds: 0,

@@ -248,10 +248,22 @@ pub enum Event {
 
 /// Everything the ledger must hold to restart a coordinator: the live grants and the last
 /// epoch. Unacknowledged stores never happened.
+///
+/// Two parts are optional (empty in older ledgers and in a simulator that does not keep
+/// them): the requests still waiting for capacity, which would otherwise be forgotten — their
+/// devices were told to wait and do not ask again — and the highest sequence number accepted
+/// from each device, without which a message seen before the restart could be replayed once
+/// after it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// The epoch of the run that wrote the ledger.
     pub epoch: u32,
     /// Every grant that has not ended.
     pub awards: Vec<AwardRecord>,
+    /// Requests accepted and not granted yet: they wait again after the restart.
+    #[serde(default)]
+    pub waiting: Vec<(DeviceId, crate::msg::TimeslotRequest)>,
+    /// The highest sequence number accepted from each device.
+    #[serde(default)]
+    pub last_seq: Vec<(DeviceId, u64)>,
 }

@@ -363,6 +363,7 @@ fn a_restarted_coordinator_keeps_its_grants_and_grants_nothing_twice() {
     let snapshot = Snapshot {
         epoch: 1,
         awards: c.awards(),
+        ..Snapshot::default()
     };
     let tree = CircuitTree::single("site", 10_000_000).unwrap();
     let devs = c.devices().cloned().collect();
@@ -389,6 +390,118 @@ fn a_restarted_coordinator_keeps_its_grants_and_grants_nothing_twice() {
     for s in 0..10 {
         assert!(c2.book().committed(0, s) <= 10_000_000);
     }
+}
+
+#[test]
+fn a_restarted_coordinator_keeps_waiting_requests_and_refuses_old_sequence_numbers() {
+    let mut c = coordinator(
+        10_000_000,
+        &[("ev", Priority::Normal, 1), ("dw", Priority::Normal, 2)],
+    );
+    drain(&mut c, Instant(0), true);
+    c.handle(
+        Instant(10),
+        request("ev", 1, Priority::Normal, 7, 12, 0, 12),
+    )
+    .unwrap();
+    c.handle(Instant(10), request("dw", 5, Priority::Normal, 5, 2, 0, 12))
+        .unwrap();
+    after_batch(&mut c, true);
+    let waiting = c.waiting();
+    assert_eq!(
+        waiting.len(),
+        1,
+        "the dishwasher does not fit beside the EV"
+    );
+    let dw_request = match &request("dw", 5, Priority::Normal, 5, 2, 0, 12) {
+        CoordInput::Message(Envelope {
+            body: Body::TimeslotRequest(r),
+            ..
+        }) => r.clone(),
+        _ => unreachable!(),
+    };
+    let snapshot = Snapshot {
+        epoch: 1,
+        awards: c.awards(),
+        waiting: vec![(id("dw"), dw_request)],
+        last_seq: vec![(id("ev"), 1), (id("dw"), 9)],
+    };
+    let tree = CircuitTree::single("site", 10_000_000).unwrap();
+    let devs = c.devices().cloned().collect();
+    let cfg = CoordinatorConfig::new(tree, SlotClock::new(Instant(0), SLOT_MS), devs);
+    let mut c2 = Coordinator::new(cfg, Instant(500), Some(snapshot)).unwrap();
+    drain(&mut c2, Instant(500), true);
+    // The waiting request is negotiated again and, once the EV's grant ends, placed.
+    assert_eq!(c2.waiting().len(), 1);
+    // Sequence numbers up to the last one accepted before the restart are replays.
+    let hb = |seq| {
+        CoordInput::Message(Envelope::new(
+            id("dw"),
+            seq,
+            Body::Heartbeat(Heartbeat { holding: vec![] }),
+        ))
+    };
+    assert!(matches!(
+        c2.handle(Instant(600), hb(8)),
+        Err(ProtocolError::Replay { .. })
+    ));
+    c2.handle(Instant(600), hb(10)).unwrap();
+    c2.handle_timeout(Instant(10 * SLOT_MS + 1));
+    let outs = drain(&mut c2, Instant(10 * SLOT_MS + 1), true);
+    assert!(
+        sent(&outs)
+            .iter()
+            .any(|(to, b)| to.as_str() == "dw" && matches!(b, Body::Award(_))),
+        "the restored request is granted when capacity frees up"
+    );
+}
+
+#[test]
+fn restored_grants_get_a_lease_to_be_renewed_after_a_long_outage() {
+    let mut c = coordinator(10_000_000, &[("ev", Priority::Normal, 1)]);
+    drain(&mut c, Instant(0), true);
+    c.handle(
+        Instant(10),
+        request("ev", 1, Priority::Normal, 7, 10, 0, 10),
+    )
+    .unwrap();
+    after_batch(&mut c, true);
+    let awards = c.awards();
+    assert_eq!(awards[0].valid_until, 2);
+    let snapshot = Snapshot {
+        epoch: 1,
+        awards,
+        ..Snapshot::default()
+    };
+    // The coordinator comes back in slot 4, after the stored lease (slot 2) ended.
+    let tree = CircuitTree::single("site", 10_000_000).unwrap();
+    let devs = c.devices().cloned().collect();
+    let cfg = CoordinatorConfig::new(tree, SlotClock::new(Instant(0), SLOT_MS), devs);
+    let t = Instant(4 * SLOT_MS + 100);
+    let mut c2 = Coordinator::new(cfg, t, Some(snapshot)).unwrap();
+    drain(&mut c2, t, true);
+    // The device's heartbeat, early in the next slot, still finds its grant.
+    let t5 = Instant(5 * SLOT_MS + 100);
+    c2.handle(
+        t5,
+        CoordInput::Message(Envelope::new(
+            id("ev"),
+            9,
+            Body::Heartbeat(Heartbeat {
+                holding: vec![(1, 1)],
+            }),
+        )),
+    )
+    .unwrap();
+    let outs = drain(&mut c2, t5, true);
+    assert!(
+        sent(&outs)
+            .iter()
+            .any(|(_, b)| matches!(b, Body::Lease(l) if l.valid_until == 7)),
+        "{outs:?}"
+    );
+    assert_eq!(c2.awards().len(), 1, "the grant did not lapse");
+    assert_eq!(c2.book().committed(0, 6), 7_000_000);
 }
 
 #[test]

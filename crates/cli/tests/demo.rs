@@ -1,0 +1,143 @@
+//! `powerslot demo` end to end: the binary runs briefly on free loopback ports; while it runs,
+//! the test reads its HTTP API and checks that awards were made and that, slot by slot and on
+//! every circuit, what the coordinator committed stays within the budget it was given; at the
+//! end, the demo's own summary must agree (no budget violation, awards made).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use powerslot_server::mqtt::free_port;
+use powerslot_server::probe;
+
+/// A child process killed when the test ends, however it ends.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
+    let r = probe::get(addr, path).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    assert_eq!(r.status, 200, "GET {path}: {}", r.body);
+    serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("GET {path}: {e}: {}", r.body))
+}
+
+#[test]
+fn the_demo_awards_within_the_budget_and_says_so() {
+    let http = SocketAddr::from(([127, 0, 0, 1], free_port("127.0.0.1").unwrap()));
+    let mqtt = format!("127.0.0.1:{}", free_port("127.0.0.1").unwrap());
+    let child = Command::new(env!("CARGO_BIN_EXE_powerslot"))
+        .args(["demo", "--houses", "3", "--duration", "14", "--json"])
+        .args(["--http", &http.to_string(), "--mqtt", &mqtt])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("powerslot demo starts");
+    let mut child = Proc(child);
+
+    // The API comes up with the coordinator.
+    let started = Instant::now();
+    while probe::get(http, "/api/health").is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the demo's API did not come up on {http}"
+        );
+        if let Some(st) = child.0.try_wait().unwrap() {
+            panic!("powerslot demo exited during start-up: {st}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let health = get_json(http, "/api/health");
+    let first = health["slot"].as_u64().unwrap();
+    let devices = get_json(http, "/api/devices");
+    let n = devices.as_array().unwrap().len();
+    assert!(n >= 8, "a neighbourhood of three houses has {n} devices");
+
+    // Let a few hours of protocol time pass (a slot is 0.625 s at the default speed), then
+    // read what was granted and the budget, on every circuit.
+    std::thread::sleep(Duration::from_secs(7));
+    let now = get_json(http, "/api/health")["slot"].as_u64().unwrap();
+    assert!(
+        now > first + 4,
+        "protocol time did not run: {first} → {now}"
+    );
+    let alloc = get_json(
+        http,
+        &format!("/api/allocations?from={first}&to={}", now + 8),
+    );
+    let granted: usize = alloc
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["grants"].as_array().unwrap().len())
+        .sum();
+    assert!(
+        granted > 0,
+        "no grant in slots {first}..{}: {alloc}",
+        now + 8
+    );
+    let mut circuits = vec!["site".to_string()];
+    circuits.extend((1..=3).map(|h| format!("house-{h}")));
+    for c in &circuits {
+        let b = get_json(http, &format!("/api/budget?circuit={c}&from={now}"));
+        let cap = b["capacity_mw"].as_array().unwrap();
+        let committed = b["committed_mw"].as_array().unwrap();
+        assert!(!cap.is_empty());
+        for (k, (cap, com)) in cap.iter().zip(committed).enumerate() {
+            let (cap, com) = (cap.as_i64().unwrap(), com.as_i64().unwrap());
+            assert!(
+                com <= cap,
+                "circuit {c}, slot {}: {com} mW committed over {cap} mW",
+                now + k as u64
+            );
+        }
+    }
+    // The site's budget is the solar-and-battery curve, not just its rating.
+    let site = get_json(http, &format!("/api/budget?circuit=site&from={now}"));
+    let caps: Vec<i64> = site["capacity_mw"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert!(
+        caps.iter().min() < caps.iter().max(),
+        "the site's capacity does not change over the horizon: {caps:?}"
+    );
+    let status = get_json(http, "/api/health");
+    assert!(status["stats"]["awards"].as_u64().unwrap() > 0);
+
+    // The demo ends by itself after --duration and prints its result.
+    let out = child.0.stdout.take().unwrap();
+    let mut last = String::new();
+    for line in BufReader::new(out).lines() {
+        last = line.unwrap();
+    }
+    let st = child.0.wait().unwrap();
+    assert!(st.success(), "powerslot demo failed: {st}");
+    let r: serde_json::Value = serde_json::from_str(&last).expect("one JSON object");
+    for key in [
+        "devices",
+        "slots",
+        "budget_violations",
+        "peak_w",
+        "uncoordinated_peak_w",
+        "deadline_misses",
+        "energy_served_kwh",
+        "awards",
+        "messages",
+    ] {
+        assert!(r.get(key).is_some(), "no {key} in {r}");
+    }
+    assert_eq!(r["devices"].as_u64().unwrap() as usize, n);
+    assert_eq!(r["budget_violations"], 0, "{r}");
+    assert!(r["awards"].as_u64().unwrap() > 0, "{r}");
+    assert!(r["slots"].as_u64().unwrap() >= 8, "{r}");
+    assert!(r["messages"].as_u64().unwrap() > 0, "{r}");
+    assert!(r["peak_w"].as_f64().unwrap() > 0.0, "{r}");
+}
