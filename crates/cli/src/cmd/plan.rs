@@ -203,6 +203,11 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let sol = powerslot_plan::solve(&inst, &solver, &opts)?;
     let doc = solution_json(&inst, &solver, &sol);
     if let Some(out) = &args.out {
+        // Like every other output folder of the CLI, the file's folder is made when missing.
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
         std::fs::write(out, format!("{doc}\n"))
             .with_context(|| format!("cannot write {}", out.display()))?;
     }

@@ -977,7 +977,7 @@ impl<'a> Sim<'a> {
                     .then(|| {
                         values.get(&0).map(|v| {
                             v.iter()
-                                .map(|&x| ow.standing + (x - standing_all).max(0) * ow.share / 1000)
+                                .map(|&x| peer_share(x, ow.standing, standing_all, ow.share))
                                 .collect::<Vec<i64>>()
                         })
                     })
@@ -1466,6 +1466,20 @@ pub fn profile_forecast(past_runs: &[Vec<i64>], actual: &[i64]) -> Vec<PowerValu
             }
         })
         .collect()
+}
+
+/// One owner's part of the shared root in peer mode, from what every owner can compute alone:
+/// its own registered load nobody controls, plus its share (per mille) of what is left. When
+/// the root cannot even cover all registered uncontrollable load, each owner gets its
+/// proportion of the root, so that the parts never sum above it.
+fn peer_share(root_mw: i64, standing_mw: i64, standing_all_mw: i64, share_per_mille: i64) -> i64 {
+    if root_mw >= standing_all_mw {
+        standing_mw + (root_mw - standing_all_mw) * share_per_mille / 1000
+    } else if standing_all_mw > 0 {
+        (i128::from(root_mw.max(0)) * i128::from(standing_mw) / i128::from(standing_all_mw)) as i64
+    } else {
+        0
+    }
 }
 
 /// Jain's fairness index of `x`: 1 when all equal, 1/n when one gets everything.
