@@ -352,8 +352,9 @@ fn plan_cases() -> Vec<common::Case> {
             &["--iterations must be at least 1"],
         ),
         case(
-            "plan tiny.json --out /nonexistent-dir/x.json",
-            &["cannot write /nonexistent-dir/x.json"],
+            // The output's folder is made when missing, but not inside a file.
+            "plan tiny.json --out tiny.json/x.json",
+            &["cannot create tiny.json"],
         ),
         case("plan tiny.json --seed -3", &["'-3'"]),
     ]

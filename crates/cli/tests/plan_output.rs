@@ -191,7 +191,7 @@ fn written_forms_fail_with_one_clear_line() {
         (
             r#"{"slot": "15 min", "budget": "5 kW",
   "devices": [{"id": "kettle", "power": "2 kWh", "duration": "5 min"}]}"#,
-            ":2: '2 kWh' is not a power: write e.g. \"2 kW\" or \"800 W\"",
+            ":2: `power`: '2 kWh' is not a power: write e.g. \"2 kW\" or \"800 W\"",
         ),
         (
             r#"{"budget": "5 kW", "devices": [{"id": "kettle", "power": "2 kW",

@@ -264,12 +264,13 @@ fn run_flow(site: Site) {
     }
     let epochs: HashSet<u32> = versions.iter().map(|v| v.3).collect();
     assert!(epochs.len() >= 2, "awards from both runs: {epochs:?}");
-    // The agents carried on: they reconnected, and every job was served.
+    // The agents carried on and every job was served. (With an external broker an agent's
+    // own connection survives the coordinator's death, so it need not reconnect.)
     for i in 0..DEVICES {
         let d = format!("d{i}");
         assert!(
-            seen.connects.get(&d).copied().unwrap_or(0) >= 2,
-            "{d} did not reconnect"
+            seen.connects.get(&d).copied().unwrap_or(0) >= 1,
+            "{d} never connected"
         );
     }
     let jobs: Vec<_> = seen.requested.iter().collect();
