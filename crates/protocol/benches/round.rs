@@ -71,7 +71,7 @@ fn request(i: usize, seq: u64, slot: u32) -> CoordInput {
         seq,
         Body::TimeslotRequest(TimeslotRequest {
             request: seq,
-            priority: if i % 10 == 0 {
+            priority: if i.is_multiple_of(10) {
                 Priority::High
             } else {
                 Priority::Normal

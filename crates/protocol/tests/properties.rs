@@ -147,6 +147,6 @@ proptest! {
                 }
             }
         }
-        prop_assert!(r.rounds.iter().all(|&k| k >= 1 && k <= 20));
+        prop_assert!(r.rounds.iter().all(|&k| (1..=20).contains(&k)));
     }
 }

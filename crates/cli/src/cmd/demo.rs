@@ -382,7 +382,7 @@ async fn run_demo(a: &DemoArgs, dir: PathBuf) -> Result<DemoReport> {
                         p.observe(r, b.production(r), stored);
                     }
                 }
-                if (s - s0) % 4 == 0 {
+                if (s - s0).is_multiple_of(4) {
                     let st = h.ask(Command::Status).await;
                     say(m.progress_line(s - 1, &fleet, load, solar_mw, stored_mwh, st.as_ref()));
                 }

@@ -261,7 +261,7 @@ pub(super) fn build(houses: usize, seed: u64, slot_ms: u64, slots: Slot) -> Resu
         }
     }
     let houses_mw = houses as i64;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5017_a7);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0050_17a7);
     let pv = solar(&mut rng, 3_000_000.0 * houses as f64, hist + n);
     let inverter_mw = 5_000_000 * houses_mw;
     let grid_mw = 3_000_000 * houses_mw;
