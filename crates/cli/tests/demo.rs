@@ -1,7 +1,9 @@
 //! `powerslot demo` end to end: the binary runs briefly on free loopback ports; while it runs,
 //! the test reads its HTTP API and checks that awards were made and that, slot by slot and on
-//! every circuit, what the coordinator committed stays within the budget it was given; at the
-//! end, the demo's own summary must agree (no budget violation, awards made).
+//! every circuit, what the coordinator granted fits the budget it was given beside what it
+//! holds for load nobody controls; at the
+//! end, the demo's own summary must agree (no budget violation, awards made) and its report
+//! and figure must be written.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -31,9 +33,13 @@ fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
 fn the_demo_awards_within_the_budget_and_says_so() {
     let http = SocketAddr::from(([127, 0, 0, 1], free_port("127.0.0.1").unwrap()));
     let mqtt = format!("127.0.0.1:{}", free_port("127.0.0.1").unwrap());
+    let out = std::env::temp_dir().join(format!("powerslot-demo-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
     let child = Command::new(env!("CARGO_BIN_EXE_powerslot"))
-        .args(["demo", "--houses", "3", "--duration", "14", "--json"])
+        .args(["demo", "--devices", "12", "--duration", "14", "--json"])
         .args(["--http", &http.to_string(), "--mqtt", &mqtt])
+        .arg("--out")
+        .arg(&out)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -55,8 +61,9 @@ fn the_demo_awards_within_the_budget_and_says_so() {
     let health = get_json(http, "/api/health");
     let first = health["slot"].as_u64().unwrap();
     let devices = get_json(http, "/api/devices");
-    let n = devices.as_array().unwrap().len();
-    assert!(n >= 8, "a neighbourhood of three houses has {n} devices");
+    let devices = devices.as_array().unwrap();
+    let n = devices.len();
+    assert_eq!(n, 12, "the demo was asked for 12 devices: {devices:?}");
 
     // Let a few hours of protocol time pass (a slot is 0.625 s at the default speed), then
     // read what was granted and the budget, on every circuit.
@@ -82,17 +89,31 @@ fn the_demo_awards_within_the_budget_and_says_so() {
         now + 8
     );
     let mut circuits = vec!["site".to_string()];
-    circuits.extend((1..=3).map(|h| format!("house-{h}")));
+    for d in devices {
+        let c = d["circuit"].as_str().unwrap().to_string();
+        if !circuits.contains(&c) {
+            circuits.push(c);
+        }
+    }
+    assert!(circuits.len() > 2, "the houses' circuits: {circuits:?}");
     for c in &circuits {
         let b = get_json(http, &format!("/api/budget?circuit={c}&from={now}"));
         let cap = b["capacity_mw"].as_array().unwrap();
         let committed = b["committed_mw"].as_array().unwrap();
+        let reserved = b["reserved_mw"].as_array().unwrap();
         assert!(!cap.is_empty());
-        for (k, (cap, com)) in cap.iter().zip(committed).enumerate() {
-            let (cap, com) = (cap.as_i64().unwrap(), com.as_i64().unwrap());
+        for (k, ((cap, com), res)) in cap.iter().zip(committed).zip(reserved).enumerate() {
+            let (cap, com, res) = (
+                cap.as_i64().unwrap(),
+                com.as_i64().unwrap(),
+                res.as_i64().unwrap(),
+            );
+            // Grants fit what the load nobody controls leaves; where that load alone is
+            // over the capacity, nothing is granted.
             assert!(
-                com <= cap,
-                "circuit {c}, slot {}: {com} mW committed over {cap} mW",
+                com <= cap.max(res),
+                "circuit {c}, slot {}: {com} mW committed ({res} mW held for load nobody \
+                 controls) over {cap} mW",
                 now + k as u64
             );
         }
@@ -113,9 +134,9 @@ fn the_demo_awards_within_the_budget_and_says_so() {
     assert!(status["stats"]["awards"].as_u64().unwrap() > 0);
 
     // The demo ends by itself after --duration and prints its result.
-    let out = child.0.stdout.take().unwrap();
+    let stdout = child.0.stdout.take().unwrap();
     let mut last = String::new();
-    for line in BufReader::new(out).lines() {
+    for line in BufReader::new(stdout).lines() {
         last = line.unwrap();
     }
     let st = child.0.wait().unwrap();
@@ -140,4 +161,13 @@ fn the_demo_awards_within_the_budget_and_says_so() {
     assert!(r["slots"].as_u64().unwrap() >= 8, "{r}");
     assert!(r["messages"].as_u64().unwrap() > 0, "{r}");
     assert!(r["peak_w"].as_f64().unwrap() > 0.0, "{r}");
+    // The report on disk is the printed one, and the figure is there.
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(saved["awards"], r["awards"]);
+    for f in ["site.svg", "site.png"] {
+        let len = std::fs::metadata(out.join(f)).map_or(0, |m| m.len());
+        assert!(len > 1000, "{f} missing or empty in {}", out.display());
+    }
+    let _ = std::fs::remove_dir_all(&out);
 }

@@ -4,10 +4,14 @@
 //! binary ([postcard], about a fifth of the size, for sensor nodes and PoE devices). A
 //! **frame** is what travels: one format byte (`J` or `B`), the encoded [`Envelope`], and an
 //! HMAC-SHA256 tag over the format byte and the payload — which holds the device id and the
-//! sequence number — keyed with the device's own key. [`open`] checks the size before
-//! decoding anything, then the tag with the key of the device the message claims to be, then
-//! every value ([`Envelope::validate`]); a message claiming another device's id fails the tag.
-//! Replays (an old sequence number) are caught by the machines' [`ReplayWindow`].
+//! sequence number — keyed with the device's own key. The transport names the link a frame
+//! came in on (an MQTT topic per device); [`open`] checks the size, then the tag with that
+//! device's key, and only then decodes the authenticated payload, checks every value
+//! ([`Envelope::validate`]) and that the envelope names the same device. Nothing from an
+//! unauthenticated sender is parsed, and an unknown device and a wrong key get the same
+//! answer ([`ProtocolError::BadSignature`]) after the same work, so a prober learns nothing
+//! about which device ids exist. Replays (an old sequence number) are caught by the
+//! machines' [`ReplayWindow`].
 
 use alloc::vec::Vec;
 
@@ -95,12 +99,13 @@ pub fn seal(env: &Envelope, enc: Encoding, key: &Key) -> Result<Vec<u8>, Protoco
     Ok(frame)
 }
 
-/// Checks the size, decodes, finds the key of the device the message claims to come from
-/// (`key_of` returns `None` for an unknown device), checks the tag in constant time, and
-/// validates the values.
+/// Opens a frame that arrived on the link of device `claimed`, whose key is `key` (`None`
+/// when no such device is registered): checks the size and the tag before decoding
+/// anything, then decodes, validates the values and checks that the envelope is `claimed`'s.
 pub fn open(
     frame: &[u8],
-    key_of: impl FnOnce(&crate::DeviceId) -> Option<Key>,
+    claimed: &crate::DeviceId,
+    key: Option<&Key>,
 ) -> Result<Envelope, ProtocolError> {
     if frame.len() > MAX_MESSAGE_BYTES + 1 + TAG_BYTES {
         return Err(ProtocolError::TooLarge {
@@ -124,14 +129,26 @@ pub fn open(
         }
     };
     let (payload, given) = frame[1..].split_at(frame.len() - 1 - TAG_BYTES);
-    let env = decode(payload, enc)?;
-    let key =
-        key_of(&env.device).ok_or_else(|| ProtocolError::UnknownDevice(env.device.clone()))?;
+    // An unknown device costs the same HMAC as a known one, with a key nobody holds, and
+    // fails the same way.
+    let (key, known) = match key {
+        Some(k) => (*k, true),
+        None => ([0u8; 32], false),
+    };
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("HMAC takes any key length");
     mac.update(&[frame[0]]);
     mac.update(payload);
-    mac.verify_slice(given)
-        .map_err(|_| ProtocolError::BadSignature(env.device.clone()))?;
+    let verified = mac.verify_slice(given).is_ok();
+    if !(verified && known) {
+        return Err(ProtocolError::BadSignature(claimed.clone()));
+    }
+    let env = decode(payload, enc)?;
+    if env.device != *claimed {
+        return Err(ProtocolError::WrongLink {
+            link: claimed.clone(),
+            named: env.device,
+        });
+    }
     Ok(env)
 }
 
@@ -197,27 +214,64 @@ mod tests {
     #[test]
     fn frames_round_trip_and_refuse_forgery() {
         let key = [7u8; 32];
+        let washer = DeviceId::new("washer").unwrap();
+        let dryer = DeviceId::new("dryer").unwrap();
         for enc in [Encoding::Json, Encoding::Binary] {
             let f = seal(&env(), enc, &key).unwrap();
-            assert_eq!(open(&f, |_| Some(key)).unwrap(), env());
+            assert_eq!(open(&f, &washer, Some(&key)).unwrap(), env());
             // Another device's key: the tag does not match.
             assert!(matches!(
-                open(&f, |_| Some([8u8; 32])),
+                open(&f, &washer, Some(&[8u8; 32])),
                 Err(ProtocolError::BadSignature(_))
             ));
             // One flipped bit anywhere in the payload.
             let mut g = f.clone();
             g[3] ^= 1;
-            assert!(open(&g, |_| Some(key)).is_err());
             assert!(matches!(
-                open(&f, |_| None),
-                Err(ProtocolError::UnknownDevice(_))
+                open(&g, &washer, Some(&key)),
+                Err(ProtocolError::BadSignature(_))
+            ));
+            // An unknown device fails exactly as a wrong key does.
+            assert_eq!(
+                open(&f, &washer, None).unwrap_err(),
+                open(&f, &washer, Some(&[8u8; 32])).unwrap_err()
+            );
+            // Signed by the washer's key but sent on the dryer's link.
+            assert!(matches!(
+                open(&f, &dryer, Some(&key)),
+                Err(ProtocolError::WrongLink { .. })
             ));
         }
         let big = alloc::vec![b'J'; MAX_MESSAGE_BYTES + 100];
         assert!(matches!(
-            open(&big, |_| Some(key)),
+            open(&big, &washer, Some(&key)),
             Err(ProtocolError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn garbage_with_a_bad_tag_is_never_parsed() {
+        // Not JSON at all, and unsigned: refused as unsigned, not as malformed JSON, because
+        // the payload is never read before its tag checks out.
+        let mut f = alloc::vec![b'J'];
+        f.extend_from_slice(b"{{{{ not json");
+        f.extend_from_slice(&[0u8; TAG_BYTES]);
+        let washer = DeviceId::new("washer").unwrap();
+        assert!(matches!(
+            open(&f, &washer, Some(&[7u8; 32])),
+            Err(ProtocolError::BadSignature(_))
+        ));
+    }
+
+    #[test]
+    fn sequence_numbers_past_2_pow_53_are_refused() {
+        let mut e = env();
+        e.seq = u64::MAX;
+        let f = seal(&e, Encoding::Json, &[7u8; 32]).unwrap();
+        let washer = DeviceId::new("washer").unwrap();
+        assert!(matches!(
+            open(&f, &washer, Some(&[7u8; 32])),
+            Err(ProtocolError::Value { field: "seq", .. })
         ));
     }
 

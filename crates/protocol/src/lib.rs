@@ -146,9 +146,20 @@ pub enum ProtocolError {
     /// A device nobody registered.
     #[error("device '{0}' is not registered")]
     UnknownDevice(DeviceId),
-    /// A frame whose tag does not match the key of the device it names: spoofed or damaged.
-    #[error("message claiming to be from '{0}' has a bad signature (spoofed or damaged)")]
+    /// A frame whose tag does not match the key of the device whose link it came in on:
+    /// spoofed, damaged, or from a device nobody registered (the same answer for all three).
+    #[error(
+        "message on the link of '{0}' has a bad signature (spoofed, damaged or unknown device)"
+    )]
     BadSignature(DeviceId),
+    /// An authentic frame whose envelope names another device than its link's.
+    #[error("a message on the link of '{link}' names device '{named}'")]
+    WrongLink {
+        /// The device whose link (and key) the frame came with.
+        link: DeviceId,
+        /// The device the envelope names.
+        named: DeviceId,
+    },
     /// A sequence number already seen, or too old: a replay.
     #[error("message {seq} from '{device}' was seen before or is too old (replay)")]
     Replay {

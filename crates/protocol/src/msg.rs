@@ -389,6 +389,15 @@ impl Envelope {
                 supported: PROTOCOL_VERSION,
             });
         }
+        if self.seq > limits::MAX_SEQUENCE {
+            // A signed sequence number at u64::MAX would close the link's replay window for
+            // good (nothing can be higher); and JSON readers in JavaScript lose integers
+            // above 2^53.
+            return Err(E::Value {
+                field: "seq",
+                problem: "sequence number above 2^53",
+            });
+        }
         let power = |p: i64, what: &'static str| {
             if (0..=limits::MAX_POWER_MW).contains(&p) {
                 Ok(())

@@ -61,12 +61,12 @@ proptest! {
     fn decoding_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..2_000)) {
         let _ = codec::decode(&bytes, Encoding::Json);
         let _ = codec::decode(&bytes, Encoding::Binary);
-        let _ = codec::open(&bytes, |_| Some([1u8; 32]));
+        let _ = codec::open(&bytes, &DeviceId::new("node-7").unwrap(), Some(&[1u8; 32]));
     }
 
     #[test]
     fn envelopes_round_trip_in_both_encodings(
-        seq in any::<u64>(),
+        seq in 0..=powerslot_protocol::limits::MAX_SEQUENCE,
         p50 in 0i64..1_000_000_000,
         extra in 0i64..1_000_000,
         len in 1usize..50,
@@ -98,7 +98,7 @@ proptest! {
             for enc in [Encoding::Json, Encoding::Binary] {
                 let key = [9u8; 32];
                 let frame = codec::seal(&env, enc, &key).unwrap();
-                prop_assert_eq!(codec::open(&frame, |_| Some(key)).unwrap(), env.clone());
+                prop_assert_eq!(codec::open(&frame, &id, Some(&key)).unwrap(), env.clone());
             }
         }
     }

@@ -477,7 +477,7 @@ pub async fn run(
                                 last_reading = Some(v);
                             }
                         } else {
-                            match codec::open(&payload, |d| (*d == id).then_some(key)) {
+                            match codec::open(&payload, &id, Some(&key)) {
                                 Ok(env) => {
                                     received += 1;
                                     if let Body::Award(a) = &env.body

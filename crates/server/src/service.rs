@@ -245,8 +245,12 @@ pub struct BudgetCurve {
     pub from_slot: Slot,
     /// Capacity per slot, mW.
     pub capacity_mw: Vec<i64>,
-    /// Committed per slot, mW.
+    /// Committed per slot, mW: grants plus what is held for load nobody controls.
     pub committed_mw: Vec<i64>,
+    /// Of the committed power, what is held for load nobody controls (household meters,
+    /// forecasts), per slot, mW. Where it alone exceeds the capacity no grant can help; the
+    /// coordinator then grants nothing there.
+    pub reserved_mw: Vec<i64>,
 }
 
 /// A request waiting for capacity.
@@ -1013,14 +1017,25 @@ impl Loop {
                 format!("{n} bytes, the maximum is {}", mqtt::MAX_FRAME_BYTES),
             );
         }
-        let keys = &self.devices.keys;
-        let env = match codec::open(payload, |id| keys.get(id).copied()) {
+        let Ok(link) = DeviceId::new(&topic_device) else {
+            return self.refuse(
+                Refusal::UnknownDevice,
+                Some(&topic_device),
+                "not a valid device id".into(),
+            );
+        };
+        // The frame is authenticated with the key of the device whose topic it came on before
+        // any of it is decoded; the sender learns nothing either way (no answer), the
+        // operator's metrics tell an unknown device from a bad signature.
+        let key = self.devices.keys.get(&link);
+        let env = match codec::open(payload, &link, key) {
             Ok(env) => env,
             Err(e) => {
                 let why = match &e {
                     ProtocolError::TooLarge { .. } => Refusal::TooLarge,
-                    ProtocolError::UnknownDevice(_) => Refusal::UnknownDevice,
+                    ProtocolError::BadSignature(_) if key.is_none() => Refusal::UnknownDevice,
                     ProtocolError::BadSignature(_) => Refusal::BadSignature,
+                    ProtocolError::WrongLink { .. } => Refusal::TopicMismatch,
                     ProtocolError::Version { .. } => Refusal::Version,
                     ProtocolError::Value { .. } => Refusal::Invalid,
                     _ => Refusal::Malformed,
@@ -1028,14 +1043,6 @@ impl Loop {
                 return self.refuse(why, Some(&topic_device), e.to_string());
             }
         };
-        if env.device.as_str() != topic_device {
-            let claimed = env.device.to_string();
-            return self.refuse(
-                Refusal::TopicMismatch,
-                Some(&topic_device),
-                format!("a message signed as '{claimed}' on the topic of '{topic_device}'"),
-            );
-        }
         if let Body::TimeslotRequest(r) = &env.body {
             let k = (env.device.clone(), r.request);
             self.bodies.insert(k.clone(), r.clone());
@@ -1233,6 +1240,15 @@ impl Loop {
                         from_slot: from,
                         capacity_mw: (from..to).map(|s| book.capacity(c, s)).collect(),
                         committed_mw: (from..to).map(|s| book.committed(c, s)).collect(),
+                        reserved_mw: (from..to)
+                            .map(|s| {
+                                self.coord
+                                    .reserved_uncontrollable(s)
+                                    .get(c as usize)
+                                    .copied()
+                                    .unwrap_or(0)
+                            })
+                            .collect(),
                     }
                 });
                 let _ = reply.send(r);

@@ -380,3 +380,27 @@ proptest! {
         assert_valid(&f);
     }
 }
+
+#[test]
+fn the_uncoordinated_load_of_a_run_cut_short_stops_where_the_run_does() {
+    // A car plugged in at slot 2 until slot 10, 3 kWh at up to 7 kW on 15-minute slots,
+    // measured over the first 3 slots only (a demo stopped early): no panic, and the car at
+    // full power in the one slot that is inside.
+    let kind = SimKind::Jobs(vec![powerslot_sim::fleet::model::SimJob {
+        arrival: 2,
+        earliest: 2,
+        deadline: 10,
+        accept_until: 10,
+        work: powerslot_sim::fleet::model::Work::Energy {
+            energy_mwh: 3_000_000,
+            min_mw: 1_400_000,
+            max_mw: 7_000_000,
+        },
+    }]);
+    assert_eq!(uncoordinated_mw(&kind, 3, 900_000), vec![0, 0, 7_000_000]);
+    // 1.75 kWh per slot at 7 kW: 1.75, then the 1.25 kWh left.
+    assert_eq!(
+        uncoordinated_mw(&kind, 6, 900_000),
+        vec![0, 0, 7_000_000, 5_000_000, 0, 0]
+    );
+}

@@ -3,20 +3,24 @@
 //! One process holds everything `serve` and `agent` would run apart: the coordinator with
 //! its embedded MQTT broker, its SQLite ledger (in a temporary folder, or `--data`) and its
 //! HTTP API, and one agent per device of a small neighbourhood, each with its own MQTT
-//! login, speaking signed frames over loopback. The neighbourhood is a fleet of the
-//! simulator's model ([`powerslot_sim::fleet::model::Fleet`]): houses with their household
-//! load (uncontrollable, forecast by its own agent), washers and dishwashers (deferrable
-//! cycles), electric cars (an energy target by plug-out) and heat pumps (an elastic
-//! envelope), under an off-grid solar-and-battery budget that the simulator's
-//! [`Publisher`] turns into capacity curves, slot by slot, from the production seen so far.
+//! login, speaking signed frames over loopback. The neighbourhood is the fleet simulator's
+//! own ([`population::neighbourhood`]) built from the real traces shipped in the binary
+//! (household load from smart meters, washer and dishwasher cycles from the UK homes, EV
+//! sessions, water heaters, irradiance; see `crates/sim/data/SOURCE.md`): household load
+//! (uncontrollable, forecast by its own agent), deferrable cycles, cars with an energy target
+//! by plug-out and elastic loads, under an off-grid solar-and-battery budget that the
+//! simulator's [`Publisher`] turns into capacity curves, slot by slot, from the production
+//! seen so far.
 //!
 //! The demo plays the roles nobody else does in a real site: it publishes the budget through
 //! the coordinator's own command channel, runs the battery under the load the agents report,
 //! and measures. It prints a line per hour of protocol time and, at the end, the result —
 //! peak against the uncoordinated peak (every device as if nobody coordinated it), budget
-//! violations (circuit-slots where what the coordinator committed exceeded the capacity
-//! published), deadlines met, energy served, awards and messages; `--json` prints it as one
-//! object. It stops after `--duration` wall-clock seconds, at the end of the scenario's day,
+//! violations (circuit-slots where what the coordinator granted, beside what it holds for
+//! load nobody controls, exceeded the capacity published), deadlines met, energy served, awards and messages; `--json` prints it as one
+//! object. The report (`report.json`) and a figure of the site's day (`site.svg`, `site.png`:
+//! budget, granted, held for load nobody controls, measured and uncoordinated load) go to
+//! `--out`. It stops after `--duration` wall-clock seconds, at the end of the scenario's day,
 //! or on Ctrl-C / SIGTERM, and shuts the coordinator down cleanly (ledger flushed).
 
 use std::collections::{BTreeMap, HashMap};
@@ -36,17 +40,23 @@ use powerslot_server::service::{self, BrokerChoice, Command, ServeOptions, SiteS
 use powerslot_sim::fleet::budget::{BatteryPhysics, Publisher};
 use powerslot_sim::fleet::engine::profile_forecast;
 use powerslot_sim::fleet::model::{BudgetSource, Fleet, SimJob, SimKind, Work};
+use powerslot_sim::fleet::population::{self, BuildOptions, ScenarioKind, uncoordinated_mw};
+use powerslot_sim::fleet::traces::DataSource;
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
-mod neighbourhood;
+use crate::plot::{Axis, Chart, Series, Style};
+
+/// Most devices the demo runs (each is an agent with its own MQTT connection).
+const MAX_DEVICES: usize = 500;
 
 /// `powerslot demo`.
 #[derive(Args)]
 pub(crate) struct DemoArgs {
-    /// Houses in the neighbourhood (each with its household load and a few appliances).
-    #[arg(long, default_value_t = 4)]
-    houses: usize,
+    /// Devices in the neighbourhood (house by house: its household load, then its
+    /// appliances, car and heaters; the last house may be part full).
+    #[arg(long, default_value_t = 24)]
+    devices: usize,
     /// Protocol time runs this many times faster than the wall clock (1440: a day a minute;
     /// at least 2).
     #[arg(long, default_value_t = 1440.0)]
@@ -71,6 +81,9 @@ pub(crate) struct DemoArgs {
     /// Print the result as one JSON object (and the progress on stderr).
     #[arg(long)]
     json: bool,
+    /// Folder for the report (`report.json`) and the figure of the day (`site.svg`, `site.png`).
+    #[arg(long, default_value = "out/demo")]
+    out: PathBuf,
 }
 
 /// The result of a run.
@@ -94,6 +107,8 @@ struct DemoReport {
     unserved_kwh: f64,
     http: String,
     broker: String,
+    /// The figure and the report, written to `--out`.
+    files: Vec<String>,
 }
 
 /// What one device is, for the measurements.
@@ -104,8 +119,11 @@ enum Role {
 }
 
 pub(crate) fn run(a: DemoArgs) -> Result<()> {
-    if a.houses == 0 || a.houses > 200 {
-        bail!("--houses must be between 1 and 200, not {}", a.houses);
+    if a.devices == 0 || a.devices > MAX_DEVICES {
+        bail!(
+            "--devices must be between 1 and {MAX_DEVICES}, not {}",
+            a.devices
+        );
     }
     if !(a.speed.is_finite() && a.speed >= 2.0) {
         bail!("--speed must be a number of at least 2, not {}", a.speed);
@@ -172,6 +190,9 @@ fn print_report(r: &DemoReport) {
         "battery: lowest {:.2} kWh, {:.3} kWh unserved; {} messages, {} security rejects",
         r.battery_min_kwh, r.unserved_kwh, r.messages, r.security_rejects
     );
+    for f in &r.files {
+        println!("wrote {f}");
+    }
 }
 
 /// The compressed clock on which protocol time reads `target_ms` `lead_ms` after now: the
@@ -194,8 +215,20 @@ fn scenario_start(after_ms: u64, start_of_day_s: u32) -> u64 {
 }
 
 async fn run_demo(a: &DemoArgs, dir: PathBuf) -> Result<DemoReport> {
-    let slot_ms = 900_000u64;
-    let fleet = neighbourhood::build(a.houses, a.seed, slot_ms, 96)?;
+    let fleet = population::build(
+        ScenarioKind::Neighbourhood,
+        &DataSource::Samples,
+        &BuildOptions {
+            devices: a.devices,
+            days: 1,
+            seed: a.seed,
+            slot_minutes: None,
+            history_days: 3,
+        },
+    )
+    .context("building the demo's neighbourhood from the shipped samples")?;
+    let slot_ms = fleet.slot_ms;
+    let per_day = (86_400_000 / slot_ms) as u32;
     let grid = SlotClock::new(Instant(0), slot_ms);
     let t0 = scenario_start(unix_ms(), fleet.start_of_day_s);
     // Two wall-clock seconds before the first slot: the agents connect, the budget is set.
@@ -238,10 +271,15 @@ async fn run_demo(a: &DemoArgs, dir: PathBuf) -> Result<DemoReport> {
             println!("{line}");
         }
     };
+    let houses = fleet
+        .circuits
+        .iter()
+        .filter(|c| c.name.starts_with("house-"))
+        .count();
     say(format!(
-        "powerslot demo: {} devices in {} houses, 15-minute slots at {}x; API {http}/api/health, broker {broker}, ledger {}",
+        "powerslot demo: {} devices in {houses} houses, {}-minute slots at {}x; API {http}/api/health, broker {broker}, ledger {}",
         fleet.devices.len(),
-        a.houses,
+        slot_ms / 60_000,
         a.speed,
         dir.join("ledger.db").display()
     ));
@@ -324,7 +362,7 @@ async fn run_demo(a: &DemoArgs, dir: PathBuf) -> Result<DemoReport> {
                 .map_or(0, |c| c.rating_mw);
             (
                 name.clone(),
-                Publisher::new(src.clone(), rating, slot_ms, 96, 2, fleet.slots),
+                Publisher::new(src.clone(), rating, slot_ms, per_day, 2, fleet.slots),
             )
         })
         .collect();
@@ -382,7 +420,7 @@ async fn run_demo(a: &DemoArgs, dir: PathBuf) -> Result<DemoReport> {
                         p.observe(r, b.production(r), stored);
                     }
                 }
-                if (s - s0).is_multiple_of(4) {
+                if (s - s0).is_multiple_of((3_600_000 / slot_ms).max(1) as u32) {
                     let st = h.ask(Command::Status).await;
                     say(m.progress_line(s - 1, &fleet, load, solar_mw, stored_mwh, st.as_ref()));
                 }
@@ -430,7 +468,65 @@ async fn run_demo(a: &DemoArgs, dir: PathBuf) -> Result<DemoReport> {
     }
     report.http = http;
     report.broker = broker;
+    write_report(&a.out, &fleet, &m, &roles, (s0, end), a.seed, &mut report)?;
     Ok(report)
+}
+
+/// Writes the figure of the site's day and `out/report.json`, and lists them in the report.
+fn write_report(
+    out: &std::path::Path,
+    fleet: &Fleet,
+    m: &Measure,
+    roles: &HashMap<DeviceId, Role>,
+    (s0, end): (Slot, Slot),
+    seed: u64,
+    report: &mut DemoReport,
+) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let hours = |s: Slot| {
+        (f64::from(fleet.start_of_day_s) + f64::from(s - s0) * fleet.slot_ms as f64 / 1000.0)
+            / 3600.0
+    };
+    let kw = |mw: i64| mw as f64 / 1e6;
+    let uncoordinated = m.uncoordinated(fleet, end - s0);
+    let mut budget = Vec::new();
+    let mut committed = Vec::new();
+    let mut held = Vec::new();
+    let mut measured = Vec::new();
+    let mut wished = Vec::new();
+    for s in s0..end {
+        if let Some(&(cap, com, res)) = m.site_book.get(&s) {
+            budget.push((hours(s), kw(cap)));
+            committed.push((hours(s), kw(com)));
+            held.push((hours(s), kw(res)));
+        }
+        measured.push((hours(s), kw(m.site_load(s, roles))));
+        wished.push((hours(s), kw(uncoordinated[(s - s0) as usize])));
+    }
+    let mut chart = Chart::new(
+        format!(
+            "powerslot demo — {} devices on solar and a battery (seed {seed})",
+            fleet.devices.len(),
+        ),
+        "time of day",
+        "power at the site (kW)",
+    )
+    .with(Series::new("measured load", measured, Style::Area).color(1))
+    .with(Series::new("granted + held", committed, Style::Step).color(2))
+    .with(Series::new("held for load nobody controls", held, Style::Step).color(4))
+    .with(Series::new("budget published", budget, Style::DashedStep).color(0))
+    .with(Series::new("uncoordinated", wished, Style::Line).color(3));
+    chart.x_axis = Axis::Clock;
+    report.files = chart
+        .save(out, "site")?
+        .into_iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let json = out.join("report.json");
+    report.files.push(json.display().to_string());
+    std::fs::write(&json, serde_json::to_string_pretty(report)?)
+        .with_context(|| format!("cannot write {}", json.display()))?;
+    Ok(())
 }
 
 async fn set_budget(
@@ -504,55 +600,6 @@ fn job_peak_mw(j: &SimJob) -> i64 {
     }
 }
 
-/// What each device would draw if nobody coordinated it: household load as it was, each
-/// cycle from its arrival as recorded, each car at full power from plug-in until charged,
-/// each heat pump what it wanted.
-fn uncoordinated_mw(kind: &SimKind, slots: usize, slot_ms: u64) -> Vec<i64> {
-    let mut out = vec![0i64; slots];
-    let slot_h = slot_ms as f64 / 3_600_000.0;
-    match kind {
-        SimKind::Base { actual_mw, .. } => {
-            for (o, v) in out.iter_mut().zip(actual_mw) {
-                *o = *v;
-            }
-        }
-        SimKind::Elastic {
-            max_mw, desired_mw, ..
-        } => {
-            for (o, v) in out.iter_mut().zip(desired_mw) {
-                *o = (*v).min(*max_mw);
-            }
-        }
-        SimKind::Jobs(jobs) => {
-            for j in jobs {
-                let a = j.arrival as usize;
-                match &j.work {
-                    Work::Cycle { actual_mw, .. } => {
-                        for (k, v) in actual_mw.iter().enumerate() {
-                            if let Some(o) = out.get_mut(a + k) {
-                                *o += v;
-                            }
-                        }
-                    }
-                    Work::Energy {
-                        energy_mwh, max_mw, ..
-                    } => {
-                        let mut left = *energy_mwh as f64;
-                        let mut k = a;
-                        while left > 0.0 && k < slots {
-                            let p = (*max_mw as f64).min(left / slot_h);
-                            out[k] += p as i64;
-                            left -= p * slot_h;
-                            k += 1;
-                        }
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
 /// The demo's measurements, fed by the agents' events and the coordinator's book.
 struct Measure {
     s0: Slot,
@@ -564,6 +611,9 @@ struct Measure {
     ended: HashMap<(DeviceId, u64), (NeedEnd, i64)>,
     violations: u64,
     peak_committed_mw: i64,
+    /// The site's (capacity, committed, held for load nobody controls) in the middle of
+    /// every slot, mW.
+    site_book: BTreeMap<Slot, (i64, i64, i64)>,
     messages: u64,
     circuits: Vec<String>,
 }
@@ -577,6 +627,7 @@ impl Measure {
             ended: HashMap::new(),
             violations: 0,
             peak_committed_mw: 0,
+            site_book: BTreeMap::new(),
             messages: 0,
             circuits: fleet.circuits.iter().map(|c| c.name.clone()).collect(),
         }
@@ -629,11 +680,15 @@ impl Measure {
             if let (Some(&cap), Some(&committed)) =
                 (curve.capacity_mw.first(), curve.committed_mw.first())
             {
-                if committed > cap {
+                // A grant over the capacity is a violation; load nobody controls that alone
+                // exceeds it is not a grant's doing (the coordinator grants nothing there).
+                let reserved = curve.reserved_mw.first().copied().unwrap_or(0);
+                if committed > cap && committed > reserved {
                     self.violations += 1;
                 }
                 if Some(c) == self.circuits.first() {
                     self.peak_committed_mw = self.peak_committed_mw.max(committed);
+                    self.site_book.insert(s, (cap, committed, reserved));
                 }
             }
         }
@@ -690,6 +745,22 @@ impl Measure {
         )
     }
 
+    /// The site's load, slot by slot, had every device run as it wished (see
+    /// [`uncoordinated_mw`]).
+    fn uncoordinated(&self, fleet: &Fleet, slots: u32) -> Vec<i64> {
+        let mut total = vec![0i64; slots as usize];
+        for d in &fleet.devices {
+            for (u, v) in
+                total
+                    .iter_mut()
+                    .zip(uncoordinated_mw(&d.kind, slots as usize, fleet.slot_ms))
+            {
+                *u += v;
+            }
+        }
+        total
+    }
+
     fn report(
         &self,
         fleet: &Fleet,
@@ -714,16 +785,7 @@ impl Measure {
                 }
             }
         }
-        let mut uncoordinated = vec![0i64; slots as usize];
-        for d in &fleet.devices {
-            for (u, v) in
-                uncoordinated
-                    .iter_mut()
-                    .zip(uncoordinated_mw(&d.kind, slots as usize, slot_ms))
-            {
-                *u += v;
-            }
-        }
+        let uncoordinated = self.uncoordinated(fleet, slots);
         // Jobs whose deadline fell inside the run: done, or missed.
         let (mut jobs, mut done, mut misses) = (0, 0, 0);
         for (id, role) in roles {
@@ -777,23 +839,5 @@ mod tests {
         // Within the few ms between the two readings of the wall clock, times the speed.
         assert!(lead.abs_diff(t) < 1440 * 50, "{lead} vs {t}");
         assert_eq!((t / 1000) % 86_400, 12 * 3600);
-    }
-
-    #[test]
-    fn an_uncontrolled_car_charges_at_full_power_from_plug_in() {
-        let kind = SimKind::Jobs(vec![SimJob {
-            arrival: 2,
-            earliest: 2,
-            deadline: 10,
-            accept_until: 10,
-            work: Work::Energy {
-                energy_mwh: 3_000_000,
-                min_mw: 1_400_000,
-                max_mw: 7_000_000,
-            },
-        }]);
-        let u = uncoordinated_mw(&kind, 6, 900_000);
-        // 1.75 kWh per slot at 7 kW: 1.75 + 1.25 kWh.
-        assert_eq!(u, vec![0, 0, 7_000_000, 5_000_000, 0, 0]);
     }
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args as ClapArgs;
+use powerslot_protocol::Priority;
 use powerslot_sim::fleet::central::{Central, central};
 use powerslot_sim::fleet::engine::{self, MechResult, Mechanism, RunConfig};
 use powerslot_sim::fleet::model::{Fleet, NetConfig};
@@ -257,6 +258,10 @@ fn to_json(
                 "deadline_misses": r.deadline_misses,
                 "jobs": r.jobs,
                 "welfare": r.welfare,
+                "welfare_by_class": Priority::ALL
+                    .iter()
+                    .map(|&p| (p.name().to_string(), json!(r.welfare_by_class[p as usize])))
+                    .collect::<serde_json::Map<_, _>>(),
                 "welfare_ratio": reference.map(|c| if c.welfare > 0.0 { r.welfare / c.welfare } else { 1.0 }),
                 "rounds_median": rm,
                 "rounds_p99": rp,
@@ -337,6 +342,13 @@ fn print_table(fleet: &Fleet, results: &[MechResult], reference: Option<&Central
         ),
         ("welfare", Box::new(|r| format!("{:.1}", r.welfare))),
         ("welfare ÷ central", Box::new(ratio)),
+        (
+            "welfare crit / high / norm / low",
+            Box::new(|r| {
+                let w = &r.welfare_by_class;
+                format!("{:.0}/{:.0}/{:.0}/{:.0}", w[3], w[2], w[1], w[0])
+            }),
+        ),
         (
             "rounds median / p99",
             Box::new(|r| {

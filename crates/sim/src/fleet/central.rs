@@ -9,6 +9,16 @@
 //! window, and gives elastic loads any power up to their wish. It is the offline optimum of
 //! the very problem the online mechanisms face one arrival at a time.
 //!
+//! **Energy.** Where a circuit's budget is solar with a battery, the capacity published per
+//! slot is a power the battery could give *if nothing else drew on it*: a slot left unused
+//! leaves energy for the next, whose published capacity then rises. Taken slot by slot those
+//! capacities overstate, several times over a night, what the battery can deliver in total.
+//! So the reference also keeps the energy: over any interval `[a, t]` (from the start, and
+//! from every hour for up to a day), what its loads draw under that circuit is at most the
+//! real production there, plus the grid, less the uncontrollable load's real draw, plus what
+//! the battery can hold above its reserve at `a` (its initial charge at the start). Losses
+//! are left out, so this only loosens the reference: it stays an upper bound.
+//!
 //! **How.** Small fleets are solved exactly as a mixed-integer programme (good_lp with
 //! microlp: a binary per job option, a continuous power per elastic load and slot with a
 //! binary for its minimum). Larger ones get a **proven upper bound** by Lagrangian relaxation
@@ -26,7 +36,7 @@ use powerslot_protocol::welfare;
 use powerslot_protocol::{CircuitIx, CircuitTree};
 
 use super::engine::profile_forecast;
-use super::model::{Fleet, SimKind, Work};
+use super::model::{BudgetSource, Fleet, SimKind, Work};
 use crate::SimError;
 
 /// How the reference was obtained.
@@ -83,6 +93,74 @@ struct ElasticLoad {
 
 /// The largest programme solved exactly.
 pub const MAX_EXACT_BINARIES: usize = 2_500;
+
+/// At most `kwh` drawn by the controllable loads under `circuit` over slots `from..=to`.
+#[derive(Clone, Debug, PartialEq)]
+struct EnergyLimit {
+    circuit: CircuitIx,
+    from: usize,
+    to: usize,
+    kwh: f64,
+}
+
+/// The energy limits of every solar-and-battery budget of `fleet` (see the module docs).
+fn energy_limits(fleet: &Fleet, tree: &CircuitTree, slots: usize) -> Vec<EnergyLimit> {
+    let slot_h = fleet.slot_ms as f64 / 3.6e6;
+    let per_day = (86_400_000 / fleet.slot_ms.max(1)).max(1) as usize;
+    let per_hour = (per_day / 24).max(1);
+    let mut out = Vec::new();
+    for (name, src) in &fleet.budgets {
+        let BudgetSource::SolarBattery(sb) = src else {
+            continue;
+        };
+        let Some(c) = tree.index_of(name) else {
+            continue;
+        };
+        // Energy free for the controllable loads in each slot, kWh: production and grid
+        // less what the uncontrollable load under this circuit really drew.
+        let mut free = vec![0.0f64; slots];
+        for (s, f) in free.iter_mut().enumerate() {
+            let pv = sb.production_mw.get(s).copied().unwrap_or(0) + sb.grid_mw;
+            *f = pv as f64 / 1e6 * slot_h;
+        }
+        for d in &fleet.devices {
+            let SimKind::Base { actual_mw, .. } = &d.kind else {
+                continue;
+            };
+            if !tree
+                .index_of(&d.circuit)
+                .is_some_and(|dc| tree.covers(c, dc))
+            {
+                continue;
+            }
+            for (f, &p) in free.iter_mut().zip(actual_mw) {
+                *f -= p as f64 / 1e6 * slot_h;
+            }
+        }
+        let usable_start = (sb.initial_mwh - sb.reserve_mwh).max(0) as f64 / 1e6;
+        let usable_full = (sb.battery_mwh - sb.reserve_mwh).max(0) as f64 / 1e6;
+        for from in (0..slots).step_by(per_hour) {
+            let (stored, last) = if from == 0 {
+                (usable_start, slots)
+            } else {
+                (usable_full, (from + per_day).min(slots))
+            };
+            let mut kwh = stored;
+            for (to, f) in free.iter().enumerate().take(last).skip(from) {
+                kwh += f;
+                // A negative figure means the uncontrolled load alone overdraws: nothing
+                // controllable can run, and 0 is still a bound.
+                out.push(EnergyLimit {
+                    circuit: c,
+                    from,
+                    to,
+                    kwh: kwh.max(0.0),
+                });
+            }
+        }
+    }
+    out
+}
 
 /// Computes the reference for `fleet` given the capacity published per circuit and slot and
 /// the reservations for uncontrollable load (both mW, as a run measured them).
@@ -228,10 +306,11 @@ pub fn central(
             SimKind::Base { .. } => {}
         }
     }
+    let energy = energy_limits(fleet, &tree, slots as usize);
     let binaries: usize =
         jobs.iter().map(|j| j.opts.len()).sum::<usize>() + elastic.len() * slots as usize;
     if binaries <= MAX_EXACT_BINARIES {
-        let welfare = exact(&tree, &residual, &jobs, &elastic, slot_h)?;
+        let welfare = exact(&tree, &residual, &energy, &jobs, &elastic, slot_h)?;
         return Ok(Central {
             welfare,
             kind: CentralKind::ExactMilp,
@@ -239,7 +318,7 @@ pub fn central(
             binaries,
         });
     }
-    let welfare = lagrangian_bound(&tree, &residual, &jobs, &elastic, slot_h, slots);
+    let welfare = lagrangian_bound(&tree, &residual, &energy, &jobs, &elastic, slot_h, slots);
     Ok(Central {
         welfare,
         kind: CentralKind::UpperBound,
@@ -251,6 +330,7 @@ pub fn central(
 fn exact(
     tree: &CircuitTree,
     residual: &[Vec<i64>],
+    energy: &[EnergyLimit],
     jobs: &[Job],
     elastic: &[ElasticLoad],
     slot_h: f64,
@@ -293,7 +373,33 @@ fn exact(
             }
         }
     }
+    // Energy: one continuous variable per (circuit, slot) that an energy limit covers, equal
+    // to the load there, keeps each interval's constraint short.
+    let mut drawn: HashMap<(CircuitIx, usize), good_lp::Variable> = HashMap::new();
+    let mut ties = Vec::new();
+    for e in energy {
+        for s in e.from..=e.to {
+            drawn.entry((e.circuit, s)).or_insert_with(|| {
+                let v = vars.add(variable().min(0.0));
+                ties.push((e.circuit, s, v));
+                v
+            });
+        }
+    }
     let mut model = vars.maximise(objective.clone()).using(microlp);
+    for (c, s, v) in ties {
+        let expr = load
+            .get(&(c, s as Slot))
+            .cloned()
+            .unwrap_or_else(|| Expression::from(0.0));
+        model = model.with(constraint!(v == expr));
+    }
+    for e in energy {
+        let total: Expression = (e.from..=e.to)
+            .map(|s| drawn[&(e.circuit, s)] * slot_h)
+            .sum();
+        model = model.with(constraint!(total <= e.kwh));
+    }
     for pick in one_per_job {
         model = model.with(constraint!(pick <= 1.0));
     }
@@ -311,10 +417,12 @@ fn exact(
     Ok(sol.eval(&objective))
 }
 
-/// Lagrangian upper bound by projected subgradient on the capacity prices.
+/// Lagrangian upper bound by projected subgradient on the capacity prices (per circuit and
+/// slot) and the energy prices (per [`EnergyLimit`]).
 fn lagrangian_bound(
     tree: &CircuitTree,
     residual: &[Vec<i64>],
+    energy: &[EnergyLimit],
     jobs: &[Job],
     elastic: &[ElasticLoad],
     slot_h: f64,
@@ -322,8 +430,12 @@ fn lagrangian_bound(
 ) -> f64 {
     let nodes = tree.len();
     let n_slots = slots as usize;
-    // Prices in value per kW·slot; start at zero.
+    // Prices in value per kW·slot (capacity) and per kWh (energy); start at zero.
     let mut lambda = vec![0.0f64; nodes * n_slots];
+    let mut mu = vec![0.0f64; energy.len()];
+    // The price a kW in (circuit, slot) pays: its capacity price plus the energy prices of
+    // every interval covering it, times the slot's hours.
+    let mut price = vec![0.0f64; nodes * n_slots];
     let idx = |n: CircuitIx, s: Slot| n as usize * n_slots + s as usize;
     let mut best = f64::INFINITY;
     let mut usage = vec![0.0f64; nodes * n_slots];
@@ -342,6 +454,23 @@ fn lagrangian_bound(
             .sum::<f64>();
     let mut step = 1.0;
     for iter in 0..300 {
+        price.copy_from_slice(&lambda);
+        // Energy prices by difference arrays: +μ at an interval's start, −μ after its end.
+        let mut diff = vec![0.0f64; nodes * (n_slots + 1)];
+        for (e, &m) in energy.iter().zip(&mu) {
+            if m > 0.0 {
+                let base = e.circuit as usize * (n_slots + 1);
+                diff[base + e.from] += m;
+                diff[base + e.to + 1] -= m;
+            }
+        }
+        for n in 0..nodes {
+            let mut run = 0.0;
+            for s in 0..n_slots {
+                run += diff[n * (n_slots + 1) + s];
+                price[n * n_slots + s] += run * slot_h;
+            }
+        }
         usage.iter_mut().for_each(|u| *u = 0.0);
         let mut dual: f64 = 0.0;
         for n in 0..nodes {
@@ -349,6 +478,7 @@ fn lagrangian_bound(
                 dual += lambda[n * n_slots + s] * residual[n][s] as f64 / 1e6;
             }
         }
+        dual += energy.iter().zip(&mu).map(|(e, m)| m * e.kwh).sum::<f64>();
         for job in jobs {
             let path = tree.path(job.circuit);
             let mut best_opt: Option<(f64, usize)> = None;
@@ -359,7 +489,7 @@ fn lagrangian_bound(
                     .enumerate()
                     .map(|(i, &p)| {
                         let s = o.start + i as Slot;
-                        p as f64 / 1e6 * path.iter().map(|&n| lambda[idx(n, s)]).sum::<f64>()
+                        p as f64 / 1e6 * path.iter().map(|&n| price[idx(n, s)]).sum::<f64>()
                     })
                     .sum();
                 let surplus = o.value - cost;
@@ -383,8 +513,8 @@ fn lagrangian_bound(
                 if cap <= 0 {
                     continue;
                 }
-                let price: f64 = path.iter().map(|&n| lambda[idx(n, s as Slot)]).sum();
-                let margin = e.vpk * slot_h - price;
+                let p: f64 = path.iter().map(|&n| price[idx(n, s as Slot)]).sum();
+                let margin = e.vpk * slot_h - p;
                 if margin > 0.0 {
                     let q = cap as f64 / 1e6;
                     dual += margin * q;
@@ -395,14 +525,34 @@ fn lagrangian_bound(
             }
         }
         best = best.min(dual);
-        // Subgradient: capacity minus usage; prices rise where overused.
+        // Subgradients: capacity (or energy) minus usage; prices rise where overused.
+        let cap_grad = |n: usize, s: usize, usage: &[f64]| {
+            residual[n][s] as f64 / 1e6 - usage[n * n_slots + s]
+        };
+        let mut cum = vec![0.0f64; nodes * (n_slots + 1)];
+        for n in 0..nodes {
+            for s in 0..n_slots {
+                cum[n * (n_slots + 1) + s + 1] =
+                    cum[n * (n_slots + 1) + s] + usage[n * n_slots + s] * slot_h;
+            }
+        }
+        let energy_grad = |e: &EnergyLimit| {
+            let base = e.circuit as usize * (n_slots + 1);
+            e.kwh - (cum[base + e.to + 1] - cum[base + e.from])
+        };
         let mut norm2 = 0.0;
         for n in 0..nodes {
             for s in 0..n_slots {
-                let g = residual[n][s] as f64 / 1e6 - usage[n * n_slots + s];
+                let g = cap_grad(n, s, &usage);
                 if g < 0.0 || lambda[n * n_slots + s] > 0.0 {
                     norm2 += g * g;
                 }
+            }
+        }
+        for (e, &m) in energy.iter().zip(&mu) {
+            let g = energy_grad(e);
+            if g < 0.0 || m > 0.0 {
+                norm2 += g * g;
             }
         }
         if norm2 < 1e-12 {
@@ -413,10 +563,13 @@ fn lagrangian_bound(
         let t = step * (dual - target).max(total_value * 1e-6) / norm2;
         for n in 0..nodes {
             for s in 0..n_slots {
-                let g = residual[n][s] as f64 / 1e6 - usage[n * n_slots + s];
+                let g = cap_grad(n, s, &usage);
                 let l = &mut lambda[n * n_slots + s];
                 *l = (*l - t * g).max(0.0);
             }
+        }
+        for (e, m) in energy.iter().zip(mu.iter_mut()) {
+            *m = (*m - t * energy_grad(e)).max(0.0);
         }
         if iter % 20 == 19 {
             step *= 0.7;
@@ -428,7 +581,7 @@ fn lagrangian_bound(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fleet::model::{SimDevice, SimJob};
+    use crate::fleet::model::{SimDevice, SimJob, SolarBattery};
     use powerslot_protocol::{CircuitSpec, DeviceId, Priority};
 
     fn fleet(jobs: usize) -> Fleet {
@@ -481,9 +634,49 @@ mod tests {
         let tree = CircuitTree::new(f.circuits.clone()).unwrap();
         let residual = vec![vec![4_000_000; 4]];
         let (jobs, elastic) = (prepare_for_test(&f), vec![]);
-        let ub = lagrangian_bound(&tree, &residual, &jobs, &elastic, 1.0, 4);
+        let ub = lagrangian_bound(&tree, &residual, &[], &jobs, &elastic, 1.0, 4);
         assert!(ub >= 120.0 - 1e-6, "{ub}");
         assert!(ub <= 200.0, "the bound should be informative: {ub}");
+    }
+
+    #[test]
+    fn a_battery_that_holds_less_than_the_power_allows_limits_the_reference() {
+        // The same 4 kW for 4 hours, but behind a battery with 8 kWh usable and no sun: two
+        // jobs of 4 kWh, not four. Both started at 0 is best: 2 · 40 = 80.
+        let mut f = fleet(5);
+        f.budgets = vec![(
+            "site".into(),
+            BudgetSource::SolarBattery(SolarBattery {
+                production_mw: vec![0; 4],
+                history_mw: vec![],
+                battery_mwh: 20_000_000,
+                reserve_mwh: 2_000_000,
+                initial_mwh: 10_000_000,
+                inverter_mw: 4_000_000,
+                grid_mw: 0,
+            }),
+        )];
+        let c = central(&f, &[], &[], 4).unwrap();
+        assert_eq!(c.kind, CentralKind::ExactMilp);
+        assert!((c.welfare - 80.0).abs() < 1e-6, "{}", c.welfare);
+        let tree = CircuitTree::new(f.circuits.clone()).unwrap();
+        let energy = energy_limits(&f, &tree, 4);
+        // From the start: the 8 kWh above the reserve; from any later hour: the 18 kWh a full
+        // battery would hold above it.
+        for e in &energy {
+            let want = if e.from == 0 { 8.0 } else { 18.0 };
+            assert!((e.kwh - want).abs() < 1e-9, "{e:?}");
+        }
+        let residual = vec![vec![4_000_000; 4]];
+        let jobs = prepare_for_test(&f);
+        let ub = lagrangian_bound(&tree, &residual, &energy, &jobs, &[], 1.0, 4);
+        let loose = lagrangian_bound(&tree, &residual, &[], &jobs, &[], 1.0, 4);
+        assert!(ub >= 80.0 - 1e-6, "{ub}");
+        assert!(
+            ub < loose,
+            "the energy must tighten the bound: {ub} vs {loose}"
+        );
+        assert!(ub <= 100.0, "the bound should be informative: {ub}");
     }
 
     fn prepare_for_test(f: &Fleet) -> Vec<Job> {

@@ -171,6 +171,8 @@ pub struct MechResult {
     pub jobs: u64,
     /// Welfare ([`powerslot_protocol::welfare`]).
     pub welfare: f64,
+    /// Welfare by class, lowest first ([`Priority::ALL`]'s order): where it was won or lost.
+    pub welfare_by_class: [f64; 4],
     /// Rounds per request.
     pub rounds: Vec<u32>,
     /// Negotiation messages per request (both directions, retransmissions included).
@@ -964,10 +966,30 @@ impl<'a> Sim<'a> {
                     .unwrap_or(self.tree.rating(c as CircuitIx));
             }
         }
-        // Peer mode: owners split a shared root by a rule each can compute from the
-        // registrations alone — each keeps what its own load nobody controls is registered
-        // for, and the rest is shared in proportion to the owners' ratings.
-        let standing_all: i64 = self.owners.iter().map(|o| o.standing).sum();
+        // Peer mode: owners split a shared root by a rule each can compute from what they
+        // tell each other — each owner announces, per slot, what it holds for its load
+        // nobody controls (one message per owner and slot) — each keeps what it holds, and
+        // the rest is shared in proportion to the owners' ratings. An owner's registered
+        // standing load bounds its holding from above until it is first heard.
+        let horizon_len = values.get(&0).map_or(0, Vec::len);
+        let held: Vec<Vec<i64>> = if self.owners.len() > 1 {
+            self.owners
+                .iter()
+                .map(|ow| {
+                    (0..horizon_len as Slot)
+                        .map(|k| {
+                            ow.coord
+                                .reserved_uncontrollable(s + k)
+                                .first()
+                                .copied()
+                                .unwrap_or(ow.standing)
+                        })
+                        .collect()
+                })
+                .collect()
+        } else {
+            vec![vec![0; horizon_len]; self.owners.len()]
+        };
         for o in 0..self.owners.len() {
             let mut inputs = Vec::new();
             let ow = &self.owners[o];
@@ -977,7 +999,11 @@ impl<'a> Sim<'a> {
                     .then(|| {
                         values.get(&0).map(|v| {
                             v.iter()
-                                .map(|&x| peer_share(x, ow.standing, standing_all, ow.share))
+                                .enumerate()
+                                .map(|(k, &x)| {
+                                    let all: i64 = held.iter().map(|h| h[k]).sum();
+                                    peer_share(x, held[o][k], all, ow.share)
+                                })
                                 .collect::<Vec<i64>>()
                         })
                     })
@@ -1363,25 +1389,29 @@ impl<'a> Sim<'a> {
                 Some(f) if on_time => f.saturating_sub(job.earliest + len),
                 _ => latency,
             };
-            self.res.welfare += powerslot_protocol::welfare::welfare(
+            let w = powerslot_protocol::welfare::welfare(
                 dev.priority,
                 1000,
                 delivered / 1e6,
                 delay,
                 latency,
             );
+            self.res.welfare += w;
+            self.res.welfare_by_class[dev.priority as usize] += w;
         }
         // Elastic: value of what they got; fairness in the most common class.
         let mut by_class: HashMap<Priority, Vec<f64>> = HashMap::new();
         for (d, dev) in self.fleet.devices.iter().enumerate() {
             if let SimKind::Elastic { .. } = dev.kind {
-                self.res.welfare += powerslot_protocol::welfare::welfare(
+                let w = powerslot_protocol::welfare::welfare(
                     dev.priority,
                     1000,
                     self.elastic_served[d] / 1e6,
                     0,
                     0,
                 );
+                self.res.welfare += w;
+                self.res.welfare_by_class[dev.priority as usize] += w;
                 self.res.unmet_kwh +=
                     (self.elastic_desired[d] - self.elastic_served[d]).max(0.0) / 1e6;
                 if self.elastic_desired[d] > 0.0 {
@@ -1468,15 +1498,16 @@ pub fn profile_forecast(past_runs: &[Vec<i64>], actual: &[i64]) -> Vec<PowerValu
         .collect()
 }
 
-/// One owner's part of the shared root in peer mode, from what every owner can compute alone:
-/// its own registered load nobody controls, plus its share (per mille) of what is left. When
-/// the root cannot even cover all registered uncontrollable load, each owner gets its
-/// proportion of the root, so that the parts never sum above it.
-fn peer_share(root_mw: i64, standing_mw: i64, standing_all_mw: i64, share_per_mille: i64) -> i64 {
-    if root_mw >= standing_all_mw {
-        standing_mw + (root_mw - standing_all_mw) * share_per_mille / 1000
-    } else if standing_all_mw > 0 {
-        (i128::from(root_mw.max(0)) * i128::from(standing_mw) / i128::from(standing_all_mw)) as i64
+/// One owner's part of the shared root in peer mode, from what the owners tell each other:
+/// what it holds for its own load nobody controls, plus its share (per mille) of what is
+/// left. When the root cannot even cover what all owners hold for such load, each gets its
+/// proportion of the root — less than it holds, so that no owner grants anything while the
+/// load nobody controls alone overdraws the root — and the parts never sum above it.
+fn peer_share(root_mw: i64, held_mw: i64, held_all_mw: i64, share_per_mille: i64) -> i64 {
+    if root_mw >= held_all_mw {
+        held_mw + (root_mw - held_all_mw) * share_per_mille / 1000
+    } else if held_all_mw > 0 {
+        (i128::from(root_mw.max(0)) * i128::from(held_mw) / i128::from(held_all_mw)) as i64
     } else {
         0
     }

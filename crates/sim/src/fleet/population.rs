@@ -1552,8 +1552,9 @@ pub fn check(fleet: &Fleet) -> Result<()> {
     Ok(())
 }
 
-/// What a device would draw per slot if it ran as soon as it could (an EV at its maximum
-/// from plug-in until charged, an elastic load its wish, capped at its maximum).
+/// What a device would draw per slot in the first `slots` slots if it ran as soon as it could
+/// (an EV at its maximum from plug-in until charged, an elastic load its wish, capped at its
+/// maximum).
 pub fn uncoordinated_mw(kind: &SimKind, slots: usize, slot_ms: u64) -> Vec<i64> {
     let mut out = vec![0i64; slots];
     match kind {
@@ -1584,7 +1585,10 @@ pub fn uncoordinated_mw(kind: &SimKind, slots: usize, slot_ms: u64) -> Vec<i64> 
                         let per_slot =
                             (i128::from(*max_mw) * i128::from(slot_ms) / 3_600_000).max(1) as i64;
                         let mut left = *energy_mwh;
-                        for o in &mut out[j.earliest as usize..j.deadline as usize] {
+                        // `slots` may end before the job's window (a run cut short).
+                        let hi = (j.deadline as usize).min(out.len());
+                        let lo = (j.earliest as usize).min(hi);
+                        for o in &mut out[lo..hi] {
                             if left <= 0 {
                                 break;
                             }
