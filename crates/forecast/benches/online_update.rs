@@ -28,6 +28,8 @@ fn bench(c: &mut Criterion) {
         "persistence",
         "seasonal-naive",
         "ewma",
+        "daily-median",
+        "weekly-median",
         "ets",
         "mstl",
         "ridge",

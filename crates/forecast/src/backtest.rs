@@ -1,18 +1,19 @@
 //! Rolling-origin backtests: fit once before the first origin, then walk forward feeding every
 //! slot through the models' online update, forecasting `horizon` slots at each origin.
 //!
-//! The `auto` model combines, at each origin, the few candidates whose forecasts made *and
-//! already resolved* before that origin had the lowest mean absolute error
-//! ([`crate::model::combination_weights`]), so its score uses no information from the future
-//! and is as honest as the others'.
+//! The `auto` model combines, at each origin, the candidates with weights chosen on their
+//! forecasts made *and already resolved* before that origin ([`crate::ensemble`]), exactly as
+//! the online model does, so its score uses no information from the future and is as honest as
+//! the others'.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
 use rayon::prelude::*;
 
+use crate::ensemble::{ErrorWindows, combine, heaviest, selection_weights};
 use crate::error::{ForecastError, Result};
-use crate::model::{FitOptions, FittedModel, ModelSpec, combination_weights, combine, heaviest};
+use crate::model::{FitOptions, FittedModel, ModelSpec};
 use crate::quantiles::QuantileForecast;
 use crate::series::TimeSeries;
 
@@ -67,7 +68,7 @@ pub struct ModelScore {
     pub predict_ms: f64,
     /// MAE of the P50 per step ahead (index 0 is one step ahead).
     pub mae_by_step: Vec<f64>,
-    /// For `auto`: how often each candidate was chosen.
+    /// For `auto`: at how many origins each candidate had the largest weight.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub chosen: BTreeMap<String, usize>,
 }
@@ -120,8 +121,8 @@ struct Run {
     fit_seconds: f64,
     predict_seconds: f64,
     forecasts: Vec<QuantileForecast>,
-    /// Recent MAE known at each origin (for the automatic choice).
-    recent: Vec<f64>,
+    /// The model's recent errors per step as known at each origin (for `auto`).
+    errors: Vec<Vec<VecDeque<f64>>>,
 }
 
 /// Where the origins go for a series of `n` slots.
@@ -189,7 +190,7 @@ pub fn backtest(
 
     let results: Vec<std::result::Result<Run, (String, String)>> = singles
         .par_iter()
-        .map(|spec| run_model(spec, series, &train, &origins, options, tick))
+        .map(|spec| run_model(spec, series, &train, &origins, options, want_auto, tick))
         .collect();
     let mut runs = Vec::new();
     let mut skipped = Vec::new();
@@ -229,13 +230,16 @@ pub fn backtest(
         let mut chosen = BTreeMap::new();
         let forecasts: Vec<QuantileForecast> = (0..origins.len())
             .map(|i| {
-                let recent: Vec<f64> = runs.iter().map(|r| r.recent[i]).collect();
-                let weights = combination_weights(&recent);
+                let errors: Vec<&ErrorWindows> =
+                    runs.iter().map(|r| r.errors[i].as_slice()).collect();
+                let weights = selection_weights(&errors);
                 let best = heaviest(&weights).unwrap_or(0);
                 *chosen.entry(runs[best].name.clone()).or_insert(0) += 1;
-                let forecasts: Vec<QuantileForecast> =
-                    runs.iter().map(|r| r.forecasts[i].clone()).collect();
-                combine(&forecasts, &weights)
+                let points: Vec<&[f64]> = runs
+                    .iter()
+                    .map(|r| r.forecasts[i].point.as_slice())
+                    .collect();
+                combine(&points, &errors, &weights)
             })
             .collect();
         let auto = Run {
@@ -243,7 +247,7 @@ pub fn backtest(
             fit_seconds: runs.iter().map(|r| r.fit_seconds).sum(),
             predict_seconds: runs.iter().map(|r| r.predict_seconds).sum(),
             forecasts,
-            recent: Vec::new(),
+            errors: Vec::new(),
         };
         models.push(score(series, &origins, &auto, scales, chosen));
         traces.push(Trace {
@@ -274,6 +278,7 @@ fn run_model(
     train: &TimeSeries,
     origins: &[usize],
     options: &BacktestOptions,
+    want_errors: bool,
     tick: &(dyn Fn() + Sync),
 ) -> std::result::Result<Run, (String, String)> {
     let name = spec.name().to_string();
@@ -282,7 +287,7 @@ fn run_model(
     let mut pos = origins[0];
     let mut row = vec![0.0; series.features.len()];
     let mut forecasts = Vec::with_capacity(origins.len());
-    let mut recent = Vec::with_capacity(origins.len());
+    let mut errors = Vec::with_capacity(origins.len());
     let mut predict_seconds = 0.0;
     for &o in origins {
         for i in pos..o {
@@ -295,7 +300,9 @@ fn run_model(
         let started = Instant::now();
         forecasts.push(fitted.predict(options.fit.horizon));
         predict_seconds += started.elapsed().as_secs_f64();
-        recent.push(fitted.recent_mae());
+        if want_errors {
+            errors.push(fitted.recent_errors().to_vec());
+        }
         tick();
     }
     Ok(Run {
@@ -303,7 +310,7 @@ fn run_model(
         fit_seconds: fitted.fit_seconds(),
         predict_seconds,
         forecasts,
-        recent,
+        errors,
     })
 }
 
@@ -427,6 +434,39 @@ mod tests {
         assert!(by_name("persistence").mae > 0.1);
         assert!(by_name("auto").mae < 1e-9, "{:?}", by_name("auto"));
         assert_eq!(by_name("auto").chosen.get("seasonal-naive"), Some(&10));
+    }
+
+    #[test]
+    fn backtest_auto_is_the_online_auto() {
+        // A daily cycle with a weekly bump and deterministic noise, so no candidate is exact.
+        let values: Vec<f64> = (0..24 * 40)
+            .map(|i| {
+                let noise = ((i as f64 * 12.9898).sin() * 43_758.545_3).fract();
+                5.0 + 2.0 * ((i % 24) as f64 / 24.0 * std::f64::consts::TAU).sin()
+                    + if (i / 24) % 7 == 3 { 1.5 } else { 0.0 }
+                    + noise
+            })
+            .collect();
+        let s = TimeSeries::from_values("s", 0, 3600, values).unwrap();
+        let mut o = BacktestOptions::new(FitOptions::new(24, 24));
+        o.origins = 3;
+        let candidates = vec![
+            ModelSpec::Persistence,
+            ModelSpec::SeasonalNaive,
+            ModelSpec::Ewma,
+            ModelSpec::DAILY_MEDIAN,
+        ];
+        let mut specs = candidates.clone();
+        specs.push(ModelSpec::Auto(Vec::new()));
+        let r = backtest(&s, &specs, &o, &|| {}).unwrap();
+        let first = r.origin_slots[0];
+        // Fitted on the same history, the online `auto` chose its weights at the first origin
+        // from the same errors, and forecasts the same.
+        let online =
+            FittedModel::fit(&ModelSpec::Auto(candidates), &s.slice(0, first), &o.fit).unwrap();
+        assert!(online.weights().iter().filter(|w| **w > 0.0).count() >= 1);
+        let auto = r.traces.iter().find(|t| t.name == "auto").unwrap();
+        assert_eq!(auto.forecasts[0], online.predict(24));
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //!   ([`model::FittedModel::update`]) and predicts a [`quantiles::QuantileForecast`]. Intervals
 //!   come from each model's own recent errors, so every model gets calibrated P10/P90 alike.
 //! - [`backtest`] scores models by rolling origin (MAE, RMSE, MASE, coverage, pinball, timings);
-//!   `auto` picks per origin using only errors already known at that origin.
+//!   `auto` weighs its candidates at each origin using only errors already known there
+//!   ([`ensemble`]: greedy ensemble selection on the candidates' aligned recent errors).
 //! - [`federated`] trains the LSTM across devices with FedAvg, secure aggregation (pairwise
 //!   masks, dropout recovery) and optional differential privacy.
 //!
@@ -35,6 +36,7 @@
 pub mod backtest;
 mod baseline;
 pub mod boost;
+pub mod ensemble;
 pub mod error;
 pub mod federated;
 pub mod lstm;

@@ -3,8 +3,9 @@
 
 use std::time::Instant;
 
-use crate::baseline::{Ewma, Persistence, SeasonalNaive};
+use crate::baseline::{Ewma, Persistence, SeasonalMedian, SeasonalNaive};
 use crate::boost::{Boosted, BoostedConfig};
+use crate::ensemble::{ErrorWindows, combine, combined_mae, heaviest, selection_weights};
 use crate::error::{ForecastError, Result};
 use crate::profile::{Profile, ProfileConfig};
 use crate::quantiles::{Calibrator, QuantileForecast};
@@ -60,6 +61,14 @@ pub enum ModelSpec {
     SeasonalNaive,
     /// Exponentially weighted moving average; smoothing chosen on the history.
     Ewma,
+    /// The median of the same slot over the last seven days (`daily-median`) or four weeks
+    /// (`weekly-median`; other periods are named `seasonal-median`).
+    SeasonalMedian {
+        /// Seasons per period: 1 for days, 7 for weeks (with a daily season).
+        seasons: usize,
+        /// Periods the median is taken over.
+        count: usize,
+    },
     /// Exponential smoothing: augurs' AutoETS without a season, or ETS(A,·,A) with one,
     /// whichever has the lower AIC.
     Ets,
@@ -78,18 +87,34 @@ pub enum ModelSpec {
     Profile(ProfileConfig),
     /// A small LSTM trained per device (burn, CPU).
     Lstm(crate::lstm::LstmConfig),
-    /// A weighted mean of the candidates with the lowest recent errors.
+    /// A weighted mean of the candidates, weighted by greedy selection on their recent
+    /// errors ([`crate::ensemble`]).
     Auto(Vec<ModelSpec>),
 }
 
 impl ModelSpec {
-    /// The model's short name (`persistence`, `seasonal-naive`, `ewma`, `ets`, `mstl`,
+    /// The median of the same slot over the last seven days.
+    pub const DAILY_MEDIAN: ModelSpec = ModelSpec::SeasonalMedian {
+        seasons: 1,
+        count: 7,
+    };
+    /// The median of the same slot of the week over the last four weeks.
+    pub const WEEKLY_MEDIAN: ModelSpec = ModelSpec::SeasonalMedian {
+        seasons: 7,
+        count: 4,
+    };
+
+    /// The model's short name (`persistence`, `seasonal-naive`, `ewma`, `daily-median`,
+    /// `weekly-median`, `ets`, `mstl`,
     /// `ridge`, `quantile`, `boosted`, `profile`, `lstm`, `auto`).
     pub fn name(&self) -> &'static str {
         match self {
             ModelSpec::Persistence => "persistence",
             ModelSpec::SeasonalNaive => "seasonal-naive",
             ModelSpec::Ewma => "ewma",
+            ModelSpec::SeasonalMedian { seasons: 1, .. } => "daily-median",
+            ModelSpec::SeasonalMedian { seasons: 7, .. } => "weekly-median",
+            ModelSpec::SeasonalMedian { .. } => "seasonal-median",
             ModelSpec::Ets => "ets",
             ModelSpec::Mstl => "mstl",
             ModelSpec::Ridge(_) => "ridge",
@@ -107,6 +132,8 @@ impl ModelSpec {
             "persistence" | "naive" => ModelSpec::Persistence,
             "seasonal-naive" | "snaive" => ModelSpec::SeasonalNaive,
             "ewma" => ModelSpec::Ewma,
+            "daily-median" => ModelSpec::DAILY_MEDIAN,
+            "weekly-median" => ModelSpec::WEEKLY_MEDIAN,
             "ets" => ModelSpec::Ets,
             "mstl" => ModelSpec::Mstl,
             "ridge" => ModelSpec::Ridge(RidgeConfig::default()),
@@ -119,8 +146,9 @@ impl ModelSpec {
                 return Err(ForecastError::InvalidParameter {
                     name: "model".into(),
                     message: format!(
-                        "unknown model `{other}` (known: persistence, seasonal-naive, ewma, ets, \
-                         mstl, ridge, quantile, boosted, profile, lstm, auto)"
+                        "unknown model `{other}` (known: persistence, seasonal-naive, ewma, \
+                         daily-median, weekly-median, ets, mstl, ridge, quantile, boosted, \
+                         profile, lstm, auto)"
                     ),
                 });
             }
@@ -135,6 +163,8 @@ impl ModelSpec {
             ModelSpec::Persistence,
             ModelSpec::SeasonalNaive,
             ModelSpec::Ewma,
+            ModelSpec::DAILY_MEDIAN,
+            ModelSpec::WEEKLY_MEDIAN,
             ModelSpec::Ets,
             ModelSpec::Mstl,
             ModelSpec::Ridge(RidgeConfig::default()),
@@ -150,6 +180,7 @@ impl ModelSpec {
         match self {
             ModelSpec::Persistence | ModelSpec::Ewma => 2,
             ModelSpec::SeasonalNaive => m,
+            ModelSpec::SeasonalMedian { seasons, .. } => SeasonalMedian::min_points(seasons * m),
             ModelSpec::Ets => 10,
             ModelSpec::Mstl => 2 * m + 1,
             // The lag window, then at least as many rows as coefficients.
@@ -169,6 +200,11 @@ impl ModelSpec {
                 Box::new(SeasonalNaive::fit(&train.values, options.season.max(1)))
             }
             ModelSpec::Ewma => Box::new(Ewma::fit(&train.values)),
+            &ModelSpec::SeasonalMedian { seasons, count } => Box::new(SeasonalMedian::fit(
+                &train.values,
+                seasons * options.season.max(1),
+                count,
+            )),
             ModelSpec::Ets => Box::new(PathModel::fit(PathKind::Ets, &train.values, options)?),
             ModelSpec::Mstl => Box::new(PathModel::fit(PathKind::Mstl, &train.values, options)?),
             ModelSpec::Ridge(c) => Box::new(Ridge::fit(c, train, options)?),
@@ -196,8 +232,17 @@ enum Kind {
         /// The forecast issued after the last update (reused by `predict`).
         last: Vec<f64>,
     },
-    Auto(Vec<FittedModel>),
+    Auto {
+        candidates: Vec<FittedModel>,
+        /// The combination weights, chosen again every [`REWEIGHT_EVERY`] updates.
+        weights: Vec<f64>,
+        since_reweight: usize,
+    },
 }
+
+/// Updates between two choices of `auto`'s weights. Choosing costs about a millisecond with
+/// the default candidates and windows, so it is spread out; a day-ahead combination moves slowly.
+pub const REWEIGHT_EVERY: usize = 24;
 
 impl std::fmt::Debug for FittedModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -228,9 +273,14 @@ impl FittedModel {
                 .iter()
                 .map(|c| FittedModel::fit(c, history, options))
                 .collect::<Result<Vec<_>>>()?;
+            let weights = weights_of(&fitted);
             return Ok(FittedModel {
                 name: "auto".into(),
-                kind: Kind::Auto(fitted),
+                kind: Kind::Auto {
+                    candidates: fitted,
+                    weights,
+                    since_reweight: 0,
+                },
                 horizon: options.horizon,
                 fit_seconds: started.elapsed().as_secs_f64(),
             });
@@ -310,33 +360,70 @@ impl FittedModel {
                 *last = model.forecast(self.horizon);
                 calibrator.issue(last.clone());
             }
-            Kind::Auto(candidates) => candidates
-                .iter_mut()
-                .for_each(|c| c.update(value, features)),
+            Kind::Auto {
+                candidates,
+                weights,
+                since_reweight,
+            } => {
+                candidates
+                    .iter_mut()
+                    .for_each(|c| c.update(value, features));
+                *since_reweight += 1;
+                if *since_reweight >= REWEIGHT_EVERY {
+                    *since_reweight = 0;
+                    *weights = weights_of(candidates);
+                }
+            }
         }
     }
 
     /// Forecast of the next `horizon` slots with P10/P50/P90.
     pub fn predict(&self, horizon: usize) -> QuantileForecast {
         match &self.kind {
-            Kind::Single {
-                model,
-                calibrator,
-                last,
+            Kind::Single { calibrator, .. } => calibrator.quantiles(self.point(horizon)),
+            Kind::Auto {
+                candidates,
+                weights,
+                ..
             } => {
-                let point = if horizon <= last.len() {
+                let points: Vec<Vec<f64>> = candidates
+                    .iter()
+                    .zip(weights)
+                    .map(|(c, &w)| {
+                        if w > 0.0 {
+                            c.point(horizon)
+                        } else {
+                            Vec::new()
+                        }
+                    })
+                    .collect();
+                let points: Vec<&[f64]> = points.iter().map(Vec::as_slice).collect();
+                combine(&points, &errors_of(candidates), weights)
+            }
+        }
+    }
+
+    /// The point forecast of the next `horizon` slots (for `auto`, the weighted mean).
+    fn point(&self, horizon: usize) -> Vec<f64> {
+        match &self.kind {
+            Kind::Single { model, last, .. } => {
+                if horizon <= last.len() {
                     last[..horizon].to_vec()
                 } else {
                     model.forecast(horizon)
-                };
-                calibrator.quantiles(point)
+                }
             }
-            Kind::Auto(candidates) => {
-                let recent: Vec<f64> = candidates.iter().map(FittedModel::recent_mae).collect();
-                let forecasts: Vec<QuantileForecast> =
-                    candidates.iter().map(|c| c.predict(horizon)).collect();
-                combine(&forecasts, &combination_weights(&recent))
-            }
+            Kind::Auto { .. } => self.predict(horizon).point,
+        }
+    }
+
+    /// The errors (actual − point forecast) of this model's recent forecasts, one window per
+    /// step ahead, oldest first; empty for `auto`. Models fitted on the same history with the
+    /// same options and fed the same samples have aligned windows ([`crate::ensemble`]).
+    pub fn recent_errors(&self) -> &ErrorWindows {
+        match &self.kind {
+            Kind::Single { calibrator, .. } => calibrator.errors(),
+            Kind::Auto { .. } => &[],
         }
     }
 
@@ -344,10 +431,11 @@ impl FittedModel {
     pub fn recent_mae(&self) -> f64 {
         match &self.kind {
             Kind::Single { calibrator, .. } => calibrator.recent_mae(),
-            Kind::Auto(c) => self
-                .chosen()
-                .map(|i| c[i].recent_mae())
-                .unwrap_or(f64::INFINITY),
+            Kind::Auto {
+                candidates,
+                weights,
+                ..
+            } => combined_mae(&errors_of(candidates), weights),
         }
     }
 
@@ -355,10 +443,15 @@ impl FittedModel {
     pub fn chosen(&self) -> Option<usize> {
         match &self.kind {
             Kind::Single { .. } => None,
-            Kind::Auto(c) => {
-                let recent: Vec<f64> = c.iter().map(FittedModel::recent_mae).collect();
-                heaviest(&combination_weights(&recent))
-            }
+            Kind::Auto { weights, .. } => heaviest(weights),
+        }
+    }
+
+    /// For `auto`: the candidates' weights now.
+    pub fn weights(&self) -> &[f64] {
+        match &self.kind {
+            Kind::Single { .. } => &[],
+            Kind::Auto { weights, .. } => weights,
         }
     }
 
@@ -366,108 +459,17 @@ impl FittedModel {
     pub fn candidates(&self) -> &[FittedModel] {
         match &self.kind {
             Kind::Single { .. } => &[],
-            Kind::Auto(c) => c,
+            Kind::Auto { candidates, .. } => candidates,
         }
     }
 }
 
-/// How many candidates `auto` combines: those with the lowest recent errors.
-pub const COMBINE_TOP: usize = 3;
-
-/// The weights `auto` gives its candidates from their recent mean absolute errors: the
-/// [`COMBINE_TOP`] lowest finite ones get weights proportional to 1/MAE (summing to 1), the
-/// others 0. Averaging a few good forecasts cancels part of their separate errors, which
-/// picking the single recent best cannot do, while leaving the poor ones out keeps them from
-/// dragging the mean. A candidate with a recent MAE of 0 takes all the weight; with no finite
-/// MAE yet, the first candidate does.
-pub fn combination_weights(recent: &[f64]) -> Vec<f64> {
-    let mut weights = vec![0.0; recent.len()];
-    let mut order: Vec<usize> = (0..recent.len())
-        .filter(|&i| recent[i].is_finite())
-        .collect();
-    order.sort_by(|&a, &b| recent[a].total_cmp(&recent[b]));
-    order.truncate(COMBINE_TOP);
-    match order.first() {
-        None => {
-            if let Some(w) = weights.first_mut() {
-                *w = 1.0;
-            }
-        }
-        Some(&best) if recent[best] <= 0.0 => weights[best] = 1.0,
-        Some(_) => {
-            let total: f64 = order.iter().map(|&i| 1.0 / recent[i]).sum();
-            for &i in &order {
-                weights[i] = 1.0 / recent[i] / total;
-            }
-        }
-    }
-    weights
+/// The candidates' error windows, in order.
+fn errors_of(candidates: &[FittedModel]) -> Vec<&ErrorWindows> {
+    candidates.iter().map(FittedModel::recent_errors).collect()
 }
 
-/// Index of the largest weight.
-pub fn heaviest(weights: &[f64]) -> Option<usize> {
-    weights
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map(|(i, _)| i)
-}
-
-/// The weighted mean of `forecasts`, quantile by quantile (weights as from
-/// [`combination_weights`]; forecasts with weight 0 are not read).
-pub fn combine(forecasts: &[QuantileForecast], weights: &[f64]) -> QuantileForecast {
-    let h = forecasts.first().map_or(0, |f| f.point.len());
-    let mut out = QuantileForecast {
-        point: vec![0.0; h],
-        p10: vec![0.0; h],
-        p50: vec![0.0; h],
-        p90: vec![0.0; h],
-    };
-    for (f, &w) in forecasts.iter().zip(weights).filter(|(_, w)| **w > 0.0) {
-        for (acc, part) in [
-            (&mut out.point, &f.point),
-            (&mut out.p10, &f.p10),
-            (&mut out.p50, &f.p50),
-            (&mut out.p90, &f.p90),
-        ] {
-            acc.iter_mut().zip(part).for_each(|(a, v)| *a += w * v);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn weights_favour_the_recently_best_few() {
-        let w = combination_weights(&[2.0, 1.0, f64::INFINITY, 4.0, 1.0]);
-        assert_eq!(w[2], 0.0);
-        assert_eq!(w[3], 0.0, "only the three best get weight: {w:?}");
-        assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12);
-        assert!(
-            (w[1] - 0.4).abs() < 1e-12 && (w[0] - 0.2).abs() < 1e-12,
-            "{w:?}"
-        );
-        assert_eq!(
-            combination_weights(&[f64::INFINITY, f64::NAN]),
-            vec![1.0, 0.0]
-        );
-        assert_eq!(combination_weights(&[0.5, 0.0]), vec![0.0, 1.0]);
-    }
-
-    #[test]
-    fn combination_is_the_weighted_mean_of_each_quantile() {
-        let f = |v: f64| QuantileForecast {
-            point: vec![v],
-            p10: vec![v - 1.0],
-            p50: vec![v],
-            p90: vec![v + 1.0],
-        };
-        let c = combine(&[f(1.0), f(3.0), f(100.0)], &[0.25, 0.75, 0.0]);
-        assert_eq!(c.p50, vec![2.5]);
-        assert_eq!(c.p10, vec![1.5]);
-        assert_eq!(c.p90, vec![3.5]);
-    }
+/// `auto`'s weights for its candidates now.
+fn weights_of(candidates: &[FittedModel]) -> Vec<f64> {
+    selection_weights(&errors_of(candidates))
 }

@@ -61,6 +61,11 @@ impl Calibrator {
         self.pending.truncate(self.horizon);
     }
 
+    /// The recorded errors, one window per step ahead, oldest first.
+    pub(crate) fn errors(&self) -> &[VecDeque<f64>] {
+        &self.errors
+    }
+
     /// Mean absolute error of the recorded errors over all steps (for model choice).
     pub(crate) fn recent_mae(&self) -> f64 {
         let (s, n) = self

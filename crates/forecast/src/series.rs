@@ -1,8 +1,10 @@
 //! Reading a CSV into a regular time series, with a stated policy for every irregularity.
 //!
 //! Policies (each counted in [`Regularisation`]):
-//! - **Irregular sampling**: the grid starts at the first timestamp with the step given or, if
-//!   none is given, the median positive spacing; each sample goes to the nearest slot.
+//! - **Irregular sampling**: the slot length is the step given or, if none is given, the median
+//!   positive spacing; the grid starts at the first timestamp, rounded down to a whole number of
+//!   steps since midnight when the step divides a day (clock hours for hourly slots); each
+//!   sample goes to the nearest slot (a sample half-way between two goes to the later one).
 //! - **Duplicates** (several samples in one slot, e.g. the repeated hour when daylight saving
 //!   ends on local clock times): their mean is the slot's value. Rows need not be sorted.
 //! - **Gaps** (empty slots, empty cells, `NaN`, or the hour skipped when daylight saving
@@ -681,7 +683,15 @@ fn regularise(
             diffs[diffs.len() / 2]
         }
     };
-    let t0 = rows[0].0;
+    // Slots are whole steps of the clock when the step divides a day (hourly slots start on
+    // the hour even when the data start at half past), so the series lines up with every
+    // other tool that bins by the clock (pandas' `resample`) and with other files.
+    let first_time = rows[0].0;
+    let t0 = if 86_400 % step == 0 {
+        first_time - first_time.rem_euclid(step)
+    } else {
+        first_time
+    };
     let span = rows.last().map_or(0, |r| r.0) - t0;
     let slots = u64::try_from(span.saturating_add(step / 2) / step).unwrap_or(u64::MAX) + 1;
     // More than half of the grid without a sample is no series but a typo (one row dated
@@ -691,7 +701,7 @@ fn regularise(
             .windows(2)
             .map(|w| (w[0].0, w[1].0))
             .max_by_key(|(a, b)| b - a)
-            .unwrap_or((t0, t0));
+            .unwrap_or((first_time, first_time));
         return Err(ForecastError::InvalidParameter {
             name: "series".into(),
             message: format!(
@@ -700,7 +710,7 @@ fn regularise(
                  or give --step)",
                 rows.len(),
                 slots,
-                format_time(t0),
+                format_time(first_time),
                 format_time(t0.saturating_add(span)),
                 format_time(a),
                 format_time(b)
@@ -939,6 +949,23 @@ mod tests {
             vec![0.0, 1.0, 2.0, 0.0, 1.0, 2.0, 0.0, 1.0, 2.0, 0.0]
         );
         assert_eq!(s.regularisation.seasonal_filled, 3);
+    }
+
+    #[test]
+    fn hourly_slots_are_clock_hours_when_the_data_start_at_half_past() {
+        // Half-hourly readings from 10:30: the 11:00 slot holds the two nearest readings,
+        // 10:30 and 11:00 (half-way goes to the later slot), and the series starts at 11:00.
+        let text = "t,v\n2020-01-01T10:30:00,1\n2020-01-01T11:00:00,3\n2020-01-01T11:30:00,5\n\
+                    2020-01-01T12:00:00,7\n2020-01-01T12:30:00,9\n";
+        let mut o = ReadOptions::new("t", "v");
+        o.step_seconds = Some(3600);
+        let s = read(text, &o).unwrap();
+        assert_eq!(format_time(s.start), "2020-01-01T11:00:00");
+        assert_eq!(s.values, vec![2.0, 6.0, 9.0]);
+        // A step that does not divide a day keeps the first timestamp as the grid's start.
+        o.step_seconds = Some(7 * 60);
+        let s = read(text, &o).unwrap();
+        assert_eq!(format_time(s.start), "2020-01-01T10:30:00");
     }
 
     #[test]

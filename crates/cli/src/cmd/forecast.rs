@@ -102,9 +102,10 @@ pub(crate) struct BacktestArgs {
     /// Steps ahead.
     #[arg(long, default_value_t = 5)]
     horizon: usize,
-    /// Models (comma separated): persistence, seasonal-naive, ewma, ets, mstl, ridge, quantile,
-    /// boosted, profile, lstm, auto. `auto` combines the recently best few of the others listed
-    /// (all but boosted, whose refits cost seconds, when it is listed alone).
+    /// Models (comma separated): persistence, seasonal-naive, ewma, daily-median,
+    /// weekly-median, ets, mstl, ridge, quantile, boosted, profile, lstm, auto. `auto` combines
+    /// the others listed (all but boosted, whose refits cost seconds, when it is listed alone)
+    /// with weights chosen by greedy selection on their recent errors.
     #[arg(
         long,
         value_delimiter = ',',
