@@ -239,10 +239,11 @@ async fn run_demo(a: &DemoArgs, dir: PathBuf) -> Result<DemoReport> {
         }
     };
     say(format!(
-        "powerslot demo: {} devices in {} houses, 15-minute slots at {}x; API {http}/api/health, broker {broker}, ledger {}",
+        "powerslot demo: {} devices in {} houses, 15-minute slots at {}x; dashboard {http}/ (token in {}), broker {broker}, ledger {}",
         fleet.devices.len(),
         a.houses,
         a.speed,
+        dir.join("api.token").display(),
         dir.join("ledger.db").display()
     ));
 
