@@ -514,8 +514,9 @@ async fn the_dashboard_shows_the_api_live_in_a_browser() {
             (client.js(&fits) == json!(true)).then_some(())
         })
         .await;
-        // A new render after the resize (the page re-reads 150 ms after one).
+        // A new render after the resize (the page re-reads 150 ms after one), from the top.
         tokio::time::sleep(Duration::from_millis(600)).await;
+        client.js("document.activeElement.blur(); window.scrollTo(0, 0);");
         let overflow =
             client.js("return document.documentElement.scrollWidth - window.innerWidth;");
         assert!(
