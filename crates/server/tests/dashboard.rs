@@ -217,7 +217,7 @@ fn base64_decode(text: &str) -> Vec<u8> {
         let n = chunk
             .iter()
             .enumerate()
-            .fold(0u32, |n, (i, &d)| n | u32::from(d) << (18 - 6 * i));
+            .fold(0u32, |n, (i, &d)| n | (u32::from(d) << (18 - 6 * i)));
         out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
     }
     out
