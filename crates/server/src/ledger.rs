@@ -30,7 +30,8 @@ use serde::Serialize;
 use crate::error::{Result, ServerError};
 
 /// The schema, one migration per version (index 0 brings a new file to version 1).
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE site (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     name TEXT NOT NULL,
@@ -131,7 +132,18 @@ CREATE TABLE negotiation_log (
     detail TEXT NOT NULL
 );
 CREATE INDEX negotiation_log_by_device ON negotiation_log(device, id);
-"#];
+"#,
+    r#"
+CREATE TABLE circuit_slots (
+    circuit TEXT NOT NULL,
+    slot INTEGER NOT NULL,
+    capacity_mw INTEGER NOT NULL,
+    committed_mw INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (circuit, slot)
+);
+"#,
+];
 
 /// What the ledger knows about the site.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -197,8 +209,8 @@ pub struct LogEntry {
     pub device: Option<String>,
     /// The request concerned, if any.
     pub request: Option<RequestId>,
-    /// What happened (`request`, `awarded`, `rejected`, `instructed`, `ended`, `security`,
-    /// `batch`, `overload`, `budget_breach`, `operator`).
+    /// What happened (`request`, `offer`, `counter_bid`, `awarded`, `rejected`, `instructed`,
+    /// `ended`, `security`, `batch`, `overload`, `budget_breach`, `operator`).
     pub event: String,
     /// The event as JSON.
     pub detail: serde_json::Value,
@@ -250,6 +262,9 @@ pub struct Batch {
     pub budget: Vec<(String, Slot, Vec<i64>)>,
     /// Negotiation log lines.
     pub log: Vec<LogEntry>,
+    /// What each circuit had in the current slot: circuit, slot, capacity, committed (mW).
+    /// The book forgets a slot once it has passed; this keeps it for the dashboard's past.
+    pub circuit_slots: Vec<(String, Slot, i64, i64)>,
 }
 
 impl Batch {
@@ -262,6 +277,7 @@ impl Batch {
             && self.telemetry.is_empty()
             && self.budget.is_empty()
             && self.log.is_empty()
+            && self.circuit_slots.is_empty()
     }
 
     /// The highest store sequence number in the batch.
@@ -278,6 +294,9 @@ impl Batch {
         if self.log.len() > max {
             self.log.drain(..self.log.len() - max);
         }
+        if self.circuit_slots.len() > max {
+            self.circuit_slots.drain(..self.circuit_slots.len() - max);
+        }
     }
 
     /// Appends a later batch (after a failed write, both are written together).
@@ -293,6 +312,7 @@ impl Batch {
         self.telemetry.extend(later.telemetry);
         self.budget.extend(later.budget);
         self.log.extend(later.log);
+        self.circuit_slots.extend(later.circuit_slots);
     }
 }
 
@@ -828,6 +848,15 @@ impl Ledger {
                 ])
                 .map_err(classify)?;
             }
+            let mut cs = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO circuit_slots (circuit, slot, capacity_mw, committed_mw, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(classify)?;
+            for (c, slot, cap, committed) in &b.circuit_slots {
+                cs.execute(params![c, slot, cap, committed, now])
+                    .map_err(classify)?;
+            }
         }
         tx.commit().map_err(classify)
     }
@@ -909,19 +938,107 @@ impl Ledger {
             .map_err(|e| self.err(e))
     }
 
-    /// The latest forecast of each device (or of one).
-    pub fn forecasts(&self, device: Option<&str>) -> Result<Vec<ForecastRow>> {
+    /// The last `limit` log lines (optionally of one device), oldest first.
+    pub fn log_tail(&self, limit: u32, device: Option<&str>) -> Result<Vec<LogEntry>> {
+        let newest: i64 = self
+            .conn
+            .query_row(
+                "SELECT COALESCE(MAX(id), 0) FROM negotiation_log WHERE (?1 IS NULL OR device = ?1)",
+                params![device],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
         let mut st = self
             .conn
             .prepare(
-                "SELECT f.device, f.from_slot, f.p50_mw, f.p90_mw, f.at_ms FROM forecasts f
-                 JOIN (SELECT device, MAX(from_slot) AS m FROM forecasts GROUP BY device) l
-                   ON f.device = l.device AND f.from_slot = l.m
-                 WHERE (?1 IS NULL OR f.device = ?1) ORDER BY f.device",
+                "SELECT id FROM negotiation_log WHERE id <= ?1 AND (?2 IS NULL OR device = ?2)
+                 ORDER BY id DESC LIMIT 1 OFFSET ?3",
+            )
+            .map_err(|e| self.err(e))?;
+        let first: Option<i64> = st
+            .query_row(params![newest, device, limit.saturating_sub(1)], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.err(e))?;
+        self.log(first.map_or(0, |f| f - 1), limit, device)
+    }
+
+    /// What each slot of `[from, to)` had on a circuit as it passed: (slot, capacity,
+    /// committed), mW; slots the coordinator did not run through are missing.
+    pub fn circuit_slots(
+        &self,
+        circuit: &str,
+        from: Slot,
+        to: Slot,
+    ) -> Result<Vec<(Slot, i64, i64)>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT slot, capacity_mw, committed_mw FROM circuit_slots
+                 WHERE circuit = ?1 AND slot >= ?2 AND slot < ?3 ORDER BY slot",
             )
             .map_err(|e| self.err(e))?;
         let rows = st
-            .query_map(params![device], |r| {
+            .query_map(params![circuit, from, to], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The budgets published for a circuit whose first slot is in `[from, to)`: (first slot,
+    /// capacity per slot, the last holding on), oldest first. Each is the latest publication
+    /// starting at that slot.
+    pub fn budgets(&self, circuit: &str, from: Slot, to: Slot) -> Result<Vec<(Slot, Vec<i64>)>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT from_slot, values_mw FROM budget
+                 WHERE circuit = ?1 AND from_slot >= ?2 AND from_slot < ?3 ORDER BY from_slot",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![circuit, from, to], |r| {
+                Ok((r.get::<_, Slot>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (from_slot, values) = row.map_err(|e| self.err(e))?;
+            out.push((
+                from_slot,
+                serde_json::from_str(&values).map_err(|e| self.err(e))?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The forecasts a device sent whose first slot is in `[from, to)`, oldest first.
+    pub fn forecasts_between(
+        &self,
+        device: &str,
+        from: Slot,
+        to: Slot,
+    ) -> Result<Vec<ForecastRow>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT device, from_slot, p50_mw, p90_mw, at_ms FROM forecasts
+                 WHERE device = ?1 AND from_slot >= ?2 AND from_slot < ?3 ORDER BY from_slot",
+            )
+            .map_err(|e| self.err(e))?;
+        self.forecast_rows(&mut st, params![device, from, to])
+    }
+
+    fn forecast_rows(
+        &self,
+        st: &mut rusqlite::Statement<'_>,
+        p: impl rusqlite::Params,
+    ) -> Result<Vec<ForecastRow>> {
+        let rows = st
+            .query_map(p, |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, Slot>(1)?,
@@ -943,6 +1060,20 @@ impl Ledger {
             });
         }
         Ok(out)
+    }
+
+    /// The latest forecast of each device (or of one).
+    pub fn forecasts(&self, device: Option<&str>) -> Result<Vec<ForecastRow>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT f.device, f.from_slot, f.p50_mw, f.p90_mw, f.at_ms FROM forecasts f
+                 JOIN (SELECT device, MAX(from_slot) AS m FROM forecasts GROUP BY device) l
+                   ON f.device = l.device AND f.from_slot = l.m
+                 WHERE (?1 IS NULL OR f.device = ?1) ORDER BY f.device",
+            )
+            .map_err(|e| self.err(e))?;
+        self.forecast_rows(&mut st, params![device])
     }
 
     /// Measured power of a device in slots `[from, to)`: (slot, mW).

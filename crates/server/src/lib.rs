@@ -7,7 +7,8 @@
 //!
 //! * [`service`] — `powerslot serve`: the coordinator's loop (frames in, machine, ledger
 //!   commit, then publish), its embedded broker or an external one, the HTTP API ([`api`],
-//!   with its OpenAPI document) and [`metrics`].
+//!   with its OpenAPI document), [`metrics`] and the live [`dashboard`] page at `/`, which
+//!   reads only the API (time series from [`series`], changes from `/api/events`).
 //! * [`agent`] — `powerslot agent`: one task per device: MQTT, the device machine, a power
 //!   port, a meter (trace, command or MQTT topic) and an online [`forecaster`].
 //! * [`ledger`] — the SQLite ledger (WAL, versioned migrations): what is stored before it is
@@ -36,6 +37,7 @@
 pub mod agent;
 pub mod api;
 pub mod clock;
+pub mod dashboard;
 pub mod error;
 pub mod forecaster;
 pub mod keys;
@@ -43,6 +45,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod mqtt;
 pub mod probe;
+pub mod series;
 pub mod service;
 
 pub use error::{Result, ServerError};

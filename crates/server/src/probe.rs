@@ -23,8 +23,21 @@ pub fn request(
     token: Option<&str>,
     json: Option<&str>,
 ) -> std::io::Result<Response> {
+    request_waiting(addr, method, path, token, json, Duration::from_secs(10))
+}
+
+/// [`request`], waiting at most `wait` for the answer (a WebDriver starting a browser may
+/// take longer than an API call).
+pub fn request_waiting(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    json: Option<&str>,
+    wait: Duration,
+) -> std::io::Result<Response> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.set_read_timeout(Some(wait))?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(t) = token {
         head.push_str(&format!("Authorization: Bearer {t}\r\n"));
@@ -36,8 +49,7 @@ pub fn request(
     head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
     s.write_all(head.as_bytes())?;
     s.write_all(body.as_bytes())?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
+    let raw = read_response(&mut s)?;
     let text = String::from_utf8_lossy(&raw);
     let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP response");
     let (head, body) = text.split_once("\r\n\r\n").ok_or_else(bad)?;
@@ -55,6 +67,38 @@ pub fn request(
         body.to_string()
     };
     Ok(Response { status, body })
+}
+
+/// Reads one response: to the end of its `Content-Length`, of its last chunk, or of the
+/// connection. Some servers (chromedriver) answer `Connection: close` but keep the socket
+/// open, so waiting for the end of the connection alone would wait for the timeout.
+fn read_response(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let length = head.lines().find_map(|l| {
+                l.strip_prefix("content-length:")
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+            });
+            let body = &raw[end + 4..];
+            let done = match length {
+                Some(n) => body.len() >= n,
+                None if head.contains("transfer-encoding: chunked") => {
+                    body.ends_with(b"\r\n0\r\n\r\n") || body == b"0\r\n\r\n"
+                }
+                None => false,
+            };
+            if done {
+                return Ok(raw);
+            }
+        }
+        match s.read(&mut buf)? {
+            0 => return Ok(raw),
+            n => raw.extend_from_slice(&buf[..n]),
+        }
+    }
 }
 
 /// `GET path`.

@@ -13,7 +13,7 @@
 //! the key of the device the message names, then the topic must be that device's own. The
 //! machine refuses replays and rate-limits each device. Every refusal is logged and counted.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
@@ -26,12 +26,12 @@ use powerslot_protocol::codec::{self, Encoding, Key};
 use powerslot_protocol::coordinator::{
     CoordInput, Coordinator, CoordinatorConfig, DeviceRecord, OperatorCommand, Stats,
 };
-use powerslot_protocol::msg::{Body, RequestId, TimeslotRequest};
+use powerslot_protocol::msg::{Body, InstructionKind, RequestId, TimeslotRequest};
 use powerslot_protocol::output::{AwardRecord, Event, Output, SecurityProblem};
 use powerslot_protocol::{CircuitTree, DeviceId, Instant, Priority, ProtocolError, SlotClock};
 use rumqttc::{AsyncClient, QoS};
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
@@ -139,6 +139,78 @@ pub struct DeviceView {
     pub key_generation: u32,
     /// Its key's fingerprint.
     pub key_fingerprint: String,
+    /// What it is doing now: `offline` (not heard for two slots), `paused`, `shed`,
+    /// `scaled`, `running` (a grant draws in this slot), `awarded` (a grant ahead),
+    /// `waiting` (a request waits for capacity) or `idle`.
+    pub state: &'static str,
+    /// When the coordinator last accepted a message from it, protocol ms (since this start).
+    pub last_heard_ms: Option<u64>,
+}
+
+/// A circuit of the site's tree.
+#[derive(Clone, Debug, Serialize)]
+pub struct CircuitView {
+    /// Its name.
+    pub name: String,
+    /// The circuit it hangs from (`None`: the root).
+    pub parent: Option<String>,
+    /// Its rating, mW.
+    pub rating_mw: i64,
+    /// The devices on it or on any circuit below it.
+    pub devices: Vec<String>,
+}
+
+/// What the service tells subscribers (the dashboard's event stream) after each turn that
+/// changed something: the page re-reads what it shows through the API.
+#[derive(Clone, Debug, Serialize)]
+pub struct Notice {
+    /// Protocol time, ms.
+    pub now_ms: u64,
+    /// The current slot.
+    pub slot: Slot,
+    /// What changed: names of the log events committed (`request`, `awarded`, `rejected`,
+    /// `instructed`, `security`, `operator`, ...), `telemetry`, `budget`, `slot` (a new slot
+    /// began).
+    pub changes: Vec<String>,
+}
+
+/// What the coordinator knows a device is doing, for [`Activity::state`].
+struct Activity {
+    /// When it was last heard.
+    heard: Option<Instant>,
+    paused: bool,
+    /// The last instruction of each of its grants that is scaled or shed.
+    instructed: Vec<InstructionKind>,
+    /// One of its grants draws in the current slot.
+    draws_now: bool,
+    holds_grant: bool,
+    waiting: bool,
+}
+
+impl Activity {
+    /// The state, in the order states win: a device both shed and waiting shows `shed`.
+    fn state(&self, now: Instant, slot_ms: u64) -> &'static str {
+        if self
+            .heard
+            .is_none_or(|t| now.0.saturating_sub(t.0) > 2 * slot_ms)
+        {
+            "offline"
+        } else if self.paused {
+            "paused"
+        } else if self.instructed.contains(&InstructionKind::Shed) {
+            "shed"
+        } else if self.instructed.contains(&InstructionKind::Scale) {
+            "scaled"
+        } else if self.draws_now {
+            "running"
+        } else if self.holds_grant {
+            "awarded"
+        } else if self.waiting {
+            "waiting"
+        } else {
+            "idle"
+        }
+    }
 }
 
 /// The service's state for `/api/health`.
@@ -310,6 +382,8 @@ pub enum Command {
     },
     /// Requests waiting.
     Waiting(oneshot::Sender<Vec<WaitingView>>),
+    /// The circuit tree.
+    Circuits(oneshot::Sender<Vec<CircuitView>>),
     /// A new budget for a circuit from a slot on.
     SetBudget {
         /// The circuit (`None`: the root).
@@ -353,6 +427,11 @@ pub struct Handle {
     pub ledger_path: PathBuf,
     /// The bearer token for writes.
     pub token: String,
+    /// What changed, turn by turn (see [`Notice`]).
+    pub notices: broadcast::Sender<Notice>,
+    /// Becomes `true` when the service stops (long-lived answers such as the event stream
+    /// end then, so that the HTTP server can close).
+    pub stopping: watch::Receiver<bool>,
 }
 
 /// Why the loop could not answer.
@@ -659,11 +738,14 @@ pub async fn start(opts: ServeOptions) -> Result<Running> {
     metrics.ledger_ok.store(1, Relaxed);
     let (cmd_tx, cmd_rx) = mpsc::channel(256);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (notices, _) = broadcast::channel(256);
     let handle = Handle {
         tx: cmd_tx,
         metrics: metrics.clone(),
         ledger_path: opts.ledger_path(),
         token,
+        notices: notices.clone(),
+        stopping: shutdown_rx.clone(),
     };
     let state = Loop {
         coord,
@@ -684,6 +766,11 @@ pub async fn start(opts: ServeOptions) -> Result<Running> {
         ledger_error: None,
         retry_at: None,
         next_timeout: Instant(0),
+        notices,
+        changes: BTreeSet::new(),
+        last_heard: HashMap::new(),
+        instructed: HashMap::new(),
+        recorded: Vec::new(),
     };
     let slot_ms = state.site.slot_ms;
     let main = tokio::spawn(state.run(ev_rx, cmd_rx, shutdown_rx.clone()));
@@ -785,6 +872,16 @@ struct Loop {
     /// When to try the ledger again after a failed commit.
     retry_at: Option<std::time::Instant>,
     next_timeout: Instant,
+    /// Tells subscribers what each turn changed.
+    notices: broadcast::Sender<Notice>,
+    /// What the turn committed so far (names for the next [`Notice`]).
+    changes: BTreeSet<String>,
+    /// When each device was last heard (an accepted message), protocol time.
+    last_heard: HashMap<DeviceId, Instant>,
+    /// The last instruction of each grant that was scaled or shed (until it resumes or ends).
+    instructed: HashMap<(DeviceId, RequestId), InstructionKind>,
+    /// Per circuit, the (slot, capacity, committed) last written to the ledger.
+    recorded: Vec<(Slot, i64, i64)>,
 }
 
 /// Telemetry and log lines kept for the ledger while it fails (older ones are dropped).
@@ -849,6 +946,7 @@ impl Loop {
     /// Drains the machine, commits, acknowledges, publishes.
     fn turn(&mut self, sends: &mut Vec<(DeviceId, powerslot_protocol::Envelope)>) {
         self.drain(sends);
+        self.record_circuits();
         // While the ledger fails, retry once a second rather than every turn.
         let may_commit = self.retry_at.is_none_or(|t| std::time::Instant::now() >= t);
         // A commit can release held sends; their drain adds no stores, but loop to be sure.
@@ -869,6 +967,42 @@ impl Loop {
             self.publish(&to, &env);
         }
         self.update_gauges();
+        if !self.changes.is_empty() {
+            let changes = std::mem::take(&mut self.changes).into_iter().collect();
+            // Nobody listening is fine: the notice is only a hint to re-read.
+            let _ = self.notices.send(Notice {
+                now_ms: self.now().0,
+                slot: self.coord.slot(),
+                changes,
+            });
+        }
+    }
+
+    /// Keeps what every circuit has in the current slot (the book forgets passed slots):
+    /// one row per circuit when a slot begins, again whenever it changes within the slot.
+    fn record_circuits(&mut self) {
+        let slot = self.coord.slot();
+        let book = self.coord.book();
+        let n = self.tree.len();
+        if self.recorded.len() != n {
+            self.recorded = vec![(Slot::MAX, 0, 0); n];
+        }
+        for c in 0..n {
+            let ix = c as u32;
+            let now = (slot, book.capacity(ix, slot), book.committed(ix, slot));
+            if self.recorded[c] != now {
+                if self.recorded[c].0 != slot {
+                    self.changes.insert("slot".into());
+                }
+                self.recorded[c] = now;
+                self.batch.circuit_slots.push((
+                    self.tree.name(ix).to_string(),
+                    now.0,
+                    now.1,
+                    now.2,
+                ));
+            }
+        }
     }
 
     fn drain(&mut self, sends: &mut Vec<(DeviceId, powerslot_protocol::Envelope)>) {
@@ -880,6 +1014,28 @@ impl Loop {
                         && let Some(t) = self.arrivals.remove(&(to.clone(), a.request))
                     {
                         self.metrics.observe_latency(t.elapsed().as_secs_f64());
+                    }
+                    if let Body::Offer(o) = &msg.body {
+                        // Offers are messages, not machine events: logged here, so that a
+                        // negotiation's rounds can be followed in the log.
+                        let options: Vec<serde_json::Value> = o
+                            .options
+                            .iter()
+                            .map(|g| {
+                                serde_json::json!({
+                                    "start": g.start,
+                                    "end": g.end(),
+                                    "peak_mw": g.power_mw.iter().copied().max().unwrap_or(0),
+                                })
+                            })
+                            .collect();
+                        self.log_line(
+                            now,
+                            &to,
+                            o.request,
+                            "offer",
+                            serde_json::json!({ "round": o.round, "options": options }),
+                        );
                     }
                     sends.push((to, msg));
                 }
@@ -894,6 +1050,7 @@ impl Loop {
         }
         for (device, request, _, _) in self.coord.take_finished() {
             self.arrivals.remove(&(device.clone(), request));
+            self.instructed.remove(&(device.clone(), request));
             self.batch
                 .request_states
                 .push((device, request, RequestState::Ended));
@@ -913,6 +1070,14 @@ impl Loop {
         match r {
             Ok(()) => {
                 self.metrics.ledger_writes.fetch_add(1, Relaxed);
+                self.changes
+                    .extend(batch.log.iter().map(|l| l.event.clone()));
+                if !batch.telemetry.is_empty() {
+                    self.changes.insert("telemetry".into());
+                }
+                if !batch.budget.is_empty() {
+                    self.changes.insert("budget".into());
+                }
                 self.metrics.ledger_ok.store(1, Relaxed);
                 self.retry_at = None;
                 if self.ledger_error.take().is_some() {
@@ -1043,6 +1208,10 @@ impl Loop {
                 return self.refuse(why, Some(&topic_device), e.to_string());
             }
         };
+        let counter_bid = match &env.body {
+            Body::CounterBid(cb) => Some(cb.clone()),
+            _ => None,
+        };
         if let Body::TimeslotRequest(r) = &env.body {
             let k = (env.device.clone(), r.request);
             self.bodies.insert(k.clone(), r.clone());
@@ -1058,12 +1227,40 @@ impl Loop {
         let now = self.now();
         // Refusals by the machine come out as `Event::Security` and are counted there.
         if self.coord.handle(now, CoordInput::Message(env)).is_ok() {
+            self.last_heard.insert(device.clone(), now);
+            if let Some(cb) = counter_bid {
+                let detail = serde_json::json!({ "round": cb.round, "choice": cb.choice });
+                self.log_line(now, &device, cb.request, "counter_bid", detail);
+            }
             if let Some(t) = telemetry {
                 self.batch.telemetry.push((device.clone(), t));
             }
             let e = self.batch.last_seq.entry(device).or_insert(0);
             *e = (*e).max(seq);
         }
+    }
+
+    /// A log line about one request that is not a machine event (offers, counter-bids).
+    fn log_line(
+        &mut self,
+        now: Instant,
+        device: &DeviceId,
+        request: RequestId,
+        event: &str,
+        detail: serde_json::Value,
+    ) {
+        // Shaped as the machine's events are: `{"<event>": {...}}`.
+        let mut tagged = serde_json::Map::new();
+        tagged.insert(event.into(), detail);
+        self.batch.log.push(LogEntry {
+            id: 0,
+            at_ms: now.0,
+            slot: self.coord.slot(),
+            device: Some(device.to_string()),
+            request: Some(request),
+            event: event.into(),
+            detail: serde_json::Value::Object(tagged),
+        });
     }
 
     fn on_event(&mut self, now: Instant, e: Event) {
@@ -1081,10 +1278,33 @@ impl Loop {
             }
             Event::Awarded {
                 device, request, ..
-            } => self
-                .batch
-                .request_states
-                .push((device.clone(), *request, RequestState::Awarded)),
+            } => {
+                self.instructed.remove(&(device.clone(), *request));
+                self.batch
+                    .request_states
+                    .push((device.clone(), *request, RequestState::Awarded));
+            }
+            Event::Instructed {
+                device,
+                request,
+                kind,
+                ..
+            } => {
+                let k = (device.clone(), *request);
+                match kind {
+                    InstructionKind::Shed | InstructionKind::Scale => {
+                        self.instructed.insert(k, *kind);
+                    }
+                    InstructionKind::Resume | InstructionKind::Revoke => {
+                        self.instructed.remove(&k);
+                    }
+                }
+            }
+            Event::Ended {
+                device, request, ..
+            } => {
+                self.instructed.remove(&(device.clone(), *request));
+            }
             Event::Rejected {
                 device,
                 request,
@@ -1200,12 +1420,33 @@ impl Loop {
                 let _ = reply.send(self.status());
             }
             Command::Devices(reply) => {
+                let slot = self.coord.slot();
+                let awards = self.coord.awards();
+                let waiting: HashSet<DeviceId> =
+                    self.coord.waiting().into_iter().map(|w| w.0).collect();
                 let views = self
                     .devices
                     .rows
                     .values()
                     .map(|r| {
                         let measured = self.coord.measured(&r.id);
+                        let mine: Vec<&AwardRecord> =
+                            awards.iter().filter(|a| a.device == r.id).collect();
+                        let heard = self.last_heard.get(&r.id).copied();
+                        let activity = Activity {
+                            heard,
+                            paused: self.coord.is_paused(&r.id),
+                            instructed: mine
+                                .iter()
+                                .filter_map(|a| {
+                                    self.instructed.get(&(r.id.clone(), a.request)).copied()
+                                })
+                                .collect(),
+                            draws_now: mine.iter().any(|a| a.grant.at(slot) > 0),
+                            holds_grant: !mine.is_empty(),
+                            waiting: waiting.contains(&r.id),
+                        };
+                        let state = activity.state(now, self.site.slot_ms);
                         DeviceView {
                             id: r.id.to_string(),
                             circuit: r.circuit.clone(),
@@ -1216,6 +1457,8 @@ impl Loop {
                             measured_slot: measured.map(|m| m.0),
                             key_generation: r.key_generation,
                             key_fingerprint: r.key_fingerprint.clone(),
+                            state,
+                            last_heard_ms: heard.map(|t| t.0),
                         }
                     })
                     .collect();
@@ -1252,6 +1495,27 @@ impl Loop {
                     }
                 });
                 let _ = reply.send(r);
+            }
+            Command::Circuits(reply) => {
+                let views = (0..self.tree.len() as u32)
+                    .map(|c| CircuitView {
+                        name: self.tree.name(c).to_string(),
+                        parent: self.tree.parent(c).map(|p| self.tree.name(p).to_string()),
+                        rating_mw: self.tree.rating(c),
+                        devices: self
+                            .devices
+                            .rows
+                            .values()
+                            .filter(|r| {
+                                self.tree
+                                    .index_of(&r.circuit)
+                                    .is_some_and(|rc| self.tree.covers(c, rc))
+                            })
+                            .map(|r| r.id.to_string())
+                            .collect(),
+                    })
+                    .collect();
+                let _ = reply.send(views);
             }
             Command::Waiting(reply) => {
                 let w = self
@@ -1390,4 +1654,44 @@ pub fn allocations(awards: &[AwardRecord], from: Slot, to: Slot) -> Vec<SlotAllo
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quiet() -> Activity {
+        Activity {
+            heard: Some(Instant(1_000)),
+            paused: false,
+            instructed: Vec::new(),
+            draws_now: false,
+            holds_grant: false,
+            waiting: false,
+        }
+    }
+
+    #[test]
+    fn device_states_win_in_order() {
+        let now = Instant(2_000);
+        let mut a = quiet();
+        assert_eq!(a.state(now, 60_000), "idle");
+        a.waiting = true;
+        assert_eq!(a.state(now, 60_000), "waiting");
+        a.holds_grant = true;
+        assert_eq!(a.state(now, 60_000), "awarded");
+        a.draws_now = true;
+        assert_eq!(a.state(now, 60_000), "running");
+        a.instructed = vec![InstructionKind::Scale];
+        assert_eq!(a.state(now, 60_000), "scaled");
+        a.instructed.push(InstructionKind::Shed);
+        assert_eq!(a.state(now, 60_000), "shed");
+        a.paused = true;
+        assert_eq!(a.state(now, 60_000), "paused");
+        // Not heard for more than two slots: offline, whatever else holds.
+        assert_eq!(a.state(Instant(1_000 + 120_001), 60_000), "offline");
+        assert_eq!(a.state(Instant(1_000 + 120_000), 60_000), "paused");
+        a.heard = None;
+        assert_eq!(a.state(now, 60_000), "offline");
+    }
 }

@@ -206,9 +206,29 @@ async fn every_answer_conforms_to_the_openapi_document() {
         call("GET", "/api/log?device=a&limit=5&after=1", 200),
         call("GET", "/api/log?limit=0", 400),
         call("GET", "/metrics", 200),
+        call("GET", "/api/log?tail=true&limit=3", 200),
+        call("GET", "/api/log?tail=true&after=3", 400),
+        call("GET", "/api/circuits", 200),
+        call("GET", "/api/circuits/site/series", 200),
+        call(
+            "GET",
+            &format!("/api/circuits/site/series?from={}&to={}", now - 4, now + 4),
+            200,
+        ),
+        call("GET", "/api/circuits/site/series?from=10&to=5", 400),
+        call("GET", "/api/circuits/site/series?from=0&to=5000", 400),
+        call("GET", "/api/circuits/nope/series", 404),
+        call("GET", "/api/devices/a/series", 200),
+        call("GET", "/api/devices/zz/series", 404),
+        call("GET", "/api/devices/not%20an%20id/series", 400),
+        call("GET", "/api/awards", 200),
+        call("GET", "/api/awards?from=abc", 400),
+        call("GET", "/api/accuracy", 200),
+        call("GET", "/api/accuracy?window=0", 400),
     ];
     let mut covered = std::collections::BTreeSet::new();
     let mut saw_forecast = false;
+    let mut bodies = std::collections::BTreeMap::new();
     for c in calls {
         let mut req = Request::builder().method(c.method).uri(&c.path);
         if c.token {
@@ -253,6 +273,7 @@ async fn every_answer_conforms_to_the_openapi_document() {
             if c.path == "/api/forecasts?device=a" {
                 saw_forecast = body.as_array().is_some_and(|a| !a.is_empty());
             }
+            bodies.insert(c.path.clone(), body.clone());
             if status.is_client_error() {
                 assert!(!body["error"].as_str().unwrap_or("").is_empty(), "{what}");
             }
@@ -262,6 +283,114 @@ async fn every_answer_conforms_to_the_openapi_document() {
         }
     }
     assert!(saw_forecast, "the agent's forecasts reached the ledger");
+    // The series hold what happened: the past slots the coordinator ran through, the
+    // measured load of device a on the circuit and on its own, its awards on the timeline.
+    let site_series = &bodies["/api/circuits/site/series"];
+    let past: Vec<&Value> = site_series["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["slot"].as_u64().unwrap() < site_series["now_slot"].as_u64().unwrap())
+        .collect();
+    assert!(
+        past.iter().any(|s| s["capacity_mw"].is_i64()),
+        "past slots were recorded: {site_series:#}"
+    );
+    assert!(
+        past.iter()
+            .any(|s| s["measured_mw"].as_i64().is_some_and(|v| v > 0)),
+        "the circuit's measured load comes from device a's telemetry: {site_series:#}"
+    );
+    let a_series = &bodies["/api/devices/a/series"];
+    assert!(
+        a_series["slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["measured_mw"].as_i64().is_some_and(|v| v >= 300_000)),
+        "{a_series:#}"
+    );
+    assert!(
+        bodies["/api/awards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["device"] == "a"),
+        "device a's jobs are on the timeline: {:#}",
+        bodies["/api/awards"]
+    );
+    let circuits = &bodies["/api/circuits"];
+    assert_eq!(circuits[0]["name"], "site");
+    assert!(circuits[0]["devices"].as_array().unwrap().len() >= 2);
+
+    // The event stream: its first event says hello; a change (an operator's action) follows.
+    let resp = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri("/api/events")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let ctype = resp.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(ctype.starts_with("text/event-stream"), "{ctype}");
+    assert!(
+        doc["paths"]["/api/events"]["get"]["responses"]["200"]["content"]["text/event-stream"]
+            .is_object()
+    );
+    covered.insert(("/api/events".to_string(), "GET"));
+    let mut body = resp.into_body();
+    let mut next_event = async || -> String {
+        let mut text = String::new();
+        while !text.contains("\n\n") {
+            let frame = body.frame().await.expect("the stream stays open").unwrap();
+            if let Ok(data) = frame.into_data() {
+                text.push_str(&String::from_utf8_lossy(&data));
+            }
+        }
+        text
+    };
+    let hello = next_event().await;
+    assert!(
+        hello.contains("event: change") && hello.contains("hello"),
+        "{hello}"
+    );
+    let pause = Request::builder()
+        .method("POST")
+        .uri("/api/devices/b/pause")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        app.clone().oneshot(pause).await.unwrap().status(),
+        StatusCode::OK
+    );
+    // Telemetry and slots keep coming; the operator's action is announced among them (a
+    // minute is far more than it takes; without the bound a lost notice would hang the test).
+    let mut seen = String::new();
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !seen.contains("operator") {
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "no notice of the operator's action: {seen}"
+        );
+        let e = next_event().await;
+        // Keep-alive comments carry no data.
+        let Some(data) = e.lines().find_map(|l| l.strip_prefix("data: ")) else {
+            continue;
+        };
+        let notice: Value = serde_json::from_str(data).unwrap();
+        validate(
+            &doc,
+            &doc["components"]["schemas"]["Notice"],
+            &notice,
+            "an event's notice",
+        );
+        seen.push_str(data);
+    }
     // Every documented operation was called.
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {

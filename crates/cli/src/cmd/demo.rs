@@ -277,10 +277,11 @@ async fn run_demo(a: &DemoArgs, dir: PathBuf) -> Result<DemoReport> {
         .filter(|c| c.name.starts_with("house-"))
         .count();
     say(format!(
-        "powerslot demo: {} devices in {houses} houses, {}-minute slots at {}x; API {http}/api/health, broker {broker}, ledger {}",
+        "powerslot demo: {} devices in {houses} houses, {}-minute slots at {}x; dashboard {http}/ (token in {}), broker {broker}, ledger {}",
         fleet.devices.len(),
         slot_ms / 60_000,
         a.speed,
+        dir.join("api.token").display(),
         dir.join("ledger.db").display()
     ));
 

@@ -235,13 +235,12 @@ pub(crate) fn run(a: ServeArgs) -> Result<()> {
     let rt = runtime()?;
     rt.block_on(async move {
         let running = service::start(opts).await?;
+        let http = running.http.expect("the API is on");
         println!(
-            "powerslot serve: site {} on {} — API http://{}/api/health (token in {}), metrics http://{}/metrics",
+            "powerslot serve: site {} on {} — dashboard http://{http}/, API http://{http}/api/health (token in {}), metrics http://{http}/metrics",
             running.topics.site(),
             running.broker.url(),
-            running.http.expect("the API is on"),
             a.data.join("api.token").display(),
-            running.http.expect("the API is on"),
         );
         tokio::select! {
             _ = stop_signal() => {
