@@ -676,7 +676,9 @@ mod tests {
             ub < loose,
             "the energy must tighten the bound: {ub} vs {loose}"
         );
-        assert!(ub <= 100.0, "the bound should be informative: {ub}");
+        // Below what the power alone allows (120, the first test's optimum): the energy binds
+        // in the bound too, not only in the exact programme.
+        assert!(ub < 120.0, "the bound should be informative: {ub}");
     }
 
     fn prepare_for_test(f: &Fleet) -> Vec<Job> {

@@ -966,30 +966,11 @@ impl<'a> Sim<'a> {
                     .unwrap_or(self.tree.rating(c as CircuitIx));
             }
         }
-        // Peer mode: owners split a shared root by a rule each can compute from what they
-        // tell each other — each owner announces, per slot, what it holds for its load
-        // nobody controls (one message per owner and slot) — each keeps what it holds, and
-        // the rest is shared in proportion to the owners' ratings. An owner's registered
-        // standing load bounds its holding from above until it is first heard.
-        let horizon_len = values.get(&0).map_or(0, Vec::len);
-        let held: Vec<Vec<i64>> = if self.owners.len() > 1 {
-            self.owners
-                .iter()
-                .map(|ow| {
-                    (0..horizon_len as Slot)
-                        .map(|k| {
-                            ow.coord
-                                .reserved_uncontrollable(s + k)
-                                .first()
-                                .copied()
-                                .unwrap_or(ow.standing)
-                        })
-                        .collect()
-                })
-                .collect()
-        } else {
-            vec![vec![0; horizon_len]; self.owners.len()]
-        };
+        // Peer mode: owners split a shared root by a rule each can compute from the
+        // registrations alone — each keeps what its own load nobody controls is registered
+        // for (its rating, which bounds what the owner ever holds for it), and the rest is
+        // shared in proportion to the owners' ratings.
+        let standing_all: i64 = self.owners.iter().map(|o| o.standing).sum();
         for o in 0..self.owners.len() {
             let mut inputs = Vec::new();
             let ow = &self.owners[o];
@@ -999,11 +980,7 @@ impl<'a> Sim<'a> {
                     .then(|| {
                         values.get(&0).map(|v| {
                             v.iter()
-                                .enumerate()
-                                .map(|(k, &x)| {
-                                    let all: i64 = held.iter().map(|h| h[k]).sum();
-                                    peer_share(x, held[o][k], all, ow.share)
-                                })
+                                .map(|&x| peer_share(x, ow.standing, standing_all, ow.share))
                                 .collect::<Vec<i64>>()
                         })
                     })
@@ -1498,16 +1475,15 @@ pub fn profile_forecast(past_runs: &[Vec<i64>], actual: &[i64]) -> Vec<PowerValu
         .collect()
 }
 
-/// One owner's part of the shared root in peer mode, from what the owners tell each other:
-/// what it holds for its own load nobody controls, plus its share (per mille) of what is
-/// left. When the root cannot even cover what all owners hold for such load, each gets its
-/// proportion of the root — less than it holds, so that no owner grants anything while the
-/// load nobody controls alone overdraws the root — and the parts never sum above it.
-fn peer_share(root_mw: i64, held_mw: i64, held_all_mw: i64, share_per_mille: i64) -> i64 {
-    if root_mw >= held_all_mw {
-        held_mw + (root_mw - held_all_mw) * share_per_mille / 1000
-    } else if held_all_mw > 0 {
-        (i128::from(root_mw.max(0)) * i128::from(held_mw) / i128::from(held_all_mw)) as i64
+/// One owner's part of the shared root in peer mode, from what every owner can compute alone:
+/// its own registered load nobody controls, plus its share (per mille) of what is left. The
+/// coordinator never holds more for such load than its registered rating, so the parts never
+/// sum above the root. When the root cannot even cover all registered uncontrollable load an
+/// owner cannot know whether another's load overdraws its part, so none grants anything: its
+/// part is 0 (what it holds stays booked, and its timeslot manager sheds what it must).
+fn peer_share(root_mw: i64, standing_mw: i64, standing_all_mw: i64, share_per_mille: i64) -> i64 {
+    if root_mw >= standing_all_mw {
+        standing_mw + (root_mw - standing_all_mw) * share_per_mille / 1000
     } else {
         0
     }
