@@ -732,7 +732,8 @@ impl Measure {
         stored_mwh: i64,
         st: Option<&service::Status>,
     ) -> String {
-        let minutes = fleet.start_of_day_s / 60 + (s + 1 - self.s0) * 15;
+        let minutes =
+            fleet.start_of_day_s / 60 + (s + 1 - self.s0) * (fleet.slot_ms / 60_000) as u32;
         let clock = format!("{:02}:{:02}", (minutes / 60) % 24, minutes % 60);
         let (awards, waiting, pre) = st.map_or((0, 0, 0), |st| {
             (st.stats.awards, st.waiting, st.stats.preemptions)
