@@ -232,6 +232,9 @@ struct Dev {
     /// The standing reservation is booked for slots `from..until` of the window (`until` =
     /// `Slot::MAX`: it rolls on with the window).
     standing: Option<(Slot, Slot)>,
+    /// The latest forecast of this load nobody controls, as expected (P50, capped at the
+    /// rating), from its first slot: what its energy will most likely be.
+    expected: Option<(Slot, Vec<i64>)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -275,6 +278,15 @@ impl Req {
             Demand::PowerForecast { .. } => false,
         }
     }
+}
+
+/// Which figure of the load nobody controls [`Coordinator::uncontrollable_profile`] gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Uncontrolled {
+    /// What is reserved for it (P50 plus the diversity margin, or the standing rating).
+    Reserved,
+    /// What its forecasts expect (P50), where a forecast covers the slot.
+    Expected,
 }
 
 /// The coordinator state machine (see the module docs).
@@ -456,6 +468,7 @@ impl Coordinator {
             measured: None,
             open: BTreeSet::new(),
             standing: None,
+            expected: None,
         });
         if self.devs[i].rec.standing_mw > 0 {
             let from = self.slot;
@@ -720,6 +733,55 @@ impl Coordinator {
                 for &n in self.cfg.tree.path(self.devs[d].rec.circuit) {
                     out[n as usize] += v;
                 }
+            }
+        }
+        out
+    }
+
+    /// The load nobody controls under `circuit`, in each of the `n` slots from `from`: with
+    /// [`Uncontrolled::Reserved`] what is reserved for it (the figure of
+    /// [`Self::reserved_uncontrollable`], in one pass over the requests), with
+    /// [`Uncontrolled::Expected`] its forecasts' P50 where a forecast covers the slot (the
+    /// reservation elsewhere). A budget publisher keeps the battery for the expected energy.
+    pub fn uncontrollable_profile(
+        &self,
+        circuit: CircuitIx,
+        from: Slot,
+        n: u32,
+        which: Uncontrolled,
+    ) -> Vec<i64> {
+        let n = n as usize;
+        let mut per_dev: BTreeMap<usize, Vec<i64>> = BTreeMap::new();
+        for r in self.reqs.values() {
+            if let (Demand::PowerForecast { .. }, State::Awarded(a)) = (&r.req.demand, &r.state) {
+                if !self.cfg.tree.covers(circuit, self.devs[r.dev].rec.circuit) {
+                    continue;
+                }
+                let v = per_dev.entry(r.dev).or_insert_with(|| vec![0; n]);
+                for (k, x) in v.iter_mut().enumerate() {
+                    *x += a.booked.at(from.saturating_add(k as Slot));
+                }
+            }
+        }
+        let mut out = vec![0i64; n];
+        for (d, dev) in self.devs.iter().enumerate() {
+            if dev.standing.is_none() && !per_dev.contains_key(&d) {
+                continue;
+            }
+            if !self.cfg.tree.covers(circuit, dev.rec.circuit) {
+                continue;
+            }
+            let booked = per_dev.get(&d);
+            for (k, o) in out.iter_mut().enumerate() {
+                let s = from.saturating_add(k as Slot);
+                let reserved = self.standing_at(d, s).max(booked.map_or(0, |v| v[k]));
+                let expected = match (&dev.expected, which) {
+                    (Some((first, p50)), Uncontrolled::Expected) if s >= *first => {
+                        p50.get((s - first) as usize).copied()
+                    }
+                    _ => None,
+                };
+                *o += expected.unwrap_or(reserved);
             }
         }
         out
@@ -2154,8 +2216,15 @@ impl Coordinator {
             .take(room)
             .map(|v| self.forecast_booking(v, cap))
             .collect();
+        let expected: Vec<i64> = profile
+            .iter()
+            .skip(skip)
+            .take(room)
+            .map(|v| v.p50_mw.clamp(0, cap))
+            .collect();
         let path = self.cfg.tree.path(self.devs[r.dev].rec.circuit).to_vec();
         let d = r.dev;
+        self.devs[d].expected = Some((start, expected));
         self.book.add(&path, start, &powers);
         // The forecast takes over from the standing reservation beyond the firm window
         // (inside it both stand, which is only conservative).
@@ -2185,6 +2254,13 @@ impl Coordinator {
         new.power_mw
             .resize(end.saturating_sub(new.start) as usize, 0);
         let cap = self.rating_cap(r.dev);
+        let d = r.dev;
+        self.devs[d].expected = Some((
+            first,
+            forecast.iter().map(|v| v.p50_mw.clamp(0, cap)).collect(),
+        ));
+        let Some(r) = self.reqs.get(&key) else { return };
+        let State::Awarded(a) = &r.state else { return };
         for (k, v) in forecast.iter().enumerate() {
             let s = first + k as Slot;
             if s >= firm && s >= new.start && s < end {

@@ -146,6 +146,14 @@ pub enum AgentEvent {
         /// The request.
         request: RequestId,
     },
+    /// The first answer to a request arrived: an award, an offer or a refusal (waiting for
+    /// capacity is not part of it).
+    Answered {
+        /// The device.
+        device: DeviceId,
+        /// Wall-clock time from the request's first sending, seconds.
+        latency_s: f64,
+    },
     /// An award arrived for a request (the first time).
     Awarded {
         /// The device.
@@ -328,6 +336,9 @@ pub async fn run(
     let mut jobs = std::collections::VecDeque::from(jobs);
     let mut first_sent: std::collections::HashMap<RequestId, std::time::Instant> =
         Default::default();
+    // Requests sent and not answered yet (an award, an offer or a refusal answers).
+    let mut unanswered: std::collections::HashMap<RequestId, std::time::Instant> =
+        Default::default();
     let mut reported_end: std::collections::HashSet<RequestId> = Default::default();
     let (mut sent, mut received, mut refused) = (0u64, 0u64, 0u64);
     let mut limit_now = 0i64;
@@ -342,6 +353,7 @@ pub async fn run(
             let job = jobs.pop_front().expect("front exists");
             if let Some(r) = agent.handle(now, AgentInput::Need(job.need)) {
                 first_sent.insert(r, std::time::Instant::now());
+                unanswered.insert(r, std::time::Instant::now());
                 emit(AgentEvent::Requested {
                     device: id.clone(),
                     request: r,
@@ -390,6 +402,7 @@ pub async fn run(
                     };
                     if let Some(r) = agent.handle(now, AgentInput::Need(need)) {
                         first_sent.insert(r, std::time::Instant::now());
+                        unanswered.insert(r, std::time::Instant::now());
                     }
                     forecast_until = Some(from + window);
                 }
@@ -417,6 +430,7 @@ pub async fn run(
                         && !first_sent.contains_key(&r.request)
                     {
                         first_sent.insert(r.request, std::time::Instant::now());
+                        unanswered.insert(r.request, std::time::Instant::now());
                     }
                     match codec::seal(&msg, opts.encoding, &key) {
                         Ok(frame) => {
@@ -480,6 +494,18 @@ pub async fn run(
                             match codec::open(&payload, &id, Some(&key)) {
                                 Ok(env) => {
                                     received += 1;
+                                    let answered = match &env.body {
+                                        Body::Award(a) => Some(a.request),
+                                        Body::Offer(o) => Some(o.request),
+                                        Body::Reject(r) => Some(r.request),
+                                        _ => None,
+                                    };
+                                    if let Some(t) = answered.and_then(|r| unanswered.remove(&r)) {
+                                        emit(AgentEvent::Answered {
+                                            device: id.clone(),
+                                            latency_s: t.elapsed().as_secs_f64(),
+                                        });
+                                    }
                                     if let Body::Award(a) = &env.body
                                         && let Some(t) = first_sent.remove(&a.request)
                                     {

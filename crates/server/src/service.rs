@@ -24,7 +24,7 @@ use powerslot_core::Slot;
 use powerslot_protocol::circuit::CircuitSpec;
 use powerslot_protocol::codec::{self, Encoding, Key};
 use powerslot_protocol::coordinator::{
-    CoordInput, Coordinator, CoordinatorConfig, DeviceRecord, OperatorCommand, Stats,
+    CoordInput, Coordinator, CoordinatorConfig, DeviceRecord, OperatorCommand, Stats, Uncontrolled,
 };
 use powerslot_protocol::msg::{Body, InstructionKind, RequestId, TimeslotRequest};
 use powerslot_protocol::output::{AwardRecord, Event, Output, SecurityProblem};
@@ -323,6 +323,9 @@ pub struct BudgetCurve {
     /// forecasts), per slot, mW. Where it alone exceeds the capacity no grant can help; the
     /// coordinator then grants nothing there.
     pub reserved_mw: Vec<i64>,
+    /// What that load is expected to draw (its forecasts' P50; the reservation where no
+    /// forecast covers the slot), per slot, mW: the energy a battery is kept for.
+    pub expected_mw: Vec<i64>,
 }
 
 /// A request waiting for capacity.
@@ -1483,15 +1486,18 @@ impl Loop {
                         from_slot: from,
                         capacity_mw: (from..to).map(|s| book.capacity(c, s)).collect(),
                         committed_mw: (from..to).map(|s| book.committed(c, s)).collect(),
-                        reserved_mw: (from..to)
-                            .map(|s| {
-                                self.coord
-                                    .reserved_uncontrollable(s)
-                                    .get(c as usize)
-                                    .copied()
-                                    .unwrap_or(0)
-                            })
-                            .collect(),
+                        reserved_mw: self.coord.uncontrollable_profile(
+                            c,
+                            from,
+                            to - from,
+                            Uncontrolled::Reserved,
+                        ),
+                        expected_mw: self.coord.uncontrollable_profile(
+                            c,
+                            from,
+                            to - from,
+                            Uncontrolled::Expected,
+                        ),
                     }
                 });
                 let _ = reply.send(r);

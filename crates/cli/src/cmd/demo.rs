@@ -378,15 +378,9 @@ async fn run_demo(a: &DemoArgs, dir: PathBuf) -> Result<DemoReport> {
         })
         .collect();
     let h = running.handle.clone();
-    let publish = |publishers: &mut Vec<(String, Publisher)>, r: Slot| {
-        let mut cmds = Vec::new();
-        for (name, p) in publishers.iter_mut() {
-            cmds.push((name.clone(), p.publish(r)));
-        }
-        cmds
-    };
-    for (name, values) in publish(&mut publishers, 0) {
-        set_budget(&h, &name, s0, values).await?;
+    for (name, p) in publishers.iter_mut() {
+        let values = p.publish(0, &expected_uncontrollable(&h, name, s0, per_day).await?);
+        set_budget(&h, name, s0, values).await?;
     }
 
     // The run.
@@ -427,8 +421,10 @@ async fn run_demo(a: &DemoArgs, dir: PathBuf) -> Result<DemoReport> {
                 }
             }
             if s + 1 < last {
-                for (name, values) in publish(&mut publishers, s + 1 - s0) {
-                    set_budget(&h, &name, s + 1, values).await?;
+                for (name, p) in publishers.iter_mut() {
+                    let expected = expected_uncontrollable(&h, name, s + 1, per_day).await?;
+                    let values = p.publish(s + 1 - s0, &expected);
+                    set_budget(&h, name, s + 1, values).await?;
                 }
             }
             next_check = s + 1;
@@ -528,6 +524,32 @@ fn write_report(
     std::fs::write(&json, serde_json::to_string_pretty(report)?)
         .with_context(|| format!("cannot write {}", json.display()))?;
     Ok(())
+}
+
+/// What the coordinator expects the load nobody controls under `circuit` to draw, per slot
+/// from `from`: what the budget publisher keeps the battery for.
+async fn expected_uncontrollable(
+    h: &service::Handle,
+    circuit: &str,
+    from: Slot,
+    n: u32,
+) -> Result<Vec<i64>> {
+    let name = circuit.to_string();
+    let r = h
+        .ask(|reply| Command::Budget {
+            circuit: Some(name),
+            from: Some(from),
+            to: Some(from.saturating_add(n)),
+            reply,
+        })
+        .await
+        .context("the coordinator stopped")?;
+    let curve = r.map_err(|e| anyhow::anyhow!("budget of circuit '{circuit}': {e}"))?;
+    // The book may start later than `from`; align to `from`.
+    let skip = curve.from_slot.saturating_sub(from) as usize;
+    let mut out = vec![0; skip];
+    out.extend(curve.expected_mw);
+    Ok(out)
 }
 
 async fn set_budget(

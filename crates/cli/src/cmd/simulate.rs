@@ -202,14 +202,36 @@ pub(crate) fn run(a: Args) -> Result<()> {
     let reference = if a.central == "none" {
         None
     } else {
-        // The reference sees the budget and the reservations as the first coordinated run did.
-        let basis = results
+        // The budget (capacity less what was reserved for load nobody controls) differs from
+        // run to run, since the battery does. The reference gets, per circuit and slot, the
+        // most any run without a violation had: a bound for each of them.
+        let safe: Vec<&MechResult> = results
             .iter()
-            .find(|r| r.name == "powerslot")
-            .or_else(|| results.iter().find(|r| r.name != "uncoordinated"))
-            .or(results.first())
-            .expect("at least one mechanism");
-        Some(central(&fleet, &basis.capacity_mw, &basis.reserved_mw, 4)?)
+            .filter(|r| r.name != "uncoordinated" && r.budget_violations == 0)
+            .collect();
+        let basis: Vec<&MechResult> = if safe.is_empty() {
+            results.iter().take(1).collect()
+        } else {
+            safe
+        };
+        let room: Vec<Vec<i64>> = (0..basis[0].capacity_mw.len())
+            .map(|c| {
+                (0..fleet.slots as usize)
+                    .map(|s| {
+                        basis
+                            .iter()
+                            .map(|r| {
+                                let cap = r.capacity_mw[c].get(s).copied().unwrap_or(0);
+                                let res = r.reserved_mw.get(c).and_then(|v| v.get(s)).copied();
+                                cap - res.unwrap_or(0)
+                            })
+                            .max()
+                            .unwrap_or(0)
+                    })
+                    .collect()
+            })
+            .collect();
+        Some(central(&fleet, &room, &[], 4)?)
     };
     if a.json {
         println!(
@@ -308,11 +330,6 @@ fn print_table(fleet: &Fleet, results: &[MechResult], reference: Option<&Central
             c.seconds
         );
     }
-    let mut header = format!("{:<32}", "");
-    for r in results {
-        header += &format!("{:>17}", r.name);
-    }
-    println!("{header}");
     type Row<'a> = (&'static str, Box<dyn Fn(&MechResult) -> String + 'a>);
     let ratio = move |r: &MechResult| match reference {
         Some(c) if c.welfare > 0.0 => format!("{:.3}", r.welfare / c.welfare),
@@ -388,10 +405,34 @@ fn print_table(fleet: &Fleet, results: &[MechResult], reference: Option<&Central
             Box::new(|r| r.blackout_slots.to_string()),
         ),
     ];
-    for (label, f) in rows {
-        let mut line = format!("{label:<32}");
-        for r in results {
-            line += &format!("{:>17}", f(r));
+    // Columns as wide as their widest cell, so that no figure runs into the next.
+    let cells: Vec<(&str, Vec<String>)> = rows
+        .into_iter()
+        .map(|(label, f)| (label, results.iter().map(|r| f(r)).collect()))
+        .collect();
+    let label_w = cells
+        .iter()
+        .map(|(l, _)| l.chars().count())
+        .max()
+        .unwrap_or(0)
+        + 2;
+    let col_w = cells
+        .iter()
+        .flat_map(|(_, v)| v.iter().map(|c| c.chars().count()))
+        .chain(results.iter().map(|r| r.name.len()))
+        .max()
+        .unwrap_or(0)
+        .max(15)
+        + 2;
+    let mut header = format!("{:<label_w$}", "");
+    for r in results {
+        header += &format!("{:>col_w$}", r.name);
+    }
+    println!("{header}");
+    for (label, values) in cells {
+        let mut line = format!("{label:<label_w$}");
+        for v in values {
+            line += &format!("{v:>col_w$}");
         }
         println!("{line}");
     }

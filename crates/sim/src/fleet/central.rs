@@ -453,7 +453,7 @@ fn lagrangian_bound(
             })
             .sum::<f64>();
     let mut step = 1.0;
-    for iter in 0..300 {
+    for iter in 0..1000 {
         price.copy_from_slice(&lambda);
         // Energy prices by difference arrays: +μ at an interval's start, −μ after its end.
         let mut diff = vec![0.0f64; nodes * (n_slots + 1)];
@@ -558,8 +558,10 @@ fn lagrangian_bound(
         if norm2 < 1e-12 {
             break;
         }
-        // Polyak-like step towards a target 1 % below the best bound, shrinking when stuck.
-        let target = best * 0.99;
+        // Polyak-like step towards a target 30 % below the best bound, shrinking when stuck.
+        // (A target just below the bound takes tiny steps: at 1 % below, the bound on 200
+        // homes stayed at 3.2 times what these steps reach.)
+        let target = best * 0.7;
         let t = step * (dual - target).max(total_value * 1e-6) / norm2;
         for n in 0..nodes {
             for s in 0..n_slots {

@@ -29,6 +29,7 @@ use powerslot_forecast::series::TimeSeries;
 use powerslot_protocol::agent::{Agent, AgentConfig, AgentInput, AgentMode, Need};
 use powerslot_protocol::coordinator::{
     CoordInput, Coordinator, CoordinatorConfig, DeviceRecord, Mechanism as CoordMechanism,
+    Uncontrolled,
 };
 use powerslot_protocol::msg::{Body, Envelope, RequestId};
 use powerslot_protocol::output::{Event, Output, Record};
@@ -955,8 +956,25 @@ impl<'a> Sim<'a> {
     fn publish_budgets(&mut self, s: Slot) -> Result<(), SimError> {
         let now = Instant(self.now);
         let mut values: HashMap<CircuitIx, Vec<i64>> = HashMap::new();
+        let horizon = self.horizon();
         for (c, p) in self.publishers.iter_mut() {
-            values.insert(*c, p.publish(s));
+            // The load nobody controls under this circuit, as the coordinators expect it.
+            let mut expected = vec![0i64; horizon as usize];
+            for ow in &self.owners {
+                let local = match ow.local.get(c) {
+                    Some(&l) => Some(l),
+                    None => self.tree.covers(*c, ow.global[0]).then_some(0),
+                };
+                if let Some(l) = local {
+                    let v = ow
+                        .coord
+                        .uncontrollable_profile(l, s, horizon, Uncontrolled::Expected);
+                    for (e, x) in expected.iter_mut().zip(v) {
+                        *e += x;
+                    }
+                }
+            }
+            values.insert(*c, p.publish(s, &expected));
         }
         for c in 0..self.tree.len() {
             if (s as usize) < self.cap_exec[c].len() {
