@@ -589,7 +589,7 @@ const FREED: usize = 10;
 /// stretch of the day, the ones running there now first — and re-plans them exactly with
 /// every other decision fixed (the battery and the modulating loads stay free), warm-started
 /// from the current plan so that no step makes it worse. Stretches of 6, 12 and 24 steps are
-/// swept, shifted on each sweep, until the sweeps stop improving or `deadline` passes. Where the local search
+/// swept, shifted on each sweep, until a sweep improves nothing or `deadline` passes. Where the local search
 /// moves one load at a time, this moves several at once, which is what a day packed against
 /// the connection limit needs.
 pub(crate) fn neighbourhoods(
@@ -644,7 +644,7 @@ pub(crate) fn neighbourhoods(
                 improved = true;
             }
         }
-        if !improved && sweep >= 2 {
+        if !improved {
             return Ok(found);
         }
     }

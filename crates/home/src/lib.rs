@@ -206,7 +206,7 @@ pub fn plan_day(day: &Day, opt: &Options) -> Result<DayPlan, HomeError> {
     let mut hint = None;
     // With the neighbourhood search to follow, the heuristic's own search (shaken packings)
     // gets a third of the time.
-    let lns = opt.method == Method::Auto && opt.solver == Solver::MicroLp;
+    let lns = opt.method == Method::Auto;
     let until = if lns {
         Instant::now() + Duration::from_secs_f64(left() / 3.0)
     } else {
@@ -297,7 +297,9 @@ pub fn plan_day(day: &Day, opt: &Options) -> Result<DayPlan, HomeError> {
         return Ok(DayPlan {
             // Proven within the gap asked for, or within the solver's own tolerance (10⁻⁶,
             // relative on the objective or absolute in currency).
-            status: if c.objective - bound <= (opt.gap.max(1e-6) * c.objective.abs()).max(1e-6) {
+            status: if c.objective - bound
+                <= (opt.gap.max(1e-6) * c.objective.abs()).max(1e-6) + 1e-12
+            {
                 Status::Optimal
             } else {
                 Status::Feasible
