@@ -7,8 +7,9 @@ without the driver's 5 kWh battery; plus the driver's non-preemptive "cliff" day
 one block, fixed grid limit) where EMHASS falls back to a relaxed plan.
 
 Needs: the driver (../shared/tools/emhass/run_emhass.py), a venv with EMHASS (NOTES.md), and
-a release build of powerslot (`cargo build --release -p powerslot`). Usage, from the
-repository root:
+a build of powerslot (`cargo build -p powerslot`, or only the crate's example:
+`cargo build -p powerslot-home --examples [--features highs]`). Usage, from the repository
+root:
 
     python3 crates/home/scripts/day_vs_emhass.py \
         --peer-python /work/peers/emhass/venv/bin/python \
@@ -75,10 +76,12 @@ def one_day(args, name: str, driver_args: list[str]) -> dict:
         row.update(ps_status="-", ps_bill=float("nan"), ps_viol=None, ps_gap=None, ps_by="-",
                    ps_dropped=[], ps_binding=None, ps_s=float("nan"))
         return row
-    if args.powerslot.endswith("day_json"):  # the crate's example: DAY.json TIME_LIMIT
+    if args.powerslot.endswith("day_json"):  # the crate's example: DAY.json TIME_LIMIT [SOLVER]
         ps_cmd = [args.powerslot, str(inst), str(args.time_limit)]
+        ps_cmd += [args.solver] if args.solver else []
     else:
         ps_cmd = [args.powerslot, "day", str(inst), "--json", "--time-limit", str(args.time_limit)]
+        ps_cmd += ["--solver", args.solver] if args.solver else []
     rc, out, wall = run(ps_cmd, args.time_limit * 4 + 60)
     row["ps_s"] = wall
     if rc == 0:
@@ -113,8 +116,10 @@ def main() -> int:
     ap.add_argument("--peer-python", required=True, help="python of the EMHASS venv")
     ap.add_argument("--check-python", default=None, help="python for --check-plan (default: peer's)")
     ap.add_argument("--driver", required=True, help="run_emhass.py")
-    ap.add_argument("--powerslot", default="target/release/powerslot",
-                    help="the powerslot binary, or the crate's example target/release/examples/day_json")
+    ap.add_argument("--powerslot", default="target/debug/powerslot",
+                    help="the powerslot binary, or the crate's example target/debug/examples/day_json")
+    ap.add_argument("--solver", default=None, choices=["microlp", "highs"],
+                    help="powerslot's MILP solver (default: HiGHS if built with it, else microlp)")
     ap.add_argument("--sizes", default="4,16,64")
     ap.add_argument("--seeds", default="1")
     ap.add_argument("--gap", type=float, default=None, help="EMHASS mip_rel_gap (driver default 0.01)")

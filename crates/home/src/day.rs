@@ -82,6 +82,21 @@ pub struct Load {
     pub value: Option<f64>,
     /// Loads (indices into [`Day::loads`]) that must have finished before this one starts.
     pub after: Vec<usize>,
+    /// A soft deadline: the step the load should have finished by (end exclusive, inside the
+    /// window, whose end stays the hard deadline), and what each step later costs (currency).
+    pub due: Option<SoftDeadline>,
+    /// When not every load fits the day, loads of lower priority are dropped first (0 = the
+    /// lowest, the default).
+    pub priority: u32,
+}
+
+/// A soft deadline (EMHASS's window ends are hard only).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SoftDeadline {
+    /// The load should have finished by the start of this step.
+    pub step: usize,
+    /// Cost of each step it finishes later, currency.
+    pub cost_per_step: f64,
 }
 
 /// Which shape of decision a load is, derived from its [`Demand`].
@@ -165,6 +180,20 @@ impl Load {
             Kind::Block { power_w, .. } | Kind::Steps { power_w, .. } => power_w,
             Kind::Energy { max_w, .. } => max_w,
         }
+    }
+
+    /// Steps past its soft deadline that a load running with power `p` finishes (0 without one).
+    pub fn lateness(&self, p: &[f64]) -> usize {
+        match (self.due, p.iter().rposition(|x| *x > crate::check::TOL_W)) {
+            (Some(d), Some(last)) => (last + 1).saturating_sub(d.step),
+            _ => 0,
+        }
+    }
+
+    /// What the soft deadline costs a load running with power `p`, currency.
+    pub fn tardiness_cost(&self, p: &[f64]) -> f64 {
+        self.due
+            .map_or(0.0, |d| d.cost_per_step * self.lateness(p) as f64)
     }
 
     /// Energy the load needs, Wh, on a grid of `step_h` hours.

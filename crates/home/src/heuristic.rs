@@ -10,12 +10,14 @@
 //! 3. **Complete** with the LP: on/off decisions fixed, the battery and the modulating loads
 //!    re-optimised around them, which gives a new background; repeat 2–3 while it pays.
 //!
-//! When no arrangement fits, loads are dropped one by one — the one drawing most in the steps
-//! over the limit first — until the day fits; the caller reports them.
+//! When no arrangement fits, loads are dropped one by one — the lowest priority first, among
+//! equals the one drawing most in the steps over the limit — until the day fits; the caller
+//! reports them.
 
 use std::time::Instant;
 
-use crate::check::{Plan, figures, violations};
+use crate::Solver;
+use crate::check::{Plan, TOL_W, figures, violations};
 use crate::day::{Day, Kind};
 use crate::error::HomeError;
 use crate::milp::{self, Build, Decision, Solved, TIE_BREAK};
@@ -121,7 +123,8 @@ impl Search<'_> {
         main + OVER * over
     }
 
-    /// Penalty of the rules load `k` shares with others: group budgets, exclusion, precedence.
+    /// Penalty of the rules load `k` shares with others (group budgets, exclusion, precedence)
+    /// and the cost of its own soft deadline.
     fn shared_penalty(&self, k: usize) -> f64 {
         let d = self.day;
         let mut pen = 0.0;
@@ -153,6 +156,12 @@ impl Search<'_> {
             if let (Some(end), Some(start)) = (last(a), first(b)) {
                 pen += OVER * 1000.0 * end.saturating_sub(start) as f64;
             }
+        }
+        // Its soft deadline (a cost, not a rule; modulating loads leave it to the LP).
+        if let (Some(due), Some(end)) = (d.loads[k].due, last(k))
+            && !matches!(self.shapes[k], Shape::Lp)
+        {
+            pen += due.cost_per_step * end.saturating_sub(due.step) as f64;
         }
         pen
     }
@@ -397,6 +406,7 @@ fn background(day: &Day, shapes: &[Shape], plan: Option<&Plan>) -> Vec<f64> {
 fn complete(
     day: &Day,
     objective: Objective,
+    solver: Solver,
     dec: &[Decision],
     drop: bool,
 ) -> Result<Option<Solved>, HomeError> {
@@ -404,7 +414,7 @@ fn complete(
         drop,
         fixed: Some(dec),
         time_limit: Some(10.0),
-        ..Build::new(objective)
+        ..Build::new(objective, solver)
     };
     match milp::solve(day, b)?.solved() {
         Some(s) if s.simultaneous => {
@@ -420,6 +430,7 @@ fn complete(
 pub(crate) fn run(
     day: &Day,
     objective: Objective,
+    solver: Solver,
     relaxed: Option<&Solved>,
     deadline: Instant,
     drop: bool,
@@ -487,7 +498,7 @@ pub(crate) fn run(
             continue;
         }
         let dec = search.decisions();
-        let done = match complete(day, objective, &dec, drop)? {
+        let done = match complete(day, objective, solver, &dec, drop)? {
             Some(s) if violations(day, &s.plan, &s.dropped).is_empty() => {
                 let f = figures(day, &s.plan);
                 let v = objective.value(day, &s.plan, &f, &s.dropped, drop);
@@ -519,7 +530,8 @@ pub(crate) fn run(
     }
 }
 
-/// Drops the served load drawing most energy in `steps`; `true` when nothing is left to drop.
+/// Drops the served load of lowest priority drawing most energy in `steps`; `true` when
+/// nothing is left to drop.
 fn shed(search: &mut Search<'_>, steps: &[usize]) -> bool {
     let day = search.day;
     let h = day.step_h();
@@ -533,9 +545,12 @@ fn shed(search: &mut Search<'_>, steps: &[usize]) -> bool {
                 / l.window.len() as f64
         }
     };
+    // The lowest priority first; among equals, the load drawing most.
     let pick = (0..day.loads.len())
         .filter(|&k| search.served[k])
-        .max_by(|&a, &b| draw(a).total_cmp(&draw(b)));
+        .max_by(|&a, &b| {
+            (day.loads[b].priority.cmp(&day.loads[a].priority)).then(draw(a).total_cmp(&draw(b)))
+        });
     match pick {
         Some(k) => {
             search.served[k] = false;
@@ -551,4 +566,112 @@ fn shed(search: &mut Search<'_>, steps: &[usize]) -> bool {
         }
         None => true,
     }
+}
+
+/// The on/off decisions behind a plan (what a completion or a neighbourhood fixes).
+fn decisions_of(day: &Day, shapes: &[Shape], plan: &Plan, dropped: &[usize]) -> Vec<Decision> {
+    (0..day.loads.len())
+        .map(|k| Decision {
+            on: match shapes[k] {
+                Shape::Lp => Vec::new(),
+                _ => plan.loads[k].1.iter().map(|&p| p > TOL_W).collect(),
+            },
+            served: !dropped.contains(&k),
+        })
+        .collect()
+}
+
+/// Loads freed together, at most this many: a programme microlp closes in a fraction of a
+/// second.
+const FREED: usize = 10;
+
+/// Large-neighbourhood search: frees a few on/off loads at a time — those that may run in one
+/// stretch of the day, the ones running there now first — and re-plans them exactly with
+/// every other decision fixed (the battery and the modulating loads stay free), warm-started
+/// from the current plan so that no step makes it worse. Stretches of 6, 12 and 24 steps are
+/// swept, shifted on each sweep, until a sweep improves nothing or `deadline` passes. Where the local search
+/// moves one load at a time, this moves several at once, which is what a day packed against
+/// the connection limit needs.
+pub(crate) fn neighbourhoods(
+    day: &Day,
+    objective: Objective,
+    solver: Solver,
+    mut found: Found,
+    deadline: Instant,
+) -> Result<Found, HomeError> {
+    let shapes: Vec<Shape> = (0..day.loads.len()).map(|k| shape(day, k)).collect();
+    let movable: Vec<usize> = (0..day.loads.len())
+        .filter(|&k| !matches!(shapes[k], Shape::Lp) && !found.dropped.contains(&k))
+        .collect();
+    if movable.len() <= FREED {
+        return Ok(found); // the exact search sees the whole day at this size
+    }
+    for sweep in 0.. {
+        let mut improved = false;
+        for set in &stretches(day, &movable, &found.decisions, sweep) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(found);
+            }
+            let mut fixed = found.decisions.clone();
+            for &k in set {
+                fixed[k].on.clear();
+            }
+            let mut b = Build {
+                fixed: Some(&fixed),
+                hint: Some(&found.decisions),
+                time_limit: Some(left.as_secs_f64().min(1.0)),
+                ..Build::new(objective, solver)
+            };
+            let mut s = milp::solve(day, b)?.solved();
+            if s.as_ref().is_some_and(|s| s.simultaneous) {
+                b.strict = true;
+                s = milp::solve(day, b)?.solved().or(s);
+            }
+            let Some(s) = s else { continue };
+            if !violations(day, &s.plan, &s.dropped).is_empty() {
+                continue;
+            }
+            let f = figures(day, &s.plan);
+            let v = objective.value(day, &s.plan, &f, &s.dropped, false);
+            if v < found.objective - 1e-9 * found.objective.abs().max(1.0) {
+                found = Found {
+                    decisions: decisions_of(day, &shapes, &s.plan, &s.dropped),
+                    plan: s.plan,
+                    dropped: s.dropped,
+                    objective: v,
+                };
+                improved = true;
+            }
+        }
+        if !improved {
+            return Ok(found);
+        }
+    }
+    Ok(found)
+}
+
+/// The sets of loads a sweep frees: for stretches of 6, 12 and 24 steps, shifted a little on
+/// each sweep, the loads that may run in the stretch, those running there now first.
+fn stretches(day: &Day, movable: &[usize], on: &[Decision], sweep: usize) -> Vec<Vec<usize>> {
+    let n = day.n_steps;
+    let mut sets: Vec<Vec<usize>> = Vec::new();
+    for width in [6, 12, 24] {
+        let stride = (width / 2).max(1);
+        for a in ((sweep * 2) % stride..n).step_by(stride) {
+            let b = (a + width).min(n);
+            let mut near: Vec<(usize, usize)> = movable
+                .iter()
+                .filter(|&&k| day.loads[k].window.start < b && day.loads[k].window.end > a)
+                .map(|&k| (on[k].on[a..b].iter().filter(|x| **x).count(), k))
+                .collect();
+            near.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+            let mut set: Vec<usize> = near.iter().take(FREED).map(|x| x.1).collect();
+            set.sort_unstable();
+            if set.len() > 1 && !sets.contains(&set) {
+                sets.push(set);
+            }
+        }
+    }
+    sets
 }

@@ -7,7 +7,7 @@
 use powerslot_protocol::device::{Demand, PowerValue};
 use serde::Deserialize;
 
-use crate::day::{Battery, Day, Group, Load};
+use crate::day::{Battery, Day, Group, Load, SoftDeadline};
 use crate::error::HomeError;
 
 /// A power that is one number or one number per step.
@@ -99,6 +99,14 @@ struct RawLoad {
     max_cost: f64,
     #[serde(default)]
     after: Vec<String>,
+    // Not EMHASS's: a soft deadline (step index, end exclusive) and the cost of each step late.
+    #[serde(default)]
+    due: Option<usize>,
+    #[serde(default)]
+    tardiness_cost: f64,
+    // Not EMHASS's: loads of lower priority are dropped first when the day does not fit.
+    #[serde(default)]
+    priority: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -388,6 +396,40 @@ fn load(l: &RawLoad, i: usize, n: usize, step_h: f64) -> Result<Load, HomeError>
             format!("{} is above power_w {}", l.min_power_w, l.power_w),
         ));
     }
+    if !(l.tardiness_cost.is_finite() && l.tardiness_cost >= 0.0) {
+        return Err(err(
+            "tardiness_cost",
+            format!("is {}, needs a finite value >= 0", l.tardiness_cost),
+        ));
+    }
+    let due = match l.due {
+        None if l.tardiness_cost > 0.0 => {
+            return Err(err(
+                "tardiness_cost",
+                "is set without `due`, the step the load should have finished by".into(),
+            ));
+        }
+        None => None,
+        Some(d) if d < l.start + l.steps || d > end => {
+            return Err(err(
+                "due",
+                format!(
+                    "is {d}, needs a step in [{}, {end}]: the earliest finish to the window's end",
+                    l.start + l.steps
+                ),
+            ));
+        }
+        Some(_) if l.tardiness_cost == 0.0 => {
+            return Err(err(
+                "due",
+                "needs `tardiness_cost` > 0, the cost of each step late".into(),
+            ));
+        }
+        Some(step) => Some(SoftDeadline {
+            step,
+            cost_per_step: l.tardiness_cost,
+        }),
+    };
     let mw = |w: f64| (w * 1000.0).round() as i64;
     let demand = if l.semi_continuous {
         if l.min_on_steps as usize > l.steps && !l.single_block {
@@ -427,5 +469,7 @@ fn load(l: &RawLoad, i: usize, n: usize, step_h: f64) -> Result<Load, HomeError>
         startup_penalty: l.startup_penalty,
         value: (l.max_cost > 0.0).then_some(l.max_cost),
         after: Vec::new(),
+        due,
+        priority: l.priority,
     })
 }

@@ -46,7 +46,7 @@ mod objective;
 use std::time::{Duration, Instant};
 
 pub use check::{Figures, Plan, figures, violations};
-pub use day::{Battery, Day, Group, Kind, Load};
+pub use day::{Battery, Day, Group, Kind, Load, SoftDeadline};
 pub use error::HomeError;
 pub use instance::{parse_day, read_day};
 pub use objective::Objective;
@@ -65,6 +65,25 @@ pub enum Method {
     Heuristic,
 }
 
+/// Which MILP solver runs the programmes (relaxation, completions, exact search).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Solver {
+    /// microlp: pure Rust, always built.
+    MicroLp,
+    /// HiGHS: the exact search of choice, built with the `highs` feature (needs cmake).
+    Highs,
+}
+
+impl Default for Solver {
+    /// HiGHS when this build has it, microlp otherwise.
+    fn default() -> Self {
+        if HIGHS { Self::Highs } else { Self::MicroLp }
+    }
+}
+
+/// Whether this build has HiGHS (the `highs` feature).
+pub const HIGHS: bool = cfg!(feature = "highs");
+
 /// How to plan.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
@@ -74,8 +93,11 @@ pub struct Options {
     pub method: Method,
     /// Time for the whole plan, seconds.
     pub time_limit_s: f64,
-    /// Relative gap at which the exact search stops (0 = prove optimality).
+    /// Relative gap at which the exact search stops (0 = prove optimality, to the solver's
+    /// tolerance of 10⁻⁶).
     pub gap: f64,
+    /// Which solver.
+    pub solver: Solver,
 }
 
 impl Default for Options {
@@ -85,6 +107,7 @@ impl Default for Options {
             method: Method::Auto,
             time_limit_s: 10.0,
             gap: 0.0,
+            solver: Solver::default(),
         }
     }
 }
@@ -166,7 +189,7 @@ pub fn plan_day(day: &Day, opt: &Options) -> Result<DayPlan, HomeError> {
     };
     let base = Build {
         gap: opt.gap,
-        ..Build::new(opt.objective)
+        ..Build::new(opt.objective, opt.solver)
     };
     let relaxed = milp::solve(
         day,
@@ -181,10 +204,46 @@ pub fn plan_day(day: &Day, opt: &Options) -> Result<DayPlan, HomeError> {
     let mut bound = relaxed.as_ref().map_or(f64::INFINITY, |r| r.objective);
     let mut best: Option<Candidate> = None;
     let mut hint = None;
-    if relaxed.is_some()
-        && opt.method != Method::Exact
-        && let Some(f) = heuristic::run(day, opt.objective, relaxed.as_ref(), deadline, false)?
-    {
+    // With the neighbourhood search to follow, the heuristic's own search (shaken packings)
+    // gets a third of the time.
+    let lns = opt.method == Method::Auto;
+    let until = if lns {
+        Instant::now() + Duration::from_secs_f64(left() / 3.0)
+    } else {
+        deadline
+    };
+    let found = if relaxed.is_some() && opt.method != Method::Exact {
+        heuristic::run(
+            day,
+            opt.objective,
+            opt.solver,
+            relaxed.as_ref(),
+            until,
+            false,
+        )?
+    } else {
+        None
+    };
+    let proven = |f: &heuristic::Found| f.objective - bound <= 1e-9 * f.objective.abs().max(1.0);
+    // microlp rarely closes a large day's gap by itself: re-plan a few loads at a time first,
+    // until that stops paying or for 85 % of the time left, and leave the rest to the exact
+    // search. HiGHS gets
+    // the whole day at once.
+    let found = match found {
+        Some(f) if lns && !proven(&f) => {
+            let until = Instant::now() + Duration::from_secs_f64(left() * 0.85);
+            Some(heuristic::neighbourhoods(
+                day,
+                opt.objective,
+                opt.solver,
+                f,
+                until,
+            )?)
+        }
+        other => other,
+    };
+    let proven_by_heuristic = found.as_ref().is_some_and(proven);
+    if let Some(f) = found {
         best = Some(Candidate {
             plan: f.plan,
             dropped: f.dropped,
@@ -193,9 +252,6 @@ pub fn plan_day(day: &Day, opt: &Options) -> Result<DayPlan, HomeError> {
         });
         hint = Some(f.decisions);
     }
-    let proven_by_heuristic = best
-        .as_ref()
-        .is_some_and(|b| b.objective - bound <= 1e-9 * b.objective.abs().max(1.0));
     if relaxed.is_some() && opt.method != Method::Heuristic && !proven_by_heuristic && left() > 0.0
     {
         for strict in [false, true] {
@@ -239,7 +295,11 @@ pub fn plan_day(day: &Day, opt: &Options) -> Result<DayPlan, HomeError> {
         let bound = bound.min(c.objective);
         let gap = ((c.objective - bound) / c.objective.abs().max(1e-9)).max(0.0);
         return Ok(DayPlan {
-            status: if gap <= opt.gap.max(1e-9) {
+            // Proven within the gap asked for, or within the solver's own tolerance (10⁻⁶,
+            // relative on the objective or absolute in currency).
+            status: if c.objective - bound
+                <= (opt.gap.max(1e-6) * c.objective.abs()).max(1e-6) + 1e-12
+            {
                 Status::Optimal
             } else {
                 Status::Feasible
@@ -273,7 +333,7 @@ fn infeasible(
     bound: f64,
 ) -> Result<DayPlan, HomeError> {
     let binding = if proven {
-        binding_constraint(day, opt.objective)?
+        binding_constraint(day, opt)?
     } else {
         format!(
             "none proven: no plan serving every load was found in {} s (not proven infeasible; \
@@ -287,11 +347,18 @@ fn infeasible(
         Build {
             relax: true,
             drop: true,
-            ..Build::new(opt.objective)
+            ..Build::new(opt.objective, opt.solver)
         },
     )?
     .solved();
-    let found = heuristic::run(day, opt.objective, relaxed.as_ref(), deadline, true)?;
+    let found = heuristic::run(
+        day,
+        opt.objective,
+        opt.solver,
+        relaxed.as_ref(),
+        deadline,
+        true,
+    )?;
     let (plan, dropped, objective) = match found {
         Some(f) => (f.plan, f.dropped, f.objective),
         None => {
@@ -343,13 +410,14 @@ fn infeasible(
 
 /// Loosens one family of constraints at a time; the first whose loosening makes the day
 /// plannable is the binding one.
-fn binding_constraint(day: &Day, objective: Objective) -> Result<String, HomeError> {
+fn binding_constraint(day: &Day, opt: &Options) -> Result<String, HomeError> {
+    let (objective, solver) = (opt.objective, opt.solver);
     let fits = |d: &Day| -> Result<Option<Plan>, HomeError> {
         let relaxed = milp::solve(
             d,
             Build {
                 relax: true,
-                ..Build::new(objective)
+                ..Build::new(objective, solver)
             },
         )?
         .solved();
@@ -357,7 +425,10 @@ fn binding_constraint(day: &Day, objective: Objective) -> Result<String, HomeErr
             return Ok(None);
         }
         let deadline = Instant::now() + Duration::from_secs(2);
-        Ok(heuristic::run(d, objective, relaxed.as_ref(), deadline, false)?.map(|f| f.plan))
+        Ok(
+            heuristic::run(d, objective, solver, relaxed.as_ref(), deadline, false)?
+                .map(|f| f.plan),
+        )
     };
     let mut d = day.clone();
     d.grid_import_limit_w = vec![f64::INFINITY; day.n_steps];

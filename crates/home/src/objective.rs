@@ -3,13 +3,14 @@
 //! One objective is minimised; the others are reported. A non-money objective carries the
 //! bill at a small weight ([`crate::milp`]'s `TIE_BREAK`), so among plans with the same
 //! import, peak or makespan the cheapest wins. Start-up penalties and the value of optional
-//! loads are added to every objective the way EMHASS adds them to its own.
+//! loads are added to every objective the way EMHASS adds them to its own, and so is the cost
+//! of finishing past a soft deadline (tardiness, which EMHASS cannot express).
 
 use std::str::FromStr;
 
 use crate::check::{Figures, Plan, TOL_W};
 use crate::day::Day;
-use crate::milp::{DROP_COST, TIE_BREAK};
+use crate::milp::{TIE_BREAK, drop_cost};
 
 /// The objective to minimise.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -61,13 +62,14 @@ impl Objective {
         for (k, l) in day.loads.iter().enumerate() {
             if dropped.contains(&k) {
                 v += if drop && l.value.is_none() {
-                    DROP_COST
+                    drop_cost(l)
                 } else {
                     0.0
                 };
                 continue;
             }
             v -= l.value.unwrap_or(0.0);
+            v += l.tardiness_cost(&plan.loads[k].1);
             if l.startup_penalty > 0.0 {
                 let p = &plan.loads[k].1;
                 for t in 0..day.n_steps {

@@ -2,23 +2,53 @@
 //! exact search on random tiny days. Every plan also passes the independent check.
 
 use powerslot_home::{
-    Day, Method, Objective, Options, Status, figures, parse_day, plan_day, violations,
+    Day, Method, Objective, Options, Solver, Status, figures, parse_day, plan_day, violations,
 };
 
 fn day(text: &str) -> Day {
     parse_day(text, "test").unwrap()
 }
 
+/// Plans with every solver this build has; they must agree on proven optima. Returns the
+/// default solver's plan.
 fn plan(d: &Day, objective: Objective, method: Method) -> powerslot_home::DayPlan {
-    let out = plan_day(
-        d,
-        &Options {
-            objective,
-            method,
-            ..Options::default()
-        },
-    )
-    .unwrap();
+    let mut outs = Vec::new();
+    for solver in [Solver::MicroLp, Solver::Highs] {
+        if solver == Solver::Highs && !powerslot_home::HIGHS {
+            continue;
+        }
+        let out = plan_day(
+            d,
+            &Options {
+                objective,
+                method,
+                solver,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        check(d, &out, method, objective);
+        outs.push((solver, out));
+    }
+    if let [(_, a), (_, b)] = &outs[..]
+        && a.status == Status::Optimal
+        && b.status == Status::Optimal
+    {
+        assert!(
+            (a.objective - b.objective).abs() <= 1e-5 * a.objective.abs().max(1.0),
+            "{method:?} {objective:?}: microlp {} HiGHS {}",
+            a.objective,
+            b.objective
+        );
+    }
+    let default = Solver::default();
+    outs.into_iter()
+        .find(|(s, _)| *s == default)
+        .map(|(_, o)| o)
+        .unwrap()
+}
+
+fn check(d: &Day, out: &powerslot_home::DayPlan, method: Method, objective: Objective) {
     let dropped: Vec<usize> = out
         .dropped
         .iter()
@@ -27,7 +57,6 @@ fn plan(d: &Day, objective: Objective, method: Method) -> powerslot_home::DayPla
     let v = violations(d, &out.plan, &dropped);
     assert!(v.is_empty(), "{method:?} {objective:?}: {v:?}");
     assert!(out.bound <= out.objective + 1e-9);
-    out
 }
 
 #[test]
@@ -144,6 +173,25 @@ fn an_infeasible_day_names_the_grid_limit_and_serves_what_fits() {
             b.contains("00:00 (6000 W)") || b.contains("00:00 (7000 W)"),
             "{b}"
         );
+    }
+}
+
+#[test]
+fn when_the_day_does_not_fit_the_lower_priority_load_is_dropped() {
+    // Either of two 3 kW loads fits under 4 kW alone, not both: priority decides which runs.
+    for (pa, pb, kept) in [(1, 0, "a"), (0, 1, "b"), (0, 2, "b"), (3, 2, "a")] {
+        let d = day(&format!(
+            r#"{{"step_minutes": 60, "n_steps": 1, "pv_w": [0], "base_load_w": [0],
+            "import_price": [0.1], "export_price": [0], "grid_import_limit_w": 4000,
+            "loads": [{{"name": "a", "power_w": 3000, "steps": 1, "priority": {pa}}},
+                      {{"name": "b", "power_w": 3000, "steps": 1, "priority": {pb}}}]}}"#
+        ));
+        for m in [Method::Auto, Method::Heuristic] {
+            let out = plan(&d, Objective::Cost, m);
+            assert_eq!(out.status, Status::Infeasible);
+            assert_eq!(out.dropped.len(), 1, "{:?}", out.dropped);
+            assert_ne!(out.dropped[0], kept, "priorities {pa}/{pb} {m:?}");
+        }
     }
 }
 
@@ -283,6 +331,41 @@ fn the_exact_search_matches_brute_force_and_the_heuristic_is_never_cheaper() {
                     heur.bound
                 );
             }
+        }
+    }
+}
+
+#[test]
+fn a_soft_deadline_is_kept_only_while_being_late_costs_more_than_waiting_saves() {
+    // 1 kW for one hour; the second and third hours are 0.20 cheaper than the first. Due at
+    // the end of the first hour; each hour late costs `late`.
+    for (single_block, late, want_start) in [
+        (true, 0.05, 1),
+        (true, 0.5, 0),
+        (false, 0.05, 1),
+        (false, 0.5, 0),
+    ] {
+        let d = day(&format!(
+            r#"{{"step_minutes": 60, "n_steps": 3, "pv_w": [0,0,0], "base_load_w": [0,0,0],
+            "import_price": [0.3,0.1,0.1], "export_price": [0,0,0], "grid_import_limit_w": 5000,
+            "loads": [{{"name": "a", "power_w": 1000, "steps": 1, "single_block": {single_block},
+                        "due": 1, "tardiness_cost": {late}}}]}}"#
+        ));
+        for m in [Method::Exact, Method::Heuristic, Method::Auto] {
+            let out = plan(&d, Objective::Cost, m);
+            let start = out.plan.loads[0].1.iter().position(|p| *p > 0.0);
+            assert_eq!(
+                start,
+                Some(want_start),
+                "block {single_block} late {late} {m:?}"
+            );
+            let bill = if want_start == 0 { 0.3 } else { 0.1 };
+            let cost = bill + late * want_start as f64;
+            assert!(
+                (out.objective - cost).abs() < 1e-9,
+                "block {single_block} late {late} {m:?}: {}",
+                out.objective
+            );
         }
     }
 }

@@ -65,6 +65,7 @@ fn a_good_day_becomes_the_model_in_the_protocols_vocabulary() {
         }
     );
     assert_eq!(ev.after, vec![0]);
+    assert_eq!(washer.due, None);
     assert_eq!(day.groups[0].loads, vec![0, 1]);
     assert_eq!(day.battery.as_ref().unwrap().soc_final, 0.5);
 }
@@ -123,6 +124,21 @@ fn bad_numbers_are_refused_per_field() {
             "\"start\": \"2025-06-21T06:00\"",
             "\"start\": \"noon\"",
             "field `start`",
+        ),
+        (
+            "\"single_block\": true}",
+            "\"single_block\": true, \"due\": 2, \"tardiness_cost\": 0.1}",
+            "field `due`: is 2, needs a step in [3, 4]",
+        ),
+        (
+            "\"single_block\": true}",
+            "\"single_block\": true, \"due\": 4}",
+            "field `due`: needs `tardiness_cost` > 0",
+        ),
+        (
+            "\"single_block\": true}",
+            "\"single_block\": true, \"tardiness_cost\": 0.1}",
+            "field `tardiness_cost`: is set without `due`",
         ),
         (
             "\"loads\": [\"washer\", \"ev\"]",

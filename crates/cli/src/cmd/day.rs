@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Result, anyhow};
 use clap::ValueEnum;
 use powerslot_home::check::state_of_charge;
-use powerslot_home::{Day, DayPlan, Method, Objective, Options, plan_day, read_day};
+use powerslot_home::{Day, DayPlan, Method, Objective, Options, Solver, plan_day, read_day};
 
 use crate::plot::{Chart, Series, Style};
 
@@ -35,6 +35,17 @@ pub(crate) enum MethodName {
     Heuristic,
 }
 
+/// Solvers on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SolverName {
+    /// HiGHS if this build has it (the `highs` feature), microlp otherwise.
+    Default,
+    /// microlp (pure Rust).
+    Microlp,
+    /// HiGHS (only in a build with the `highs` feature).
+    Highs,
+}
+
 /// Arguments of `powerslot day`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
@@ -52,6 +63,9 @@ pub(crate) struct Args {
     /// Relative gap at which the exact search may stop (0 = prove optimality).
     #[arg(long, default_value_t = 0.0)]
     gap: f64,
+    /// MILP solver.
+    #[arg(long, value_enum, default_value_t = SolverName::Default)]
+    solver: SolverName,
     /// Print one JSON object: the plan (`loads`, `battery_w`, for `--check-plan`) and its figures.
     #[arg(long)]
     json: bool,
@@ -86,6 +100,11 @@ pub(crate) fn run(args: Args) -> Result<()> {
         },
         time_limit_s: args.time_limit,
         gap: args.gap,
+        solver: match args.solver {
+            SolverName::Default => Solver::default(),
+            SolverName::Microlp => Solver::MicroLp,
+            SolverName::Highs => Solver::Highs,
+        },
     };
     let out = plan_day(&day, &options)?;
     if let Some(dir) = &args.plot {
@@ -159,8 +178,16 @@ fn print_text(day: &Day, out: &DayPlan) {
         .max()
         .unwrap_or(4)
         .max(7);
-    for (name, p) in &out.plan.loads {
-        println!("  {name:>width$}  {}", spans(day, p));
+    for (l, (name, p)) in day.loads.iter().zip(&out.plan.loads) {
+        let due = l.due.map_or(String::new(), |d| match l.lateness(p) {
+            0 => format!("  [due {}: on time]", day.clock(d.step)),
+            n => format!(
+                "  [due {}: {n} step(s) late, {:.4}]",
+                day.clock(d.step),
+                l.tardiness_cost(p)
+            ),
+        });
+        println!("  {name:>width$}  {}{due}", spans(day, p));
     }
     if !out.plan.battery_w.is_empty() {
         let charge: Vec<f64> = out.plan.battery_w.iter().map(|x| (-x).max(0.0)).collect();
