@@ -69,8 +69,8 @@ pub enum ModelSpec {
         /// Periods the median is taken over.
         count: usize,
     },
-    /// Exponential smoothing: augurs' AutoETS without a season, or ETS(A,·,A) with one,
-    /// whichever has the lower AIC.
+    /// Exponential smoothing: augurs' AutoETS without a season, or with one the seasonal forms
+    /// of statsforecast's AutoETS estimated by likelihood, whichever has the lower AICc.
     Ets,
     /// MSTL decomposition with an AutoETS trend (augurs), daily and, with enough data, weekly.
     Mstl,
