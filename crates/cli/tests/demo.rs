@@ -118,17 +118,29 @@ fn the_demo_awards_within_the_budget_and_says_so() {
             );
         }
     }
-    // The site's budget is the solar-and-battery curve, not just its rating.
+    // The site's budget comes from the solar-and-battery publisher, which is fed what the
+    // coordinator expects the households to draw: it varies over the horizon, or stays at
+    // the inverter's rating where the battery can carry that all day.
     let site = get_json(http, &format!("/api/budget?circuit=site&from={now}"));
-    let caps: Vec<i64> = site["capacity_mw"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_i64().unwrap())
-        .collect();
+    let ints = |k: &str| -> Vec<i64> {
+        site[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect()
+    };
+    let (caps, expected) = (ints("capacity_mw"), ints("expected_mw"));
+    let rating = site["rating_mw"].as_i64().unwrap();
+    assert_eq!(caps.len(), expected.len());
     assert!(
-        caps.iter().min() < caps.iter().max(),
-        "the site's capacity does not change over the horizon: {caps:?}"
+        expected.iter().any(|&e| e > 0),
+        "no household load is expected on the site: {expected:?}"
+    );
+    assert!(
+        caps.iter().all(|&c| (0..=rating).contains(&c))
+            && (caps.iter().min() < caps.iter().max() || caps[0] == rating),
+        "the site's capacity is neither a curve nor its rating ({rating} mW): {caps:?}"
     );
     let status = get_json(http, "/api/health");
     assert!(status["stats"]["awards"].as_u64().unwrap() > 0);

@@ -516,7 +516,7 @@ fn seasonal_start(y: &[f64], m: usize, multiplicative: bool) -> (State, f64, Vec
     let (mut sums, mut counts) = (vec![0.0; m], vec![0usize; m]);
     for t in half..n.saturating_sub(half) {
         // A 2×m moving average for an even season (its ends weigh ½), m for an odd one.
-        let trend = if m % 2 == 0 {
+        let trend = if m.is_multiple_of(2) {
             (prefix[t + half] - prefix[t - half + 1] + 0.5 * (y[t - half] + y[t + half])) / m as f64
         } else {
             (prefix[t + half + 1] - prefix[t - half]) / m as f64

@@ -408,7 +408,7 @@ fn print_table(fleet: &Fleet, results: &[MechResult], reference: Option<&Central
     // Columns as wide as their widest cell, so that no figure runs into the next.
     let cells: Vec<(&str, Vec<String>)> = rows
         .into_iter()
-        .map(|(label, f)| (label, results.iter().map(|r| f(r)).collect()))
+        .map(|(label, f)| (label, results.iter().map(&f).collect()))
         .collect();
     let label_w = cells
         .iter()
