@@ -37,7 +37,7 @@ use powerslot_server::agent::{self, AgentEvent, AgentOptions, Job, Source};
 use powerslot_server::clock::{Clock, unix_ms};
 use powerslot_server::keys::parse_key;
 use powerslot_server::service::{self, BrokerChoice, Command, ServeOptions, SiteSetup};
-use powerslot_sim::fleet::budget::{BatteryPhysics, Publisher};
+use powerslot_sim::fleet::budget::{BatteryPhysics, Publisher, Uncontrolled};
 use powerslot_sim::fleet::engine::profile_forecast;
 use powerslot_sim::fleet::model::{BudgetSource, Fleet, SimJob, SimKind, Work};
 use powerslot_sim::fleet::population::{self, BuildOptions, ScenarioKind, uncoordinated_mw};
@@ -526,14 +526,14 @@ fn write_report(
     Ok(())
 }
 
-/// What the coordinator expects the load nobody controls under `circuit` to draw, per slot
-/// from `from`: what the budget publisher keeps the battery for.
+/// What the coordinator expects the load nobody controls under `circuit` to draw and
+/// reserves for it, per slot from `from`: what the budget publisher keeps the battery for.
 async fn expected_uncontrollable(
     h: &service::Handle,
     circuit: &str,
     from: Slot,
     n: u32,
-) -> Result<Vec<i64>> {
+) -> Result<Uncontrolled> {
     let name = circuit.to_string();
     let r = h
         .ask(|reply| Command::Budget {
@@ -547,9 +547,15 @@ async fn expected_uncontrollable(
     let curve = r.map_err(|e| anyhow::anyhow!("budget of circuit '{circuit}': {e}"))?;
     // The book may start later than `from`; align to `from`.
     let skip = curve.from_slot.saturating_sub(from) as usize;
-    let mut out = vec![0; skip];
-    out.extend(curve.expected_mw);
-    Ok(out)
+    let aligned = |v: Vec<i64>| {
+        let mut out = vec![0; skip];
+        out.extend(v);
+        out
+    };
+    Ok(Uncontrolled {
+        expected: aligned(curve.expected_mw),
+        reserved: aligned(curve.reserved_mw),
+    })
 }
 
 async fn set_budget(

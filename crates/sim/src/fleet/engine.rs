@@ -37,7 +37,7 @@ use powerslot_protocol::{
     CircuitIx, CircuitSpec, CircuitTree, Demand, Instant, PowerValue, Priority, SlotClock,
 };
 
-use super::budget::{BatteryPhysics, Publisher};
+use super::budget::{self, BatteryPhysics, Publisher};
 use super::model::{BudgetSource, Fleet, NetConfig, SimKind, Work};
 use super::net::{Fate, Network};
 use crate::SimError;
@@ -958,23 +958,30 @@ impl<'a> Sim<'a> {
         let mut values: HashMap<CircuitIx, Vec<i64>> = HashMap::new();
         let horizon = self.horizon();
         for (c, p) in self.publishers.iter_mut() {
-            // The load nobody controls under this circuit, as the coordinators expect it.
-            let mut expected = vec![0i64; horizon as usize];
+            // The load nobody controls under this circuit, as the coordinators expect it and
+            // reserve for it.
+            let mut load = budget::Uncontrolled {
+                expected: vec![0; horizon as usize],
+                reserved: vec![0; horizon as usize],
+            };
             for ow in &self.owners {
                 let local = match ow.local.get(c) {
                     Some(&l) => Some(l),
                     None => self.tree.covers(*c, ow.global[0]).then_some(0),
                 };
                 if let Some(l) = local {
-                    let v = ow
-                        .coord
-                        .uncontrollable_profile(l, s, horizon, Uncontrolled::Expected);
-                    for (e, x) in expected.iter_mut().zip(v) {
-                        *e += x;
+                    for (which, into) in [
+                        (Uncontrolled::Expected, &mut load.expected),
+                        (Uncontrolled::Reserved, &mut load.reserved),
+                    ] {
+                        let v = ow.coord.uncontrollable_profile(l, s, horizon, which);
+                        for (e, x) in into.iter_mut().zip(v) {
+                            *e += x;
+                        }
                     }
                 }
             }
-            values.insert(*c, p.publish(s, &expected));
+            values.insert(*c, p.publish(s, &load));
         }
         for c in 0..self.tree.len() {
             if (s as usize) < self.cap_exec[c].len() {
