@@ -720,3 +720,56 @@ fn a_waiting_request_is_served_when_capacity_frees_and_the_older_one_first() {
     assert_eq!(starts.len(), 2, "{starts:?}");
     assert!(start_of("b") < start_of("a"), "{starts:?}");
 }
+
+#[test]
+fn the_load_nobody_controls_is_expected_at_its_p50_and_reserved_with_its_margin() {
+    let mut c = coordinator(
+        20_000_000,
+        &[("h1", Priority::Normal, 1), ("h2", Priority::Normal, 2)],
+    );
+    let forecast = |dev: &str| {
+        CoordInput::Message(Envelope::new(
+            id(dev),
+            1,
+            Body::TimeslotRequest(TimeslotRequest {
+                request: 1,
+                priority: Priority::Normal,
+                earliest_start: 1,
+                deadline: 5,
+                demand: Demand::PowerForecast {
+                    profile: vec![
+                        PowerValue {
+                            p50_mw: 1_000_000,
+                            p90_mw: 3_000_000,
+                        };
+                        4
+                    ],
+                },
+                bid_per_mille: 1000,
+            }),
+        ))
+    };
+    for dev in ["h1", "h2"] {
+        c.handle(Instant(0), forecast(dev)).unwrap();
+    }
+    drain(&mut c, Instant(0), true);
+    let expected = c.uncontrollable_profile(0, 0, 6, Uncontrolled::Expected);
+    let reserved = c.uncontrollable_profile(0, 0, 6, Uncontrolled::Reserved);
+    // Two forecasts: P50 each, and the P90 margin over √2 (rounded down to 1) on top.
+    assert_eq!(
+        expected,
+        vec![0, 2_000_000, 2_000_000, 2_000_000, 2_000_000, 0]
+    );
+    assert_eq!(
+        reserved,
+        vec![0, 6_000_000, 6_000_000, 6_000_000, 6_000_000, 0]
+    );
+    // The one-pass profile is the per-slot figure.
+    for s in 0..6 {
+        assert_eq!(
+            reserved[s as usize],
+            c.reserved_uncontrollable(s)[0],
+            "slot {s}"
+        );
+    }
+}
