@@ -21,7 +21,8 @@
 //!
 //! **How.** Small fleets are solved exactly as a mixed-integer programme (good_lp with
 //! microlp: a binary per job option, a continuous power per elastic load and slot with a
-//! binary for its minimum). Larger ones get a **proven upper bound** by Lagrangian relaxation
+//! binary for its minimum), within [`EXACT_SECONDS`]. Larger ones, and small ones not proven
+//! optimal in that time, get a **proven upper bound** by Lagrangian relaxation
 //! of the capacity constraints: for any prices λ ≥ 0 on (circuit, slot),
 //! `Σ λ·capacity + Σ_jobs max(0, max_option value − λ·power) + Σ_elastic …` bounds the optimum
 //! from above; projected subgradient steps lower it and the smallest value seen is reported.
@@ -29,7 +30,10 @@
 use std::collections::HashMap;
 use std::time::Instant as WallClock;
 
-use good_lp::{Expression, Solution, SolverModel, constraint, microlp, variable, variables};
+use good_lp::{
+    Expression, ResolutionError, Solution, SolutionStatus, SolverModel, WithTimeLimit, constraint,
+    microlp, variable, variables,
+};
 use powerslot_core::Slot;
 use powerslot_protocol::device::slots_for_energy;
 use powerslot_protocol::welfare;
@@ -93,6 +97,8 @@ struct ElasticLoad {
 
 /// The largest programme solved exactly.
 pub const MAX_EXACT_BINARIES: usize = 2_500;
+/// Wall time the exact programme may take before the reference falls back to the bound, s.
+pub const EXACT_SECONDS: f64 = 60.0;
 
 /// At most `kwh` drawn by the controllable loads under `circuit` over slots `from..=to`.
 #[derive(Clone, Debug, PartialEq)]
@@ -309,8 +315,9 @@ pub fn central(
     let energy = energy_limits(fleet, &tree, slots as usize);
     let binaries: usize =
         jobs.iter().map(|j| j.opts.len()).sum::<usize>() + elastic.len() * slots as usize;
-    if binaries <= MAX_EXACT_BINARIES {
-        let welfare = exact(&tree, &residual, &energy, &jobs, &elastic, slot_h)?;
+    if binaries <= MAX_EXACT_BINARIES
+        && let Some(welfare) = exact(&tree, &residual, &energy, &jobs, &elastic, slot_h)?
+    {
         return Ok(Central {
             welfare,
             kind: CentralKind::ExactMilp,
@@ -334,7 +341,7 @@ fn exact(
     jobs: &[Job],
     elastic: &[ElasticLoad],
     slot_h: f64,
-) -> Result<f64, SimError> {
+) -> Result<Option<f64>, SimError> {
     let mut vars = variables!();
     let mut objective = Expression::from(0.0);
     // Load per (circuit, slot), in kW, built as expressions.
@@ -411,10 +418,14 @@ fn exact(
         let cap = residual[n as usize].get(s as usize).copied().unwrap_or(0) as f64 / 1e6;
         model = model.with(constraint!(expr <= cap));
     }
-    let sol = model
-        .solve()
-        .map_err(|e| SimError::BadParameter(format!("central MILP: {e}")))?;
-    Ok(sol.eval(&objective))
+    // Only a proven optimum is a reference; past the limit the caller takes the bound.
+    let sol = match model.with_time_limit(EXACT_SECONDS).solve() {
+        Ok(sol) if matches!(sol.status(), SolutionStatus::Optimal) => sol,
+        Ok(_) => return Ok(None),
+        Err(ResolutionError::Other(m)) if m.contains("Time limit") => return Ok(None),
+        Err(e) => return Err(SimError::BadParameter(format!("central MILP: {e}"))),
+    };
+    Ok(Some(sol.eval(&objective)))
 }
 
 /// Lagrangian upper bound by projected subgradient on the capacity prices (per circuit and
