@@ -37,7 +37,7 @@ use powerslot_server::agent::{self, AgentEvent, AgentOptions, Job, Source};
 use powerslot_server::clock::{Clock, unix_ms};
 use powerslot_server::keys::parse_key;
 use powerslot_server::service::{self, BrokerChoice, Command, ServeOptions, SiteSetup};
-use powerslot_sim::fleet::budget::{BatteryPhysics, Publisher, Uncontrolled};
+use powerslot_sim::fleet::budget::{BatteryPhysics, Publisher, UncontrolledLoad};
 use powerslot_sim::fleet::engine::profile_forecast;
 use powerslot_sim::fleet::model::{BudgetSource, Fleet, SimJob, SimKind, Work};
 use powerslot_sim::fleet::population::{self, BuildOptions, ScenarioKind, uncoordinated_mw};
@@ -533,7 +533,7 @@ async fn expected_uncontrollable(
     circuit: &str,
     from: Slot,
     n: u32,
-) -> Result<Uncontrolled> {
+) -> Result<UncontrolledLoad> {
     let name = circuit.to_string();
     let r = h
         .ask(|reply| Command::Budget {
@@ -552,7 +552,7 @@ async fn expected_uncontrollable(
         out.extend(v);
         out
     };
-    Ok(Uncontrolled {
+    Ok(UncontrolledLoad {
         expected: aligned(curve.expected_mw),
         reserved: aligned(curve.reserved_mw),
     })

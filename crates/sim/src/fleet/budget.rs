@@ -20,13 +20,13 @@
 //!   bisection) that never takes the projected charge below the reserve, nor below where the
 //!   uncontrollable load alone would leave it, held up to the slot where it binds, then the
 //!   same for the rest. Production the full battery could not take is added on top (used,
-//!   not curtailed). Each slot publishes the expected uncontrollable load plus that power,
-//!   up to the inverter's rating (what is reserved for that load, its expected draw plus a
-//!   margin for a slot's power, where that is more). So the households' own expected night is held back before
-//!   anything is offered to a deferrable load (with the old rule, an even spread of the
-//!   charge until sunrise, deferrable loads drew on the solar the night needed: on 200
-//!   simulated homes 17 slots with the battery empty against 4 now, 2 of them from the
-//!   households' load alone).
+//!   not curtailed). Each slot publishes what is reserved for the uncontrollable load (its
+//!   expected draw plus the margin a slot's power needs) plus that extra power, up to the
+//!   inverter's rating. So the households' own expected night is held back before anything
+//!   is offered to a deferrable load. (The rule before, an even spread of the charge until
+//!   sunrise, let deferrable loads draw on the solar the night needed: on 200 simulated homes
+//!   the battery was empty in 17 slots, against 5 now, 2 of them from the households' load
+//!   alone.)
 //! * **Firm window.** Capacity already published for the next `firm_slots` is never lowered:
 //!   the battery bridges whatever the forecast got wrong there.
 //!
@@ -40,7 +40,7 @@ use super::model::{BudgetSource, SolarBattery};
 
 /// The load nobody controls under a circuit, per slot from the slot published, mW.
 #[derive(Clone, Debug, Default)]
-pub struct Uncontrolled {
+pub struct UncontrolledLoad {
     /// What it is expected to draw (its forecasts' P50).
     pub expected: Vec<i64>,
     /// What is reserved for it (expected plus the diversity margin, or a standing rating).
@@ -188,7 +188,7 @@ impl Publisher {
     /// `uncontrolled` is the load nobody controls under this circuit from `now` on, mW per
     /// slot (missing slots count as 0): what the coordinator expects it to draw (the energy
     /// the battery keeps) and what it reserves for it (the power each slot must hold).
-    pub fn publish(&mut self, now: Slot, uncontrolled: &Uncontrolled) -> Vec<i64> {
+    pub fn publish(&mut self, now: Slot, uncontrolled: &UncontrolledLoad) -> Vec<i64> {
         let n = self.horizon;
         let mut out: Vec<i64> = match &self.source {
             BudgetSource::SolarBattery(sb) => self.solar_capacity(sb, now, n, uncontrolled),
@@ -215,7 +215,7 @@ impl Publisher {
         sb: &SolarBattery,
         now: Slot,
         n: u32,
-        uncontrolled: &Uncontrolled,
+        uncontrolled: &UncontrolledLoad,
     ) -> Vec<i64> {
         let pv = self.forecast_production(now, n);
         let slot_h = 24.0 / self.slots_per_day as f64;
@@ -427,32 +427,29 @@ mod tests {
     #[test]
     fn the_battery_is_spread_until_sunrise_and_the_firm_window_holds() {
         let sb = solar(2);
-        let publisher = || {
-            Publisher::new(
-                BudgetSource::SolarBattery(sb.clone()),
-                8_000_000,
-                3_600_000,
-                24,
-                2,
-                48,
-            )
-        };
-        let mut p = publisher();
+        let mut p = Publisher::new(
+            BudgetSource::SolarBattery(sb),
+            8_000_000,
+            3_600_000,
+            24,
+            2,
+            48,
+        );
         // At 18:00: 10 kWh usable over the 13 hours until production returns at 07:00.
-        let c = p.publish(18, &Uncontrolled::default());
+        let c = p.publish(18, &UncontrolledLoad::default());
         assert!((c[0] - 769_230).abs() < 1_000, "{}", c[0]);
         assert!((c[12] - 769_230).abs() < 1_000, "{}", c[12]);
         // Past the binding sunrise the level rises with the day's production.
         assert!(c[18] > 7_000_000, "{}", c[18]);
         // A drained battery lowers the night allowance, but not inside the firm window.
         p.observe(18, 0, 2_000_000);
-        let c2 = p.publish(19, &Uncontrolled::default());
+        let c2 = p.publish(19, &UncontrolledLoad::default());
         assert_eq!(c2[0], c[1]);
         assert!(c2[2] < 1_000, "{}", c2[2]);
     }
 
-    fn flat(mw: i64) -> Uncontrolled {
-        Uncontrolled {
+    fn flat(mw: i64) -> UncontrolledLoad {
+        UncontrolledLoad {
             expected: vec![mw; 24],
             reserved: vec![mw; 24],
         }

@@ -37,7 +37,7 @@ use powerslot_protocol::{
     CircuitIx, CircuitSpec, CircuitTree, Demand, Instant, PowerValue, Priority, SlotClock,
 };
 
-use super::budget::{self, BatteryPhysics, Publisher};
+use super::budget::{BatteryPhysics, Publisher, UncontrolledLoad};
 use super::model::{BudgetSource, Fleet, NetConfig, SimKind, Work};
 use super::net::{Fate, Network};
 use crate::SimError;
@@ -960,7 +960,7 @@ impl<'a> Sim<'a> {
         for (c, p) in self.publishers.iter_mut() {
             // The load nobody controls under this circuit, as the coordinators expect it and
             // reserve for it.
-            let mut load = budget::Uncontrolled {
+            let mut load = UncontrolledLoad {
                 expected: vec![0; horizon as usize],
                 reserved: vec![0; horizon as usize],
             };
