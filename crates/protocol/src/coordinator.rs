@@ -280,13 +280,16 @@ impl Req {
     }
 }
 
-/// Which figure of the load nobody controls [`Coordinator::uncontrollable_profile`] gives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Uncontrolled {
-    /// What is reserved for it (P50 plus the diversity margin, or the standing rating).
-    Reserved,
-    /// What its forecasts expect (P50), where a forecast covers the slot.
-    Expected,
+/// The load nobody controls under a circuit, per slot from a given slot, mW
+/// ([`Coordinator::uncontrollable_load`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UncontrolledLoad {
+    /// What it is expected to draw: its forecasts' P50 where a forecast covers the slot, the
+    /// reservation elsewhere. The energy a battery is kept for.
+    pub expected: Vec<i64>,
+    /// What is reserved for it (P50 plus the diversity margin, or the standing rating): the
+    /// power each slot must hold.
+    pub reserved: Vec<i64>,
 }
 
 /// The coordinator state machine (see the module docs).
@@ -738,18 +741,11 @@ impl Coordinator {
         out
     }
 
-    /// The load nobody controls under `circuit`, in each of the `n` slots from `from`: with
-    /// [`Uncontrolled::Reserved`] what is reserved for it (the figure of
-    /// [`Self::reserved_uncontrollable`], in one pass over the requests), with
-    /// [`Uncontrolled::Expected`] its forecasts' P50 where a forecast covers the slot (the
-    /// reservation elsewhere). A budget publisher keeps the battery for the expected energy.
-    pub fn uncontrollable_profile(
-        &self,
-        circuit: CircuitIx,
-        from: Slot,
-        n: u32,
-        which: Uncontrolled,
-    ) -> Vec<i64> {
+    /// The load nobody controls under `circuit`, in each of the `n` slots from `from`, as
+    /// expected and as reserved (the reserved figure is [`Self::reserved_uncontrollable`]'s,
+    /// in one pass over the requests). A budget publisher keeps the battery for the expected
+    /// energy and each slot for the reserved power.
+    pub fn uncontrollable_load(&self, circuit: CircuitIx, from: Slot, n: u32) -> UncontrolledLoad {
         let n = n as usize;
         let mut per_dev: BTreeMap<usize, Vec<i64>> = BTreeMap::new();
         for r in self.reqs.values() {
@@ -763,7 +759,10 @@ impl Coordinator {
                 }
             }
         }
-        let mut out = vec![0i64; n];
+        let mut out = UncontrolledLoad {
+            expected: vec![0; n],
+            reserved: vec![0; n],
+        };
         for (d, dev) in self.devs.iter().enumerate() {
             if dev.standing.is_none() && !per_dev.contains_key(&d) {
                 continue;
@@ -772,16 +771,15 @@ impl Coordinator {
                 continue;
             }
             let booked = per_dev.get(&d);
-            for (k, o) in out.iter_mut().enumerate() {
+            for k in 0..n {
                 let s = from.saturating_add(k as Slot);
                 let reserved = self.standing_at(d, s).max(booked.map_or(0, |v| v[k]));
-                let expected = match (&dev.expected, which) {
-                    (Some((first, p50)), Uncontrolled::Expected) if s >= *first => {
-                        p50.get((s - first) as usize).copied()
-                    }
+                let expected = match &dev.expected {
+                    Some((first, p50)) if s >= *first => p50.get((s - first) as usize).copied(),
                     _ => None,
                 };
-                *o += expected.unwrap_or(reserved);
+                out.reserved[k] += reserved;
+                out.expected[k] += expected.unwrap_or(reserved);
             }
         }
         out

@@ -24,7 +24,7 @@ use powerslot_core::Slot;
 use powerslot_protocol::circuit::CircuitSpec;
 use powerslot_protocol::codec::{self, Encoding, Key};
 use powerslot_protocol::coordinator::{
-    CoordInput, Coordinator, CoordinatorConfig, DeviceRecord, OperatorCommand, Stats, Uncontrolled,
+    CoordInput, Coordinator, CoordinatorConfig, DeviceRecord, OperatorCommand, Stats,
 };
 use powerslot_protocol::msg::{Body, InstructionKind, RequestId, TimeslotRequest};
 use powerslot_protocol::output::{AwardRecord, Event, Output, SecurityProblem};
@@ -1480,24 +1480,15 @@ impl Loop {
                     let book = self.coord.book();
                     let from = from.unwrap_or(book.origin()).max(book.origin());
                     let to = to.unwrap_or(book.end()).min(book.end()).max(from);
+                    let load = self.coord.uncontrollable_load(c, from, to - from);
                     BudgetCurve {
                         circuit: self.tree.name(c).to_string(),
                         rating_mw: self.tree.rating(c),
                         from_slot: from,
                         capacity_mw: (from..to).map(|s| book.capacity(c, s)).collect(),
                         committed_mw: (from..to).map(|s| book.committed(c, s)).collect(),
-                        reserved_mw: self.coord.uncontrollable_profile(
-                            c,
-                            from,
-                            to - from,
-                            Uncontrolled::Reserved,
-                        ),
-                        expected_mw: self.coord.uncontrollable_profile(
-                            c,
-                            from,
-                            to - from,
-                            Uncontrolled::Expected,
-                        ),
+                        reserved_mw: load.reserved,
+                        expected_mw: load.expected,
                     }
                 });
                 let _ = reply.send(r);

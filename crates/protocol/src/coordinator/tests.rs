@@ -753,8 +753,7 @@ fn the_load_nobody_controls_is_expected_at_its_p50_and_reserved_with_its_margin(
         c.handle(Instant(0), forecast(dev)).unwrap();
     }
     drain(&mut c, Instant(0), true);
-    let expected = c.uncontrollable_profile(0, 0, 6, Uncontrolled::Expected);
-    let reserved = c.uncontrollable_profile(0, 0, 6, Uncontrolled::Reserved);
+    let UncontrolledLoad { expected, reserved } = c.uncontrollable_load(0, 0, 6);
     // Two forecasts: P50 each, and the P90 margin over √2 (rounded down to 1) on top.
     assert_eq!(
         expected,

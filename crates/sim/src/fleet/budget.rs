@@ -36,16 +36,9 @@
 use powerslot_core::Slot;
 use powerslot_harvest::predict::{SlotSeries, SolarForecaster, default_for};
 
-use super::model::{BudgetSource, SolarBattery};
+use powerslot_protocol::coordinator::UncontrolledLoad;
 
-/// The load nobody controls under a circuit, per slot from the slot published, mW.
-#[derive(Clone, Debug, Default)]
-pub struct UncontrolledLoad {
-    /// What it is expected to draw (its forecasts' P50).
-    pub expected: Vec<i64>,
-    /// What is reserved for it (expected plus the diversity margin, or a standing rating).
-    pub reserved: Vec<i64>,
-}
+use super::model::{BudgetSource, SolarBattery};
 
 /// Publishes the capacity of one circuit, slot by slot.
 #[derive(Clone, Debug)]
@@ -427,14 +420,7 @@ mod tests {
     #[test]
     fn the_battery_is_spread_until_sunrise_and_the_firm_window_holds() {
         let sb = solar(2);
-        let mut p = Publisher::new(
-            BudgetSource::SolarBattery(sb),
-            8_000_000,
-            3_600_000,
-            24,
-            2,
-            48,
-        );
+        let mut p = hourly(sb);
         // At 18:00: 10 kWh usable over the 13 hours until production returns at 07:00.
         let c = p.publish(18, &UncontrolledLoad::default());
         assert!((c[0] - 769_230).abs() < 1_000, "{}", c[0]);
@@ -448,6 +434,18 @@ mod tests {
         assert!(c2[2] < 1_000, "{}", c2[2]);
     }
 
+    /// A publisher on hourly slots, a day ahead, two slots firm, over two days.
+    fn hourly(sb: SolarBattery) -> Publisher {
+        Publisher::new(
+            BudgetSource::SolarBattery(sb),
+            8_000_000,
+            3_600_000,
+            24,
+            2,
+            48,
+        )
+    }
+
     fn flat(mw: i64) -> UncontrolledLoad {
         UncontrolledLoad {
             expected: vec![mw; 24],
@@ -458,14 +456,7 @@ mod tests {
     #[test]
     fn the_households_night_is_held_back_before_anything_is_offered() {
         let sb = solar(2);
-        let mut p = Publisher::new(
-            BudgetSource::SolarBattery(sb.clone()),
-            8_000_000,
-            3_600_000,
-            24,
-            2,
-            48,
-        );
+        let mut p = hourly(sb.clone());
         // 0.5 kW expected all night: 6.5 of the 10 usable kWh; the rest is spread.
         let c = p.publish(18, &flat(500_000));
         assert!((c[0] - 769_230).abs() < 1_000, "{}", c[0]);
@@ -479,14 +470,7 @@ mod tests {
         );
         // A full battery at noon: what it cannot take is offered.
         let sb = solar(2);
-        let mut p3 = Publisher::new(
-            BudgetSource::SolarBattery(sb.clone()),
-            8_000_000,
-            3_600_000,
-            24,
-            2,
-            48,
-        );
+        let mut p3 = hourly(sb.clone());
         for h in 0..12 {
             p3.observe(h, sb.production_mw[h as usize], 20_000_000);
         }

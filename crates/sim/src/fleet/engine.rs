@@ -29,7 +29,7 @@ use powerslot_forecast::series::TimeSeries;
 use powerslot_protocol::agent::{Agent, AgentConfig, AgentInput, AgentMode, Need};
 use powerslot_protocol::coordinator::{
     CoordInput, Coordinator, CoordinatorConfig, DeviceRecord, Mechanism as CoordMechanism,
-    Uncontrolled,
+    UncontrolledLoad,
 };
 use powerslot_protocol::msg::{Body, Envelope, RequestId};
 use powerslot_protocol::output::{Event, Output, Record};
@@ -37,7 +37,7 @@ use powerslot_protocol::{
     CircuitIx, CircuitSpec, CircuitTree, Demand, Instant, PowerValue, Priority, SlotClock,
 };
 
-use super::budget::{BatteryPhysics, Publisher, UncontrolledLoad};
+use super::budget::{BatteryPhysics, Publisher};
 use super::model::{BudgetSource, Fleet, NetConfig, SimKind, Work};
 use super::net::{Fate, Network};
 use crate::SimError;
@@ -970,11 +970,11 @@ impl<'a> Sim<'a> {
                     None => self.tree.covers(*c, ow.global[0]).then_some(0),
                 };
                 if let Some(l) = local {
-                    for (which, into) in [
-                        (Uncontrolled::Expected, &mut load.expected),
-                        (Uncontrolled::Reserved, &mut load.reserved),
+                    let owned = ow.coord.uncontrollable_load(l, s, horizon);
+                    for (into, v) in [
+                        (&mut load.expected, owned.expected),
+                        (&mut load.reserved, owned.reserved),
                     ] {
-                        let v = ow.coord.uncontrollable_profile(l, s, horizon, which);
                         for (e, x) in into.iter_mut().zip(v) {
                             *e += x;
                         }
