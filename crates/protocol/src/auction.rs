@@ -149,7 +149,9 @@ impl AuctionConfig {
     pub fn new(slot_ms: u64) -> Self {
         Self {
             slot_ms,
-            max_rounds: 20,
+            // Ten rounds, then the repair: measured on the neighbourhood (200 and 1,000
+            // devices), twenty rounds earned 0.4–1 % more welfare for twice the rounds.
+            max_rounds: 10,
             step: 0.5,
             epsilon: 0.01,
             energy_levels: 4,

@@ -265,6 +265,9 @@ pub struct CapacityBook {
     /// Value a slot gets when it enters the window: the last value the budget set.
     tail: Vec<i64>,
     rating: Vec<i64>,
+    /// Bumped whenever room may have appeared (a slot entered, a capacity rose, a grant was
+    /// removed): what did not fit before can only fit after a change of this number.
+    freed: u64,
 }
 
 impl CapacityBook {
@@ -284,6 +287,7 @@ impl CapacityBook {
             used: vec![0; nodes * len as usize],
             tail: tree.rating.clone(),
             rating: tree.rating.clone(),
+            freed: 0,
         }
     }
 
@@ -332,6 +336,12 @@ impl CapacityBook {
             }
         }
         self.origin = origin;
+        self.freed += 1;
+    }
+
+    /// Changes whenever room may have appeared since it was last read (see the field).
+    pub fn freed_epoch(&self) -> u64 {
+        self.freed
     }
 
     /// Sets the budget of `node` from slot `from` on (values beyond the window are
@@ -346,7 +356,11 @@ impl CapacityBook {
             let s = from.saturating_add(k as u32);
             if self.contains(s) {
                 let i = self.at(node, s);
-                self.cap[i] = v.clamp(0, self.rating[n]);
+                let v = v.clamp(0, self.rating[n]);
+                if v > self.cap[i] {
+                    self.freed += 1;
+                }
+                self.cap[i] = v;
             }
         }
         let last = values[values.len() - 1].clamp(0, self.rating[n]);
@@ -355,6 +369,9 @@ impl CapacityBook {
         let end = from.saturating_add(values.len() as u32);
         for s in end.max(self.origin)..self.end() {
             let i = self.at(node, s);
+            if last > self.cap[i] {
+                self.freed += 1;
+            }
             self.cap[i] = last;
         }
     }
@@ -435,6 +452,7 @@ impl CapacityBook {
 
     /// Removes what [`Self::add`] booked.
     pub fn remove(&mut self, path: &[CircuitIx], start: u32, powers: &[i64]) {
+        self.freed += 1;
         for (k, &p) in powers.iter().enumerate() {
             let slot = start.saturating_add(k as u32);
             if p == 0 || !self.contains(slot) {

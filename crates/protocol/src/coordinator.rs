@@ -310,6 +310,8 @@ pub struct Coordinator {
     store_seq: u64,
     durable_upto: u64,
     batch_at: Option<Instant>,
+    /// The book's freed epoch when every waiting request was last tried (see `run_auction`).
+    waiting_tried: Option<u64>,
     /// Seed rule: highest bid seen per slot.
     highest_bid: BTreeMap<Slot, i64>,
     /// Devices whose load nobody controls is booked from a forecast (for the diversity of
@@ -383,6 +385,7 @@ impl Coordinator {
             store_seq: 0,
             durable_upto: 0,
             batch_at: None,
+            waiting_tried: None,
             highest_bid: BTreeMap::new(),
             forecast_devs: BTreeSet::new(),
             stats: Stats::default(),
@@ -1226,7 +1229,11 @@ impl Coordinator {
                         rounds,
                     );
                 } else {
-                    // Gone in the meantime: it keeps waiting; a new best offer follows.
+                    // Gone in the meantime: it keeps waiting, holding no offer, so that the
+                    // next best offer is sent whatever it is.
+                    if let State::Waiting { best_offer, .. } = &mut r.state {
+                        *best_offer = None;
+                    }
                     let w = self.cfg.batch_window_ms;
                     self.schedule_batch(w);
                 }
@@ -1564,10 +1571,32 @@ impl Coordinator {
     }
 
     fn run_auction(&mut self) {
+        // Waiting requests did not fit the last time they were tried; unless room has
+        // appeared since, or a new arrival of a lower class could give way to them (a
+        // preemption), they still do not, and a batch of new arrivals leaves them out (on a
+        // busy site that keeps each batch's cost to what is new).
+        let epoch = self.book.freed_epoch();
+        let (mut lowest_new, mut highest_waiting) = (None::<Priority>, None::<Priority>);
+        for r in self.reqs.values() {
+            let p = r.req.priority;
+            match r.state {
+                State::Pending => lowest_new = Some(lowest_new.map_or(p, |x| x.min(p))),
+                State::Waiting { .. } => {
+                    highest_waiting = Some(highest_waiting.map_or(p, |x| x.max(p)));
+                }
+                State::Awarded(_) => {}
+            }
+        }
+        let retry_waiting = self.waiting_tried != Some(epoch)
+            || matches!((lowest_new, highest_waiting), (Some(n), Some(w)) if w > n);
         let keys: Vec<(usize, RequestId)> = self
             .reqs
             .iter()
-            .filter(|(_, r)| matches!(r.state, State::Pending | State::Waiting { .. }))
+            .filter(|(_, r)| match r.state {
+                State::Pending => true,
+                State::Waiting { .. } => retry_waiting,
+                State::Awarded(_) => false,
+            })
             .map(|(k, _)| *k)
             .collect();
         if keys.is_empty() {
@@ -1614,6 +1643,9 @@ impl Coordinator {
                 }
             }
         }
+        // Every waiting request has now been tried at `epoch` (a preemption in this batch
+        // moved the epoch on, so the next batch tries them again).
+        self.waiting_tried = Some(epoch);
         self.stats.batches += 1;
         self.out.push_back(Output::Event(Event::Batch {
             slot: self.slot,
@@ -1968,10 +2000,22 @@ impl Coordinator {
             power_mw: p.powers,
         });
         let first_time = matches!(r.state, State::Pending);
-        let changed = match &r.state {
-            State::Waiting { best_offer, .. } => *best_offer != offer,
-            _ => true,
+        // The offer the device last heard: it stays the one an Accept refers to until a
+        // better one is sent.
+        let heard = match &r.state {
+            State::Waiting { best_offer, .. } => best_offer.clone(),
+            _ => None,
         };
+        // A device that let an offer pass would let a later-finishing one pass too: a
+        // waiting request hears a new best offer only when it finishes earlier than the one
+        // it holds (or when it holds none), so a queue that shifts every batch stays quiet.
+        let better = match (&offer, &heard) {
+            (Some(o), Some(h)) => o.end() < h.end(),
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        let tell = first_time || better;
+        let offer = if tell { offer } else { heard };
         let since = match r.state {
             State::Waiting { since, .. } => since,
             _ => self.slot,
@@ -1989,8 +2033,7 @@ impl Coordinator {
             best_offer: offer.clone(),
             reason: reason.clone(),
         };
-        // The device hears about it once, and again only when a new best offer appears.
-        if first_time || (changed && offer.is_some()) {
+        if tell {
             self.send_reject(key, reason, offer, true);
         }
     }

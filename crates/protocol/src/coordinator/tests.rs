@@ -73,6 +73,15 @@ fn request(
     ))
 }
 
+/// `dev` releases `request` from `from_slot` on, in its message number `seq`.
+fn release(dev: &str, seq: u64, request: RequestId, from_slot: Slot) -> CoordInput {
+    CoordInput::Message(Envelope::new(
+        id(dev),
+        seq,
+        Body::Release(Release { request, from_slot }),
+    ))
+}
+
 fn sent(outs: &[Output]) -> Vec<(DeviceId, Body)> {
     outs.iter()
         .filter_map(|o| match o {
@@ -667,6 +676,104 @@ fn a_running_job_is_cut_only_for_a_critical_load() {
     }
 }
 
+/// A 5 kW site: `a` holds 4 kW for slots 0–6; `b` asks for 3 kW for 2 slots by slot 4
+/// and is left waiting (its answer not drained yet). `c` (normal) and `d` (high) are idle.
+fn b_waits_behind_a() -> Coordinator {
+    let mut c = coordinator(
+        5_000_000,
+        &[
+            ("a", Priority::Normal, 1),
+            ("b", Priority::Normal, 2),
+            ("c", Priority::Normal, 3),
+            ("d", Priority::High, 4),
+        ],
+    );
+    drain(&mut c, Instant(0), true);
+    c.handle(Instant(10), request("a", 1, Priority::Normal, 4, 6, 0, 6))
+        .unwrap();
+    after_batch(&mut c, true);
+    c.handle(Instant(400), request("b", 1, Priority::Normal, 3, 2, 0, 4))
+        .unwrap();
+    c.handle_timeout(Instant(700));
+    c
+}
+
+#[test]
+fn a_waiting_request_hears_a_new_offer_only_when_it_finishes_earlier() {
+    let mut c = b_waits_behind_a();
+    let offer_end = |outs: &[Output]| -> Vec<Slot> {
+        sent(outs)
+            .into_iter()
+            .filter_map(|(to, b)| match b {
+                Body::Reject(Reject {
+                    best_offer: Some(o),
+                    ..
+                }) if to.as_str() == "b" => Some(o.end()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(offer_end(&drain(&mut c, Instant(700), true)), vec![8]);
+    // `c` takes slots 6–8: b's best offer slips to 10, which b would let pass as it let 8
+    // pass; nothing is sent, in this batch or in the next slot's.
+    c.handle(Instant(800), request("c", 1, Priority::Normal, 4, 2, 6, 8))
+        .unwrap();
+    c.handle_timeout(Instant(1_100));
+    let outs = drain(&mut c, Instant(1_100), true);
+    assert!(
+        sent(&outs)
+            .iter()
+            .any(|(to, b)| to.as_str() == "c" && matches!(b, Body::Award(_)))
+    );
+    assert!(offer_end(&outs).is_empty(), "{outs:?}");
+    c.handle_timeout(Instant(SLOT_MS + 10));
+    assert!(offer_end(&drain(&mut c, Instant(SLOT_MS + 10), true)).is_empty());
+    // `a` releases from slot 3: b can finish at 5, earlier than 8, and hears it.
+    let rel = release("a", 2, 1, 3);
+    c.handle(Instant(SLOT_MS + 500), rel).unwrap();
+    c.handle_timeout(Instant(SLOT_MS + 800));
+    assert_eq!(
+        offer_end(&drain(&mut c, Instant(SLOT_MS + 800), true)),
+        vec![5]
+    );
+}
+
+#[test]
+fn a_batch_of_new_arrivals_leaves_out_waiting_requests_until_room_appears() {
+    let mut c = b_waits_behind_a();
+    drain(&mut c, Instant(700), true);
+    let batch_sizes = |outs: &[Output]| -> Vec<u32> {
+        outs.iter()
+            .filter_map(|o| match o {
+                Output::Event(Event::Batch { requests, .. }) => Some(*requests),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(c.waiting().len(), 1);
+    // Nothing freed: c's batch is c alone.
+    c.handle(Instant(800), request("c", 1, Priority::Normal, 1, 1, 0, 20))
+        .unwrap();
+    c.handle_timeout(Instant(1_100));
+    assert_eq!(batch_sizes(&drain(&mut c, Instant(1_100), true)), vec![1]);
+    // A new arrival of a higher class than the waiting one: still alone.
+    c.handle(Instant(1_200), request("d", 1, Priority::High, 1, 1, 0, 20))
+        .unwrap();
+    c.handle_timeout(Instant(1_500));
+    assert_eq!(batch_sizes(&drain(&mut c, Instant(1_500), true)), vec![1]);
+    // Room appears (a releases): the waiting request is tried with the next batch.
+    let rel = release("a", 2, 1, 1);
+    c.handle(Instant(1_600), rel).unwrap();
+    c.handle_timeout(Instant(1_900));
+    let outs = drain(&mut c, Instant(1_900), true);
+    assert_eq!(batch_sizes(&outs), vec![1]);
+    assert!(
+        sent(&outs)
+            .iter()
+            .any(|(to, b)| to.as_str() == "b" && matches!(b, Body::Award(_)))
+    );
+}
+
 #[test]
 fn a_waiting_request_is_served_when_capacity_frees_and_the_older_one_first() {
     let mut c = coordinator(
@@ -697,14 +804,7 @@ fn a_waiting_request_is_served_when_capacity_frees_and_the_older_one_first() {
     drain(&mut c, Instant(SLOT_MS + 400), true);
     assert_eq!(c.waiting().len(), 2);
     // The EV releases from slot 2 on.
-    let rel = CoordInput::Message(Envelope::new(
-        id("ev"),
-        2,
-        Body::Release(Release {
-            request: 1,
-            from_slot: 2,
-        }),
-    ));
+    let rel = release("ev", 2, 1, 2);
     c.handle(Instant(SLOT_MS + 500), rel).unwrap();
     c.handle_timeout(Instant(SLOT_MS + 800));
     let outs = drain(&mut c, Instant(SLOT_MS + 800), true);
