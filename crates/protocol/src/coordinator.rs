@@ -1624,6 +1624,7 @@ impl Coordinator {
             match outcome {
                 Outcome::Placed(p) => {
                     placed += 1;
+                    let p = self.top_up_envelope(&cands[i], p);
                     let total = self.reqs[&key].rounds + rounds;
                     self.award(key, p, total);
                 }
@@ -1631,7 +1632,7 @@ impl Coordinator {
                     binding,
                     best_offer,
                 } => {
-                    if let Some(p) = self.try_preempt(&cands[i]) {
+                    if let Some(p) = self.try_preempt(&cands[i], false) {
                         preempted += 1;
                         placed += 1;
                         let total = self.reqs[&key].rounds + rounds;
@@ -1792,8 +1793,9 @@ impl Coordinator {
 
     /// Tries to place `c` by taking capacity from grants of strictly lower classes that may
     /// be preempted (a critical request may also take it from running jobs), from the end
-    /// of their leases on. Returns the placement (booked), or restores everything.
-    fn try_preempt(&mut self, c: &Candidate) -> Option<Placement> {
+    /// of their leases on. Returns the placement (booked), or restores everything. With
+    /// `spare_elastic`, elastic loads are not among the victims.
+    fn try_preempt(&mut self, c: &Candidate, spare_elastic: bool) -> Option<Placement> {
         let path = self.cfg.tree.path(c.circuit).to_vec();
         let lo = c.earliest.max(self.slot);
         let hi = c.deadline.min(self.book.end());
@@ -1809,6 +1811,7 @@ impl Coordinator {
                 };
                 if r.req.priority >= c.priority
                     || matches!(r.req.demand, Demand::PowerForecast { .. })
+                    || (spare_elastic && matches!(r.req.demand, Demand::PowerEnvelope { .. }))
                 {
                     return None;
                 }
@@ -1904,6 +1907,82 @@ impl Coordinator {
             self.set_grant(vkey, g, booked, kind, &why);
         }
         Some(placed)
+    }
+
+    /// An elastic load placed below its maximum takes, beyond their leases, what jobs of
+    /// lower classes have booked on its path (the priority rule: a class is not held at its
+    /// minimum while a lower one draws on the same circuit). It asks, per slot, for the lesser
+    /// of what it lacks and what the free room plus those bookings could give, and gets it
+    /// whole or not at all (the victims are then left as they were).
+    fn top_up_envelope(&mut self, c: &Candidate, p: Placement) -> Placement {
+        let Shape::Envelope { max_mw, .. } = c.shape else {
+            return p;
+        };
+        if c.priority == Priority::Low || p.powers.iter().all(|&x| x >= max_mw) {
+            return p;
+        }
+        let path = self.cfg.tree.path(c.circuit).to_vec();
+        let mut reclaimable = vec![0i64; p.powers.len()];
+        for r in self.reqs.values() {
+            let State::Awarded(a) = &r.state else {
+                continue;
+            };
+            // Other elastic loads already shared by the max-min rule; jobs are what it takes.
+            if r.req.priority >= c.priority
+                || !r.preemptible()
+                || matches!(r.req.demand, Demand::PowerEnvelope { .. })
+            {
+                continue;
+            }
+            let vpath = self.cfg.tree.path(self.devs[r.dev].rec.circuit);
+            if !vpath.iter().any(|n| path.contains(n)) {
+                continue;
+            }
+            let cut = a.valid_until.max(self.slot);
+            for (k, x) in reclaimable.iter_mut().enumerate() {
+                let s = p.start + k as Slot;
+                if s >= cut {
+                    *x += a.booked.at(s);
+                }
+            }
+        }
+        if reclaimable.iter().all(|&x| x == 0) {
+            return p;
+        }
+        let wanted: Vec<i64> = p
+            .powers
+            .iter()
+            .enumerate()
+            .map(|(k, &got)| {
+                let room = self.book.path_headroom(&path, p.start + k as Slot).max(0);
+                (max_mw - got).max(0).min(room + reclaimable[k])
+            })
+            .collect();
+        if wanted.iter().all(|&x| x == 0) {
+            return p;
+        }
+        let extra = Candidate {
+            priority: c.priority,
+            bid_per_mille: c.bid_per_mille,
+            tiebreak: c.tiebreak,
+            circuit: c.circuit,
+            earliest: p.start,
+            deadline: p.end(),
+            shape: Shape::Fixed(wanted),
+        };
+        match self.try_preempt(&extra, true) {
+            Some(q) if q.start == p.start && q.powers.len() == p.powers.len() => Placement {
+                start: p.start,
+                powers: p.powers.iter().zip(&q.powers).map(|(a, b)| a + b).collect(),
+            },
+            Some(q) => {
+                // Cannot happen (a fixed run of the window's length starts at its start);
+                // give the room back rather than grant a shape nobody asked for.
+                self.book.remove(&path, q.start, &q.powers);
+                p
+            }
+            None => p,
+        }
     }
 
     fn tiebreak(&self, r: &Req) -> u64 {
@@ -2224,6 +2303,14 @@ impl Coordinator {
         {
             let from = self.slot.saturating_add(self.cfg.firm_slots);
             self.start_standing(d, from);
+            // The standing reservation is booked whatever was granted there meanwhile: what
+            // it overbooks beyond the firm window is taken back from grants now, while their
+            // leases still let a lost instruction lapse in time.
+            let path = self.cfg.tree.path(self.devs[d].rec.circuit).to_vec();
+            self.resolve_overbooking(
+                "load nobody controls back on its standing reservation",
+                &path,
+            );
         }
         self.finished.push((
             self.devs[d].rec.id.clone(),

@@ -263,21 +263,7 @@ fn a_higher_class_takes_capacity_from_a_lower_elastic_load_after_its_lease() {
         &[("heat", Priority::Low, 2), ("medic", Priority::Critical, 1)],
     );
     drain(&mut c, Instant(0), true);
-    let env = CoordInput::Message(Envelope::new(
-        id("heat"),
-        1,
-        Body::TimeslotRequest(TimeslotRequest {
-            request: 1,
-            priority: Priority::Low,
-            earliest_start: 0,
-            deadline: 4,
-            demand: Demand::PowerEnvelope {
-                min_mw: 1_000_000,
-                max_mw: 5_000_000,
-            },
-            bid_per_mille: 1000,
-        }),
-    ));
+    let env = envelope("heat", 1, Priority::Low, 1, 5, 0, 4);
     c.handle(Instant(10), env).unwrap();
     after_batch(&mut c, true);
     assert_eq!(c.book().committed(0, 3), 5_000_000);
@@ -300,6 +286,55 @@ fn a_higher_class_takes_capacity_from_a_lower_elastic_load_after_its_lease() {
     );
     assert_eq!(c.stats().preemptions, 1);
     for s in 0..4 {
+        assert!(c.book().committed(0, s) <= 5_000_000, "slot {s}");
+    }
+}
+
+#[test]
+fn an_elastic_load_is_not_held_at_its_share_while_a_lower_class_has_booked_past_its_lease() {
+    let mut c = coordinator(
+        5_000_000,
+        &[("ev", Priority::Normal, 1), ("heat", Priority::High, 2)],
+    );
+    drain(&mut c, Instant(0), true);
+    // The car books 3.6 kW for slots 0..8 (its lease runs to slot 2).
+    let ev = CoordInput::Message(Envelope::new(
+        id("ev"),
+        1,
+        Body::TimeslotRequest(TimeslotRequest {
+            request: 1,
+            priority: Priority::Normal,
+            earliest_start: 0,
+            deadline: 8,
+            demand: Demand::EnergyTarget {
+                energy_mwh: 3_600_000 * 8 * SLOT_MS as i64 / 3_600_000,
+                min_mw: 1_000_000,
+                max_mw: 3_600_000,
+            },
+            bid_per_mille: 1000,
+        }),
+    ));
+    c.handle(Instant(10), ev).unwrap();
+    after_batch(&mut c, true);
+    assert_eq!(c.book().committed(0, 5), 3_600_000);
+    // A high-class heater (1–3 kW) from slot 4: the free 1.4 kW alone would hold it there.
+    let heat = envelope("heat", 1, Priority::High, 1, 3, 4, 6);
+    c.handle(Instant(400), heat).unwrap();
+    c.handle_timeout(Instant(700));
+    let msgs = sent(&drain(&mut c, Instant(700), true));
+    let grant = msgs
+        .iter()
+        .find_map(|(to, b)| match b {
+            Body::Award(a) if to.as_str() == "heat" => Some(a.grant.clone()),
+            _ => None,
+        })
+        .expect("the heater is awarded");
+    assert!(grant.power_mw.iter().all(|&p| p == 3_000_000), "{grant:?}");
+    assert!(
+        msgs.iter()
+            .any(|(to, b)| to.as_str() == "ev" && matches!(b, Body::Instruction(_)))
+    );
+    for s in 0..8 {
         assert!(c.book().committed(0, s) <= 5_000_000, "slot {s}");
     }
 }
