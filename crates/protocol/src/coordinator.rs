@@ -1806,22 +1806,12 @@ impl Coordinator {
             .reqs
             .iter()
             .filter_map(|(k, r)| {
-                let State::Awarded(a) = &r.state else {
-                    return None;
-                };
-                if r.req.priority >= c.priority
-                    || matches!(r.req.demand, Demand::PowerForecast { .. })
-                    || (spare_elastic && matches!(r.req.demand, Demand::PowerEnvelope { .. }))
-                {
-                    return None;
-                }
+                let a = self.lower_on_path(r, c.priority, &path, spare_elastic)?;
                 if !(r.preemptible() || c.priority == Priority::Critical) {
                     return None;
                 }
-                let vpath = self.cfg.tree.path(self.devs[r.dev].rec.circuit);
-                let shares = vpath.iter().any(|n| path.contains(n));
                 let overlaps = a.booked.start < hi && a.booked.end() > lo.max(a.valid_until);
-                (shares && overlaps).then(|| (*k, r.req.priority, self.tiebreak(r)))
+                overlaps.then(|| (*k, r.req.priority, self.tiebreak(r)))
             })
             .collect();
         if victims.is_empty() {
@@ -1924,18 +1914,11 @@ impl Coordinator {
         let path = self.cfg.tree.path(c.circuit).to_vec();
         let mut reclaimable = vec![0i64; p.powers.len()];
         for r in self.reqs.values() {
-            let State::Awarded(a) = &r.state else {
+            // Other elastic loads already shared by the max-min rule; jobs are what it takes.
+            let Some(a) = self.lower_on_path(r, c.priority, &path, true) else {
                 continue;
             };
-            // Other elastic loads already shared by the max-min rule; jobs are what it takes.
-            if r.req.priority >= c.priority
-                || !r.preemptible()
-                || matches!(r.req.demand, Demand::PowerEnvelope { .. })
-            {
-                continue;
-            }
-            let vpath = self.cfg.tree.path(self.devs[r.dev].rec.circuit);
-            if !vpath.iter().any(|n| path.contains(n)) {
+            if !r.preemptible() {
                 continue;
             }
             let cut = a.valid_until.max(self.slot);
@@ -1971,18 +1954,38 @@ impl Coordinator {
             shape: Shape::Fixed(wanted),
         };
         match self.try_preempt(&extra, true) {
-            Some(q) if q.start == p.start && q.powers.len() == p.powers.len() => Placement {
-                start: p.start,
-                powers: p.powers.iter().zip(&q.powers).map(|(a, b)| a + b).collect(),
-            },
             Some(q) => {
-                // Cannot happen (a fixed run of the window's length starts at its start);
-                // give the room back rather than grant a shape nobody asked for.
-                self.book.remove(&path, q.start, &q.powers);
-                p
+                // A fixed run as long as the window can only start where the window does.
+                debug_assert_eq!((q.start, q.powers.len()), (p.start, p.powers.len()));
+                Placement {
+                    start: p.start,
+                    powers: p.powers.iter().zip(&q.powers).map(|(a, b)| a + b).collect(),
+                }
             }
             None => p,
         }
+    }
+
+    /// `r`'s award, if it is a grant of a class below `class` that shares a circuit with
+    /// `path` (load nobody controls never is; with `spare_elastic`, nor are elastic loads).
+    fn lower_on_path<'r>(
+        &self,
+        r: &'r Req,
+        class: Priority,
+        path: &[CircuitIx],
+        spare_elastic: bool,
+    ) -> Option<&'r AwardState> {
+        let State::Awarded(a) = &r.state else {
+            return None;
+        };
+        if r.req.priority >= class
+            || matches!(r.req.demand, Demand::PowerForecast { .. })
+            || (spare_elastic && matches!(r.req.demand, Demand::PowerEnvelope { .. }))
+        {
+            return None;
+        }
+        let vpath = self.cfg.tree.path(self.devs[r.dev].rec.circuit);
+        vpath.iter().any(|n| path.contains(n)).then_some(a)
     }
 
     fn tiebreak(&self, r: &Req) -> u64 {

@@ -10,8 +10,9 @@
 //! capacity, which is the protocol's queue, not the system's speed) — both over the requests
 //! sent once every agent had connected, those sent during the connection storm reported
 //! apart — slots where the devices' limits added up to more than the site's capacity, and
-//! the coordinator's CPU and peak memory. The default site (1 kW per agent) is oversubscribed about 1.4 times; with
-//! `--watts-per-agent 5000` every request fits as it arrives.
+//! the coordinator's CPU and peak memory. The default site (1 kW per agent) is
+//! oversubscribed about 1.4 times; with `--watts-per-agent 5000` every request fits as it
+//! arrives.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;

@@ -82,6 +82,13 @@ fn release(dev: &str, seq: u64, request: RequestId, from_slot: Slot) -> CoordInp
     ))
 }
 
+/// Whether `outs` sends an award to `dev`.
+fn awarded(outs: &[Output], dev: &str) -> bool {
+    sent(outs)
+        .iter()
+        .any(|(to, b)| to.as_str() == dev && matches!(b, Body::Award(_)))
+}
+
 fn sent(outs: &[Output]) -> Vec<(DeviceId, Body)> {
     outs.iter()
         .filter_map(|o| match o {
@@ -700,11 +707,7 @@ fn a_running_job_is_cut_only_for_a_critical_load() {
     .unwrap();
     c.handle_timeout(Instant(1_100));
     let outs = drain(&mut c, Instant(1_100), true);
-    assert!(
-        sent(&outs)
-            .iter()
-            .any(|(to, b)| to.as_str() == "ventilator" && matches!(b, Body::Award(_)))
-    );
+    assert!(awarded(&outs, "ventilator"));
     assert_eq!(c.stats().committed_cuts, 1);
     for s in 0..6 {
         assert!(c.book().committed(0, s) <= 5_000_000);
@@ -755,11 +758,7 @@ fn a_waiting_request_hears_a_new_offer_only_when_it_finishes_earlier() {
         .unwrap();
     c.handle_timeout(Instant(1_100));
     let outs = drain(&mut c, Instant(1_100), true);
-    assert!(
-        sent(&outs)
-            .iter()
-            .any(|(to, b)| to.as_str() == "c" && matches!(b, Body::Award(_)))
-    );
+    assert!(awarded(&outs, "c"));
     assert!(offer_end(&outs).is_empty(), "{outs:?}");
     c.handle_timeout(Instant(SLOT_MS + 10));
     assert!(offer_end(&drain(&mut c, Instant(SLOT_MS + 10), true)).is_empty());
@@ -802,11 +801,7 @@ fn a_batch_of_new_arrivals_leaves_out_waiting_requests_until_room_appears() {
     c.handle_timeout(Instant(1_900));
     let outs = drain(&mut c, Instant(1_900), true);
     assert_eq!(batch_sizes(&outs), vec![1]);
-    assert!(
-        sent(&outs)
-            .iter()
-            .any(|(to, b)| to.as_str() == "b" && matches!(b, Body::Award(_)))
-    );
+    assert!(awarded(&outs, "b"));
 }
 
 #[test]
