@@ -145,12 +145,17 @@ pub fn violations(day: &Day, plan: &Plan, dropped: &[usize]) -> Vec<String> {
             }
             continue;
         }
-        let need = load.energy_wh(h);
-        if (e - need).abs() > (1e-3 * need).max(1.0) {
-            out.push(format!(
-                "{}: energy {e:.0} Wh, needs {need:.0} Wh",
-                load.name
-            ));
+        let (need, most) = (load.energy_wh(h), load.max_energy_wh(h));
+        let tol = (1e-3 * need).max(1.0);
+        if e < need - tol || e > most + tol {
+            out.push(if most > need {
+                format!(
+                    "{}: energy {e:.0} Wh, needs {need:.0} to {most:.0} Wh",
+                    load.name
+                )
+            } else {
+                format!("{}: energy {e:.0} Wh, needs {need:.0} Wh", load.name)
+            });
         }
         if p.iter()
             .enumerate()

@@ -88,6 +88,19 @@ pub struct Load {
     /// When not every load fits the day, loads of lower priority are dropped first (0 = the
     /// lowest, the default).
     pub priority: u32,
+    /// A modulating load that needs *at least* its energy may take more when it pays.
+    pub extra: Option<ExtraEnergy>,
+}
+
+/// Energy a modulating load may take beyond what it needs (EMHASS's loads take exactly their
+/// operating hours × nominal power): an EV that needs 10 kWh by morning but would take up to
+/// 25 kWh of cheap or solar energy, a water tank that can store more heat.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ExtraEnergy {
+    /// Most energy beyond the need, Wh.
+    pub wh: f64,
+    /// What each kWh beyond the need is worth, currency (taken only where it costs less).
+    pub value_per_kwh: f64,
 }
 
 /// A soft deadline (EMHASS's window ends are hard only).
@@ -194,6 +207,19 @@ impl Load {
     pub fn tardiness_cost(&self, p: &[f64]) -> f64 {
         self.due
             .map_or(0.0, |d| d.cost_per_step * self.lateness(p) as f64)
+    }
+
+    /// Most energy the load may take, Wh: its need plus any [`ExtraEnergy`].
+    pub fn max_energy_wh(&self, step_h: f64) -> f64 {
+        self.energy_wh(step_h) + self.extra.map_or(0.0, |x| x.wh)
+    }
+
+    /// What the energy a load takes beyond its need is worth, currency (0 without extra).
+    pub fn extra_value(&self, p: &[f64], step_h: f64) -> f64 {
+        self.extra.map_or(0.0, |x| {
+            let beyond = p.iter().sum::<f64>() * step_h - self.energy_wh(step_h);
+            x.value_per_kwh * beyond.max(0.0) / 1000.0
+        })
     }
 
     /// Energy the load needs, Wh, on a grid of `step_h` hours.

@@ -7,7 +7,7 @@
 use powerslot_protocol::device::{Demand, PowerValue};
 use serde::Deserialize;
 
-use crate::day::{Battery, Day, Group, Load, SoftDeadline};
+use crate::day::{Battery, Day, ExtraEnergy, Group, Load, SoftDeadline};
 use crate::error::HomeError;
 
 /// A power that is one number or one number per step.
@@ -107,6 +107,12 @@ struct RawLoad {
     // Not EMHASS's: loads of lower priority are dropped first when the day does not fit.
     #[serde(default)]
     priority: u32,
+    // Not EMHASS's: a modulating load needs at least its energy and may take this much more,
+    // each kWh of it worth `extra_energy_value`.
+    #[serde(default)]
+    extra_energy_wh: f64,
+    #[serde(default)]
+    extra_energy_value: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -382,6 +388,8 @@ fn load(l: &RawLoad, i: usize, n: usize, step_h: f64) -> Result<Load, HomeError>
     for (name, v) in [
         ("min_power_w", l.min_power_w),
         ("startup_penalty", l.startup_penalty),
+        ("extra_energy_wh", l.extra_energy_wh),
+        ("extra_energy_value", l.extra_energy_value),
     ] {
         if !(v.is_finite() && v >= 0.0) {
             return Err(err(name, format!("is {v}, needs a finite value >= 0")));
@@ -431,6 +439,19 @@ fn load(l: &RawLoad, i: usize, n: usize, step_h: f64) -> Result<Load, HomeError>
         }),
     };
     let mw = |w: f64| (w * 1000.0).round() as i64;
+    if l.semi_continuous && (l.extra_energy_wh > 0.0 || l.extra_energy_value > 0.0) {
+        return Err(err(
+            "extra_energy_wh",
+            "needs a modulating load (semi_continuous: false): an on/off run has a fixed energy"
+                .into(),
+        ));
+    }
+    if l.extra_energy_value > 0.0 && l.extra_energy_wh == 0.0 {
+        return Err(err(
+            "extra_energy_value",
+            "is set without extra_energy_wh, the most energy beyond the need".into(),
+        ));
+    }
     let demand = if l.semi_continuous {
         if l.min_on_steps as usize > l.steps && !l.single_block {
             return Err(err(
@@ -455,6 +476,17 @@ fn load(l: &RawLoad, i: usize, n: usize, step_h: f64) -> Result<Load, HomeError>
                 "single_block / min_on_steps / min_off_steps need an on/off load (semi_continuous: true) here".into(),
             ));
         }
+        let room =
+            l.power_w * (end - l.start) as f64 * step_h - l.power_w * l.steps as f64 * step_h;
+        if l.extra_energy_wh > room + 1e-9 {
+            return Err(err(
+                "extra_energy_wh",
+                format!(
+                    "is {} Wh, more than the window leaves at power_w ({room:.0} Wh beyond the need)",
+                    l.extra_energy_wh
+                ),
+            ));
+        }
         Demand::EnergyTarget {
             energy_mwh: (l.power_w * l.steps as f64 * step_h * 1000.0).round() as i64,
             min_mw: mw(l.min_power_w),
@@ -471,5 +503,9 @@ fn load(l: &RawLoad, i: usize, n: usize, step_h: f64) -> Result<Load, HomeError>
         after: Vec::new(),
         due,
         priority: l.priority,
+        extra: (l.extra_energy_wh > 0.0).then_some(ExtraEnergy {
+            wh: l.extra_energy_wh,
+            value_per_kwh: l.extra_energy_value,
+        }),
     })
 }

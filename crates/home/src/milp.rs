@@ -120,13 +120,27 @@ pub(crate) enum Outcome {
     Infeasible,
     /// The time ran out before any solution.
     OutOfTime,
+    /// The solver gave up on this programme (microlp's LU factorisation can meet a singular
+    /// basis on a sub-problem). A search step skips it; a relaxation the bound rests on
+    /// reports it ([`Outcome::relaxed`]).
+    Failed(String),
 }
 
 impl Outcome {
+    /// The solution, if any (a failed solve is one that found none).
     pub(crate) fn solved(self) -> Option<Solved> {
         match self {
             Self::Solved(s) => Some(s),
             _ => None,
+        }
+    }
+
+    /// For a relaxation: its solution, `None` when proven infeasible, an error when the
+    /// solver failed (no bound can be claimed from it).
+    pub(crate) fn relaxed(self) -> Result<Option<Solved>, HomeError> {
+        match self {
+            Self::Failed(m) => Err(HomeError::Solver(m)),
+            other => Ok(other.solved()),
         }
     }
 }
@@ -324,7 +338,18 @@ pub(crate) fn solve(day: &Day, b: Build<'_>) -> Result<Outcome, HomeError> {
                     sum += p;
                     power[t] = p.into();
                 }
-                cons.push(constraint!(h * sum == energy_wh * serve.clone()));
+                match l.extra {
+                    // At least the need, at most the need and the extra; what the extra is
+                    // worth comes off the objective (as in `Objective::value`).
+                    Some(x) => {
+                        cons.push(constraint!(h * sum.clone() >= energy_wh * serve.clone()));
+                        cons.push(constraint!(
+                            h * sum.clone() <= (energy_wh + x.wh) * serve.clone()
+                        ));
+                        penalty -= x.value_per_kwh / 1000.0 * (h * sum - energy_wh * serve.clone());
+                    }
+                    None => cons.push(constraint!(h * sum == energy_wh * serve.clone())),
+                }
                 (power, on)
             }
         };
@@ -601,7 +626,7 @@ fn ended<S>(
         Err(ResolutionError::Other(m)) if m.contains("Time limit") || m == "NoSolutionFound" => {
             Ok(Outcome::OutOfTime)
         }
-        Err(e) => Err(HomeError::Solver(e.to_string())),
+        Err(e) => Ok(Outcome::Failed(e.to_string())),
     }
 }
 

@@ -4,7 +4,8 @@
 //! bill at a small weight ([`crate::milp`]'s `TIE_BREAK`), so among plans with the same
 //! import, peak or makespan the cheapest wins. Start-up penalties and the value of optional
 //! loads are added to every objective the way EMHASS adds them to its own, and so is the cost
-//! of finishing past a soft deadline (tardiness, which EMHASS cannot express).
+//! of finishing past a soft deadline (tardiness, which EMHASS cannot express); the value of
+//! energy a modulating load takes beyond its need ([`crate::day::ExtraEnergy`]) is taken off.
 
 use std::str::FromStr;
 
@@ -69,6 +70,7 @@ impl Objective {
                 continue;
             }
             v -= l.value.unwrap_or(0.0);
+            v -= l.extra_value(&plan.loads[k].1, day.step_h());
             v += l.tardiness_cost(&plan.loads[k].1);
             if l.startup_penalty > 0.0 {
                 let p = &plan.loads[k].1;

@@ -154,6 +154,30 @@ fn an_optional_load_runs_only_when_worth_its_value() {
 }
 
 #[test]
+fn an_ev_takes_energy_beyond_its_need_only_where_it_is_worth_more_than_it_costs() {
+    // 3 kWh of PV at noon, exported at 0.05; grid at 0.30. The car needs 2 kWh and may take
+    // 4 kWh more, each worth VALUE: at 0.10 it soaks up the third PV kWh rather than export it
+    // (and no grid kWh), at 0.04 export pays more and it takes its need alone.
+    let text = r#"{"step_minutes": 60, "n_steps": 4, "pv_w": [0, 1500, 1500, 0],
+        "base_load_w": [0, 0, 0, 0], "import_price": [0.3, 0.3, 0.3, 0.3],
+        "export_price": [0.05, 0.05, 0.05, 0.05], "grid_import_limit_w": 9000,
+        "loads": [{"name": "ev", "power_w": 2000, "steps": 1, "semi_continuous": false,
+                   "extra_energy_wh": 4000, "extra_energy_value": VALUE}]}"#;
+    for (value, energy_wh, bill, objective) in
+        [("0.10", 3000.0, 0.0, -0.10), ("0.04", 2000.0, -0.05, -0.05)]
+    {
+        let d = day(&text.replace("VALUE", value));
+        for m in [Method::Exact, Method::Heuristic, Method::Auto] {
+            let out = plan(&d, Objective::Cost, m);
+            let e: f64 = out.plan.loads[0].1.iter().sum();
+            assert!((e - energy_wh).abs() < 1e-6, "{value} {m:?}: {e} Wh");
+            assert!((out.figures.bill - bill).abs() < 1e-9, "{value} {m:?}");
+            assert!((out.objective - objective).abs() < 1e-9, "{value} {m:?}");
+        }
+    }
+}
+
+#[test]
 fn an_infeasible_day_names_the_grid_limit_and_serves_what_fits() {
     let d = day(
         r#"{"step_minutes": 60, "n_steps": 2, "pv_w": [0,0], "base_load_w": [0,0],

@@ -145,6 +145,26 @@ fn bad_numbers_are_refused_per_field() {
             "\"loads\": [\"washer\", \"tv\"]",
             "groups[0].loads",
         ),
+        (
+            "\"single_block\": true}",
+            "\"single_block\": true, \"extra_energy_wh\": 500}",
+            "load `washer` (#0), field `extra_energy_wh`: needs a modulating load",
+        ),
+        (
+            "\"after\": [\"washer\"]}",
+            "\"after\": [\"washer\"], \"extra_energy_wh\": 20000}",
+            "field `extra_energy_wh`: is 20000 Wh, more than the window leaves",
+        ),
+        (
+            "\"after\": [\"washer\"]}",
+            "\"after\": [\"washer\"], \"extra_energy_value\": 0.1}",
+            "field `extra_energy_value`: is set without extra_energy_wh",
+        ),
+        (
+            "\"after\": [\"washer\"]}",
+            "\"after\": [\"washer\"], \"extra_energy_wh\": -1}",
+            "field `extra_energy_wh`: is -1",
+        ),
     ];
     for (from, to, want) in cases {
         let text = day_json().replacen(from, to, 1);

@@ -9,7 +9,11 @@ use clap::ValueEnum;
 use powerslot_home::check::state_of_charge;
 use powerslot_home::{Day, DayPlan, Method, Objective, Options, Solver, plan_day, read_day};
 
-use crate::plot::{Chart, Series, Style};
+use super::day_inputs::{
+    InputReport, LoadSource, PvSource, base_load_forecast, instance_start, parse_as_of,
+    pv_forecast, value_column,
+};
+use crate::plot::{Axis, Bar, Chart, Series, Style, Timeline};
 
 /// Objectives on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -70,9 +74,50 @@ pub(crate) struct Args {
     #[arg(long)]
     json: bool,
     /// Draw the day into DIR: day-power (PV, base load, loads, grid, battery), day-loads (a
-    /// timeline) and day-battery (state of charge and import price), each .svg and .png.
+    /// timeline of each load's runs inside its window) and day-battery (state of charge and
+    /// prices), each .svg and .png.
     #[arg(long, value_name = "DIR")]
     plot: Option<PathBuf>,
+    /// Forecast the day's PV from this solar trace (CSV of irradiance or PV power, any unit)
+    /// with the harvesting node's solar forecaster, in place of the instance's pv_w.
+    #[arg(long, value_name = "CSV", help_heading = "Forecast inputs")]
+    pv_from: Option<PathBuf>,
+    /// Timestamp column of --pv-from.
+    #[arg(long, default_value = "timestamp", help_heading = "Forecast inputs")]
+    pv_time_column: String,
+    /// Value column of --pv-from (default: its only other column).
+    #[arg(long, help_heading = "Forecast inputs")]
+    pv_column: Option<String>,
+    /// The array's output in W at the trace's level (the 90th percentile of its daily maxima;
+    /// default: the peak of the instance's pv_w).
+    #[arg(long, value_name = "W", help_heading = "Forecast inputs")]
+    pv_peak_w: Option<f64>,
+    /// Forecast the day's base load from this meter history (CSV) with `powerslot forecast`'s
+    /// models, in place of the instance's base_load_w.
+    #[arg(long, value_name = "CSV", help_heading = "Forecast inputs")]
+    base_load_from: Option<PathBuf>,
+    /// Timestamp column of --base-load-from.
+    #[arg(long, default_value = "timestamp", help_heading = "Forecast inputs")]
+    base_load_time_column: String,
+    /// Value column of --base-load-from (default: its only other column).
+    #[arg(long, help_heading = "Forecast inputs")]
+    base_load_column: Option<String>,
+    /// Only the rows whose COLUMN holds VALUE (one household of a long-format file).
+    #[arg(long, value_name = "COLUMN=VALUE", value_parser = super::forecast::parse_select, help_heading = "Forecast inputs")]
+    base_load_select: Option<(String, String)>,
+    /// The base-load column is a cumulative meter reading.
+    #[arg(long, help_heading = "Forecast inputs")]
+    base_load_cumulative: bool,
+    /// W per unit of the base-load column (1 for W, 1000 for kW, 2000 for kWh per half hour).
+    #[arg(long, default_value_t = 1.0, help_heading = "Forecast inputs")]
+    base_load_scale: f64,
+    /// Model of the base-load forecast (any of `powerslot forecast backtest --models`).
+    #[arg(long, default_value = "auto", help_heading = "Forecast inputs")]
+    base_load_model: String,
+    /// When the forecasts are made (default: the instance's start if the histories cover it,
+    /// else the end of each history); only data before it is seen.
+    #[arg(long, value_name = "TIME", help_heading = "Forecast inputs")]
+    as_of: Option<String>,
 }
 
 pub(crate) fn run(args: Args) -> Result<()> {
@@ -85,7 +130,8 @@ pub(crate) fn run(args: Args) -> Result<()> {
     if !(args.gap.is_finite() && (0.0..1.0).contains(&args.gap)) {
         return Err(anyhow!("option --gap: {} is not in [0, 1)", args.gap));
     }
-    let day = read_day(&args.instance)?;
+    let mut day = read_day(&args.instance)?;
+    let inputs = forecast_inputs(&args, &mut day)?;
     let options = Options {
         objective: match args.objective {
             ObjectiveName::Cost => Objective::Cost,
@@ -108,17 +154,78 @@ pub(crate) fn run(args: Args) -> Result<()> {
     };
     let out = plan_day(&day, &options)?;
     if let Some(dir) = &args.plot {
-        for chart in charts(&day, &out) {
-            let stem = chart.0;
-            chart.1.save(dir, stem)?;
-        }
+        let (power, battery) = charts(&day, &out);
+        power.save(dir, "day-power")?;
+        load_timeline(&day, &out, &power).save(dir, "day-loads")?;
+        battery.save(dir, "day-battery")?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&out.to_json())?);
+        let mut doc = out.to_json();
+        if !inputs.is_empty() {
+            doc["forecast_inputs"] = serde_json::to_value(&inputs)?;
+            // The forecasts the plan stands on, so that it can be checked on the same inputs.
+            doc["pv_w"] = serde_json::to_value(&day.pv_w)?;
+            doc["base_load_w"] = serde_json::to_value(&day.base_load_w)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
+        for r in &inputs {
+            println!("{}", r.line());
+        }
         print_text(&day, &out);
     }
     Ok(())
+}
+
+/// Replaces the instance's PV and base load by forecasts where asked.
+fn forecast_inputs(args: &Args, day: &mut Day) -> Result<Vec<InputReport>> {
+    if args.pv_from.is_none() && args.base_load_from.is_none() {
+        if args.as_of.is_some() {
+            return Err(anyhow!(
+                "option --as-of needs --pv-from or --base-load-from"
+            ));
+        }
+        return Ok(Vec::new());
+    }
+    let explicit = args.as_of.as_deref().map(parse_as_of).transpose()?;
+    let instance = instance_start(&args.instance)?;
+    let mut reports = Vec::new();
+    if let Some(file) = &args.pv_from {
+        let source = PvSource {
+            file: file.clone(),
+            value_column: value_column(
+                file,
+                &args.pv_time_column,
+                args.pv_column.as_deref(),
+                "--pv-column",
+            )?,
+            time_column: args.pv_time_column.clone(),
+            peak_w: args.pv_peak_w,
+        };
+        let (pv, report) = pv_forecast(&source, day, explicit, instance)?;
+        day.pv_w = pv;
+        reports.push(report);
+    }
+    if let Some(file) = &args.base_load_from {
+        let source = LoadSource {
+            file: file.clone(),
+            value_column: value_column(
+                file,
+                &args.base_load_time_column,
+                args.base_load_column.as_deref(),
+                "--base-load-column",
+            )?,
+            time_column: args.base_load_time_column.clone(),
+            select: args.base_load_select.clone(),
+            cumulative: args.base_load_cumulative,
+            scale: args.base_load_scale,
+            model: args.base_load_model.clone(),
+        };
+        let (load, report) = base_load_forecast(&source, day, explicit, instance)?;
+        day.base_load_w = load;
+        reports.push(report);
+    }
+    Ok(reports)
 }
 
 /// Runs of a power series as clock-time spans, e.g. `10:00-12:00 (1500 W)`.
@@ -187,7 +294,12 @@ fn print_text(day: &Day, out: &DayPlan) {
                 l.tardiness_cost(p)
             ),
         });
-        println!("  {name:>width$}  {}{due}", spans(day, p));
+        let extra = l.extra.map_or(String::new(), |_| {
+            let e = p.iter().sum::<f64>() * day.step_h() / 1000.0;
+            let need = l.energy_wh(day.step_h()) / 1000.0;
+            format!("  [{e:.2} kWh: {:.2} beyond the need]", e - need)
+        });
+        println!("  {name:>width$}  {}{due}{extra}", spans(day, p));
     }
     if !out.plan.battery_w.is_empty() {
         let charge: Vec<f64> = out.plan.battery_w.iter().map(|x| (-x).max(0.0)).collect();
@@ -214,8 +326,8 @@ fn print_text(day: &Day, out: &DayPlan) {
     }
 }
 
-/// The three figures of a planned day, with their file stems. The x axis is the clock hour.
-fn charts(day: &Day, out: &DayPlan) -> Vec<(&'static str, Chart)> {
+/// The power and the battery-and-prices figures of a planned day. The x axis is the clock hour.
+fn charts(day: &Day, out: &DayPlan) -> (Chart, Chart) {
     let hour =
         |t: usize| (f64::from(day.start_minute) + (t as f64) * f64::from(day.step_minutes)) / 60.0;
     // A staircase needs the end of the last step too.
@@ -254,29 +366,31 @@ fn charts(day: &Day, out: &DayPlan) -> Vec<(&'static str, Chart)> {
             Style::Step,
         ));
     }
-    let mut timeline = Chart::new("When each load runs (one row per load)", "hour", "load");
-    for (k, (name, p)) in out.plan.loads.iter().enumerate() {
-        let row: Vec<f64> = p
-            .iter()
-            .map(|x| k as f64 + if *x > 1.0 { 0.8 } else { 0.0 })
-            .collect();
-        timeline = timeline.with(Series::new(name.clone(), steps(&row), Style::Step));
-    }
-    let price: Vec<f64> = day.import_price.iter().map(|x| 100.0 * x).collect();
-    let mut battery = Chart::new(
-        "Battery and price",
-        "hour",
-        "state of charge (%) / import price (cent/kWh)",
-    )
-    .with(Series::new(
-        "import price (cent/kWh)",
-        steps(&price),
-        Style::Step,
-    ));
+    let cents = |v: &[f64]| -> Vec<f64> { v.iter().map(|x| 100.0 * x).collect() };
     let soc: Vec<f64> = state_of_charge(day, &out.plan.battery_w)
         .iter()
         .map(|s| 100.0 * s)
         .collect();
+    // Without a battery the chart is the prices alone, and says so.
+    let (title, y) = if soc.is_empty() {
+        ("Prices", "price (cent/kWh)")
+    } else {
+        (
+            "Battery and prices",
+            "state of charge (%) / price (cent/kWh)",
+        )
+    };
+    let mut battery = Chart::new(title, "hour", y)
+        .with(Series::new(
+            "import price (cent/kWh)",
+            steps(&cents(&day.import_price)),
+            Style::Step,
+        ))
+        .with(Series::new(
+            "export price (cent/kWh)",
+            steps(&cents(&day.export_price)),
+            Style::Dashed,
+        ));
     if !soc.is_empty() {
         battery = battery.with(Series::new(
             "state of charge after the step (%)",
@@ -284,9 +398,63 @@ fn charts(day: &Day, out: &DayPlan) -> Vec<(&'static str, Chart)> {
             Style::Line,
         ));
     }
-    vec![
-        ("day-power", power),
-        ("day-loads", timeline),
-        ("day-battery", battery),
-    ]
+    (power, battery)
+}
+
+/// When each load runs: one bar per run (an interruptible load has several) over its window,
+/// under the day's power curves.
+fn load_timeline(day: &Day, out: &DayPlan, power: &Chart) -> Timeline {
+    let hour =
+        |t: usize| (f64::from(day.start_minute) + (t as f64) * f64::from(day.step_minutes)) / 60.0;
+    let mut bars = Vec::new();
+    for (load, (name, p)) in day.loads.iter().zip(&out.plan.loads) {
+        let on = |t: usize| p[t] > powerslot_home::check::TOL_W;
+        let window = Some((hour(load.window.start), hour(load.window.end)));
+        let runs: Vec<(usize, usize)> = {
+            let mut runs = Vec::new();
+            let mut t = 0;
+            while t < p.len() {
+                if on(t) {
+                    let a = t;
+                    while t < p.len() && on(t) {
+                        t += 1;
+                    }
+                    runs.push((a, t));
+                } else {
+                    t += 1;
+                }
+            }
+            runs
+        };
+        if runs.is_empty() {
+            // Not run (dropped, or an optional load not worth it): its window alone.
+            bars.push(Bar {
+                label: format!("{name} (not run)"),
+                start: hour(load.window.start),
+                finish: hour(load.window.start),
+                window,
+            });
+        }
+        let n = runs.len();
+        for (k, (a, b)) in runs.into_iter().enumerate() {
+            bars.push(Bar {
+                label: if n == 1 {
+                    name.clone()
+                } else {
+                    format!("{name} {}/{n}", k + 1)
+                },
+                start: hour(a),
+                finish: hour(b),
+                window,
+            });
+        }
+    }
+    Timeline {
+        title: "When each load runs (bars) inside its window (shaded)".into(),
+        x_label: "time of day".into(),
+        x_axis: Axis::Clock,
+        power_label: "power (W)".into(),
+        power: power.series.clone(),
+        bars,
+    }
 }

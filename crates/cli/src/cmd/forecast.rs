@@ -46,7 +46,7 @@ pub(crate) struct Input {
 }
 
 /// Parses `COLUMN=VALUE`.
-fn parse_select(text: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_select(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((column, value)) if !column.trim().is_empty() && !value.trim().is_empty() => {
             Ok((column.trim().to_string(), value.trim().to_string()))

@@ -3,6 +3,7 @@
 pub(crate) mod agent;
 pub(crate) mod bench;
 pub(crate) mod day;
+pub(crate) mod day_inputs;
 pub(crate) mod demo;
 pub(crate) mod figure;
 pub(crate) mod forecast;
