@@ -227,6 +227,7 @@ pub fn plan_day(day: &Day, opt: &Options) -> Result<DayPlan, HomeError> {
     let proven =
         |f: &heuristic::Found, bound: f64| f.objective - bound <= 1e-9 * f.objective.abs().max(1.0);
     let exact_allowed = relaxed.is_some() && opt.method != Method::Heuristic;
+    let binaries = milp::binaries(day, opt.objective);
     let mut settled = found.as_ref().is_some_and(|f| proven(f, bound));
     let mut lns_from = None;
     if let Some(f) = found {
@@ -244,7 +245,7 @@ pub fn plan_day(day: &Day, opt: &Options) -> Result<DayPlan, HomeError> {
     // search gets a first, short turn; on a large one it runs out of that time and the
     // neighbourhoods take over.
     if lns && exact_allowed && !settled && lns_from.is_some() {
-        let share = if milp::binaries(day, opt.objective) <= SMALL_DAY_BINARIES {
+        let share = if binaries <= SMALL_DAY_BINARIES {
             SMALL_DAY_EXACT_SHARE
         } else {
             QUICK_EXACT_SHARE
@@ -283,7 +284,6 @@ pub fn plan_day(day: &Day, opt: &Options) -> Result<DayPlan, HomeError> {
         bound = bound.max(e.bound);
         keep_better(&mut best, e.plan);
     }
-    let binaries = milp::binaries(day, opt.objective);
     if let Some(c) = best {
         let f = figures(day, &c.plan);
         let bound = bound.min(c.objective);
