@@ -450,6 +450,15 @@ impl CapacityBook {
         }
     }
 
+    /// Takes back a temporary booking made with [`Self::add`] (a hold placed for the
+    /// length of one allocation): unlike [`Self::remove`] it does not count as capacity
+    /// freed, since nothing that was free before becomes free.
+    pub fn unhold(&mut self, path: &[CircuitIx], start: u32, powers: &[i64]) {
+        let freed = self.freed;
+        self.remove(path, start, powers);
+        self.freed = freed;
+    }
+
     /// Removes what [`Self::add`] booked.
     pub fn remove(&mut self, path: &[CircuitIx], start: u32, powers: &[i64]) {
         self.freed += 1;

@@ -107,11 +107,15 @@ pub struct CoordinatorConfig {
     pub rate_per_minute: u32,
     /// Messages a device may send in a burst.
     pub rate_burst: u32,
+    /// How long what higher-class elastic loads still want is held from lower classes'
+    /// new placements, slots past the leases (see `hold_for_classes_above`).
+    pub class_hold_slots: u32,
 }
 
 impl CoordinatorConfig {
     /// Defaults: a day of horizon, leases of two slots, firm window of two slots, batches
-    /// of 200 ms, aging doubles a bid every 4 slots, 120 messages a minute with bursts of 60.
+    /// of 200 ms, aging doubles a bid every 4 slots, 120 messages a minute with bursts of 60,
+    /// what higher classes still want held for four hours (at most 96 slots).
     pub fn new(tree: CircuitTree, clock: SlotClock, devices: Vec<DeviceRecord>) -> Self {
         let per_day =
             (86_400_000 / clock.slot_ms.max(1)).clamp(1, u64::from(limits::MAX_HORIZON_SLOTS));
@@ -128,6 +132,7 @@ impl CoordinatorConfig {
             auction: AuctionConfig::new(clock.slot_ms),
             rate_per_minute: 120,
             rate_burst: 60,
+            class_hold_slots: (4 * 3_600_000 / clock.slot_ms.max(1)).clamp(1, 96) as u32,
         }
     }
 }
@@ -280,6 +285,20 @@ impl Req {
     }
 }
 
+/// One class's share of a batch: its candidates and their request keys, in step.
+#[derive(Default)]
+struct ClassBatch {
+    cands: Vec<Candidate>,
+    keys: Vec<(usize, RequestId)>,
+}
+
+/// A temporary booking for the length of one class's placement.
+struct Hold {
+    path: Vec<CircuitIx>,
+    start: Slot,
+    powers: Vec<i64>,
+}
+
 /// The load nobody controls under a circuit, per slot from a given slot, mW
 /// ([`Coordinator::uncontrollable_load`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -290,6 +309,11 @@ pub struct UncontrolledLoad {
     /// What is reserved for it (P50 plus the diversity margin, or the standing rating): the
     /// power each slot must hold.
     pub reserved: Vec<i64>,
+    /// What critical elastic loads ask (an oxygen concentrator: on or shed), at the power of
+    /// their open requests over the rest of their windows. Not booked for them (they are
+    /// served through the auction, critical class first), but a publisher keeps the battery
+    /// for this energy, and offers this power, before anything goes to lower classes.
+    pub critical: Vec<i64>,
 }
 
 /// The coordinator state machine (see the module docs).
@@ -748,10 +772,32 @@ impl Coordinator {
     /// expected and as reserved (the reserved figure is [`Self::reserved_uncontrollable`]'s,
     /// in one pass over the requests). A budget publisher keeps the battery for the expected
     /// energy and each slot for the reserved power.
+    ///
+    /// Beside it, what critical elastic loads under `circuit` ask ([`UncontrolledLoad::critical`]):
+    /// a critical load is never shed for a lower class, so the energy it will need tonight is
+    /// kept before anything is offered to lower classes today.
     pub fn uncontrollable_load(&self, circuit: CircuitIx, from: Slot, n: u32) -> UncontrolledLoad {
         let n = n as usize;
+        // Per critical elastic device (a device holds several requests while it books its
+        // timeslots ahead; it is counted once): its power, and the window its requests span.
+        let mut critical_devs: BTreeMap<usize, (i64, Slot, Slot)> = BTreeMap::new();
         let mut per_dev: BTreeMap<usize, Vec<i64>> = BTreeMap::new();
         for r in self.reqs.values() {
+            if let (Priority::Critical, Demand::PowerEnvelope { max_mw, .. }) =
+                (r.req.priority, &r.req.demand)
+                && self.cfg.tree.covers(circuit, self.devs[r.dev].rec.circuit)
+            {
+                let e = critical_devs.entry(r.dev).or_insert((
+                    *max_mw,
+                    r.req.earliest_start,
+                    r.req.deadline,
+                ));
+                *e = (
+                    e.0.max(*max_mw),
+                    e.1.min(r.req.earliest_start),
+                    e.2.max(r.req.deadline),
+                );
+            }
             if let (Demand::PowerForecast { .. }, State::Awarded(a)) = (&r.req.demand, &r.state) {
                 if !self.cfg.tree.covers(circuit, self.devs[r.dev].rec.circuit) {
                     continue;
@@ -765,6 +811,7 @@ impl Coordinator {
         let mut out = UncontrolledLoad {
             expected: vec![0; n],
             reserved: vec![0; n],
+            critical: vec![0; n],
         };
         for (d, dev) in self.devs.iter().enumerate() {
             if dev.standing.is_none() && !per_dev.contains_key(&d) {
@@ -783,6 +830,12 @@ impl Coordinator {
                 };
                 out.reserved[k] += reserved;
                 out.expected[k] += expected.unwrap_or(reserved);
+            }
+        }
+        let end = from.saturating_add(n as Slot);
+        for (mw, lo, hi) in critical_devs.into_values() {
+            for s in lo.max(from)..hi.min(end) {
+                out.critical[(s - from) as usize] += mw;
             }
         }
         out
@@ -1602,19 +1655,122 @@ impl Coordinator {
         if keys.is_empty() {
             return;
         }
-        let mut cands = Vec::with_capacity(keys.len());
-        let mut ckeys = Vec::with_capacity(keys.len());
+        // One batch per class, highest first: before each, what the classes above still
+        // want is held (`hold_for_classes_above`), and taken back after it.
+        let mut by_class: BTreeMap<core::cmp::Reverse<Priority>, ClassBatch> = BTreeMap::new();
         for &k in &keys {
             if let Some(c) = self.candidate(&self.reqs[&k]) {
-                cands.push(c);
-                ckeys.push(k);
+                let b = by_class.entry(core::cmp::Reverse(c.priority)).or_default();
+                b.cands.push(c);
+                b.keys.push(k);
             }
         }
+        let (mut placed, mut waiting, mut preempted) = (0u32, 0u32, 0u32);
+        let (mut requests, mut iterations) = (0u32, 0u32);
+        for (core::cmp::Reverse(class), batch) in by_class {
+            let holds = self.hold_for_classes_above(class);
+            let (p, w, x, it) = self.place_class(&batch.cands, &batch.keys);
+            for h in holds {
+                self.book.unhold(&h.path, h.start, &h.powers);
+            }
+            placed += p;
+            waiting += w;
+            preempted += x;
+            iterations += it;
+            requests += batch.cands.len() as u32;
+        }
+        // Every waiting request has now been tried at `epoch` (a preemption in this batch
+        // moved the epoch on, so the next batch tries them again).
+        self.waiting_tried = Some(epoch);
+        self.stats.batches += 1;
+        self.out.push_back(Output::Event(Event::Batch {
+            slot: self.slot,
+            requests,
+            placed,
+            waiting,
+            iterations,
+            preemptions: preempted,
+        }));
+    }
+
+    /// What elastic loads of classes above `class` still want and do not hold, booked on
+    /// their paths for [`CoordinatorConfig::class_hold_slots`] slots past the leases (as far
+    /// as there is room): a lower class's new placement does not take capacity a higher
+    /// class is asking for right now and will most likely ask for next (an elastic load
+    /// that wants more now, wants it in the coming hours: persistence). Without it, jobs of
+    /// a lower class booked hours ahead hold a scarce site's capacity that higher classes
+    /// then have to take back slot by slot, and a lower-class job started and then cut
+    /// draws energy for nothing. Returns the holds, for [`CapacityBook::unhold`].
+    fn hold_for_classes_above(&mut self, class: Priority) -> Vec<Hold> {
+        if class == Priority::Critical {
+            return Vec::new();
+        }
+        let from = self.slot.saturating_add(self.cfg.lease_slots);
+        let to = from
+            .saturating_add(self.cfg.class_hold_slots)
+            .min(self.book.end());
+        if to <= from {
+            return Vec::new();
+        }
+        // Per device: the most its open envelope requests ask, and what it holds per slot.
+        let mut wants: BTreeMap<usize, (i64, Vec<i64>)> = BTreeMap::new();
+        for r in self.reqs.values() {
+            let (true, Demand::PowerEnvelope { max_mw, .. }) =
+                (r.req.priority > class, &r.req.demand)
+            else {
+                continue;
+            };
+            let e = wants
+                .entry(r.dev)
+                .or_insert_with(|| (0, vec![0; (to - from) as usize]));
+            e.0 = e.0.max(*max_mw);
+            if let State::Awarded(a) = &r.state {
+                for (k, x) in e.1.iter_mut().enumerate() {
+                    *x += a.booked.at(from + k as Slot);
+                }
+            }
+        }
+        let mut held = Vec::new();
+        for (d, (want, got)) in wants {
+            // Only a device held below what it asks now is pressing.
+            let now_got = got.first().copied().unwrap_or(0);
+            if now_got >= want {
+                continue;
+            }
+            let path = self.cfg.tree.path(self.devs[d].rec.circuit).to_vec();
+            let powers: Vec<i64> = got
+                .iter()
+                .enumerate()
+                .map(|(k, &g)| {
+                    (want - g)
+                        .max(0)
+                        .min(self.book.path_headroom(&path, from + k as Slot).max(0))
+                })
+                .collect();
+            if powers.iter().any(|&p| p > 0) {
+                self.book.add(&path, from, &powers);
+                held.push(Hold {
+                    path,
+                    start: from,
+                    powers,
+                });
+            }
+        }
+        held
+    }
+
+    /// Places one class's candidates: the auction, then top-ups, then preemption for what
+    /// did not fit. Returns (placed, waiting, preempted, auction iterations).
+    fn place_class(
+        &mut self,
+        cands: &[Candidate],
+        ckeys: &[(usize, RequestId)],
+    ) -> (u32, u32, u32, u32) {
         let res = auction::allocate(
             &self.cfg.tree,
             &mut self.book,
             self.slot,
-            &cands,
+            cands,
             &self.cfg.auction,
         );
         let (mut placed, mut waiting, mut preempted) = (0u32, 0u32, 0u32);
@@ -1632,7 +1788,11 @@ impl Coordinator {
                     binding,
                     best_offer,
                 } => {
-                    if let Some(p) = self.try_preempt(&cands[i], false) {
+                    if let Some(p) = self.try_preempt(&cands[i], false).or_else(|| {
+                        let later = self.past_the_leases(&cands[i], key)?;
+                        let p = self.try_preempt(&later, false)?;
+                        Some(self.top_up_envelope(&later, p))
+                    }) {
                         preempted += 1;
                         placed += 1;
                         let total = self.reqs[&key].rounds + rounds;
@@ -1644,18 +1804,7 @@ impl Coordinator {
                 }
             }
         }
-        // Every waiting request has now been tried at `epoch` (a preemption in this batch
-        // moved the epoch on, so the next batch tries them again).
-        self.waiting_tried = Some(epoch);
-        self.stats.batches += 1;
-        self.out.push_back(Output::Event(Event::Batch {
-            slot: self.slot,
-            requests: cands.len() as u32,
-            placed,
-            waiting,
-            iterations: res.iterations,
-            preemptions: preempted,
-        }));
+        (placed, waiting, preempted, res.iterations)
     }
 
     /// The seed's rule (seed 000's pseudocode), in arrival order, one slot at a time. Its
@@ -1789,6 +1938,30 @@ impl Coordinator {
                 preemptions: 0,
             }));
         }
+    }
+
+    /// An elastic load's window moved past the leases running now, if it lies inside them:
+    /// inside, nothing booked by a lower class can be taken back (the holders may draw it
+    /// whatever they hear), so a waiting elastic load asking for the next slots would stay
+    /// behind them for ever. Past them it can (`try_preempt`), starting a little later.
+    fn past_the_leases(&self, c: &Candidate, key: (usize, RequestId)) -> Option<Candidate> {
+        let Shape::Envelope { .. } = c.shape else {
+            return None;
+        };
+        let from = c.earliest.max(self.slot);
+        let past = self.slot.saturating_add(self.cfg.lease_slots);
+        if from >= past {
+            return None;
+        }
+        let len = c.deadline.saturating_sub(from).max(1);
+        let deadline = past
+            .saturating_add(len)
+            .min(self.reqs.get(&key)?.req.deadline);
+        (deadline > past).then(|| Candidate {
+            earliest: past,
+            deadline,
+            ..c.clone()
+        })
     }
 
     /// Tries to place `c` by taking capacity from grants of strictly lower classes that may

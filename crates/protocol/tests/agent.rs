@@ -150,3 +150,69 @@ fn a_silent_coordinator_triggers_the_safe_rule() {
     // It keeps asking (retransmissions and heartbeats), never drawing more.
     assert!(outs.iter().any(|o| matches!(o, Output::Send { .. })));
 }
+
+/// The requests the agent sent: (request id, earliest start).
+fn asked(outs: &[Output]) -> Vec<(u64, u32)> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Send { msg, .. } => match &msg.body {
+                Body::TimeslotRequest(r) => Some((r.request, r.earliest_start)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_elastic_load_keeps_its_timeslots_booked_past_the_leases() {
+    let id = DeviceId::new("ev").unwrap();
+    let cfg = AgentConfig::new(id, SlotClock::new(Instant(0), SLOT_MS));
+    assert_eq!(cfg.elastic_lead_slots, 3);
+    let mut a = Agent::new(cfg, Instant(0), 0);
+    let first = a
+        .handle(
+            Instant(0),
+            AgentInput::Need(Need {
+                priority: Priority::High,
+                earliest_start: 0,
+                deadline: 40,
+                demand: Demand::PowerEnvelope {
+                    min_mw: 100_000,
+                    max_mw: 1_000_000,
+                },
+                bid_per_mille: 1000,
+                accept_until: 40,
+            }),
+        )
+        .unwrap();
+    drain(&mut a);
+    // Each award of a one-slot timeslot that still ends within the lead brings the next
+    // ask at once, from where the last one ends; once slot 3 (now + lead) is held it stops.
+    let mut request = first;
+    for (seq, start) in (1..).zip(0..4u32) {
+        a.handle(
+            Instant(100 + u64::from(start)),
+            from_coordinator(
+                seq,
+                Body::Award(Award {
+                    request,
+                    version: 1,
+                    grant: Grant {
+                        start,
+                        power_mw: vec![500_000],
+                    },
+                    valid_until: 2,
+                }),
+            ),
+        );
+        let asks = asked(&drain(&mut a));
+        if start < 3 {
+            assert_eq!(asks.len(), 1, "after the timeslot at {start}: {asks:?}");
+            assert_eq!(asks[0].1, start + 1);
+            request = asks[0].0;
+        } else {
+            assert!(asks.is_empty(), "booked through slot 3 already: {asks:?}");
+        }
+    }
+}

@@ -326,6 +326,9 @@ pub struct BudgetCurve {
     /// What that load is expected to draw (its forecasts' P50; the reservation where no
     /// forecast covers the slot), per slot, mW: the energy a battery is kept for.
     pub expected_mw: Vec<i64>,
+    /// What critical elastic loads ask, per slot, mW: kept by a budget publisher (energy
+    /// and power) before anything is offered to lower classes.
+    pub critical_mw: Vec<i64>,
 }
 
 /// A request waiting for capacity.
@@ -1489,6 +1492,7 @@ impl Loop {
                         committed_mw: (from..to).map(|s| book.committed(c, s)).collect(),
                         reserved_mw: load.reserved,
                         expected_mw: load.expected,
+                        critical_mw: load.critical,
                     }
                 });
                 let _ = reply.send(r);

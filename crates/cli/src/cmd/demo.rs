@@ -556,6 +556,7 @@ async fn expected_uncontrollable(
     Ok(UncontrolledLoad {
         expected: aligned(curve.expected_mw),
         reserved: aligned(curve.reserved_mw),
+        critical: aligned(curve.critical_mw),
     })
 }
 

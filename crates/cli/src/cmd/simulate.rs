@@ -8,7 +8,7 @@ use clap::Args as ClapArgs;
 use powerslot_protocol::Priority;
 use powerslot_sim::fleet::central::{Central, central};
 use powerslot_sim::fleet::engine::{self, MechResult, Mechanism, RunConfig};
-use powerslot_sim::fleet::model::{Fleet, NetConfig};
+use powerslot_sim::fleet::model::{Fleet, NetConfig, SimKind};
 use powerslot_sim::fleet::population::{self, BuildOptions, ScenarioKind};
 use powerslot_sim::fleet::scenario_file;
 use powerslot_sim::fleet::traces::DataSource;
@@ -242,7 +242,8 @@ pub(crate) fn run(a: Args) -> Result<()> {
         print_table(&fleet, &results, reference.as_ref());
     }
     if !a.no_figures {
-        let files = figures(&fleet, &results, &a.out)?;
+        let mut files = figures(&fleet, &results, &a.out)?;
+        files.push(write_device_outcomes(&fleet, &results, &a.out)?);
         if !a.json {
             eprintln!("figures: {}", files.join(", "));
         }
@@ -276,6 +277,7 @@ fn to_json(
                 "max_overshoot_w": r.max_overshoot_w,
                 "peak_w": r.peak_w,
                 "energy_served_kwh": r.energy_served_kwh,
+                "granted_not_drawn_kwh": r.granted_not_drawn_kwh,
                 "unmet_kwh": r.unmet_kwh,
                 "deadline_misses": r.deadline_misses,
                 "jobs": r.jobs,
@@ -351,6 +353,16 @@ fn print_table(fleet: &Fleet, results: &[MechResult], reference: Option<&Central
         (
             "energy served (kWh)",
             Box::new(|r| format!("{:.1}", r.energy_served_kwh)),
+        ),
+        (
+            "granted, not drawn (kWh)",
+            Box::new(|r| {
+                if r.name == Mechanism::Uncoordinated.name() {
+                    "–".to_string()
+                } else {
+                    format!("{:.1}", r.granted_not_drawn_kwh)
+                }
+            }),
         ),
         ("unmet (kWh)", Box::new(|r| format!("{:.1}", r.unmet_kwh))),
         (
@@ -436,6 +448,51 @@ fn print_table(fleet: &Fleet, results: &[MechResult], reference: Option<&Central
         }
         println!("{line}");
     }
+}
+
+/// One row per device: its circuit, class and kind, and per mechanism the energy it asked,
+/// what counted and its welfare — where a mechanism won or lost, device by device.
+fn write_device_outcomes(
+    fleet: &Fleet,
+    results: &[MechResult],
+    out: &std::path::Path,
+) -> Result<String> {
+    use std::fmt::Write as _;
+    let mut csv = String::from("device,circuit,class,kind,asked_kwh");
+    for r in results {
+        let _ = write!(csv, ",{0}_served_kwh,{0}_welfare,{0}_misses", r.name);
+    }
+    csv.push('\n');
+    for (d, dev) in fleet.devices.iter().enumerate() {
+        let kind = match dev.kind {
+            SimKind::Base { .. } => "uncontrollable",
+            SimKind::Jobs(_) => "jobs",
+            SimKind::Elastic { .. } => "elastic",
+        };
+        let asked = results
+            .first()
+            .and_then(|r| r.devices.get(d))
+            .map_or(0.0, |o| o.asked_kwh);
+        let _ = write!(
+            csv,
+            "{},{},{},{kind},{asked:.3}",
+            dev.id.as_str(),
+            dev.circuit,
+            dev.priority.name()
+        );
+        for r in results {
+            let o = r.devices.get(d).copied().unwrap_or_default();
+            let _ = write!(
+                csv,
+                ",{:.3},{:.1},{}",
+                o.served_kwh, o.welfare, o.deadline_misses
+            );
+        }
+        csv.push('\n');
+    }
+    let path = out.join("devices.csv");
+    std::fs::write(&path, csv).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path.display().to_string())
 }
 
 fn figures(fleet: &Fleet, results: &[MechResult], out: &std::path::Path) -> Result<Vec<String>> {

@@ -883,7 +883,9 @@ fn the_load_nobody_controls_is_expected_at_its_p50_and_reserved_with_its_margin(
         c.handle(Instant(0), forecast(dev)).unwrap();
     }
     drain(&mut c, Instant(0), true);
-    let UncontrolledLoad { expected, reserved } = c.uncontrollable_load(0, 0, 6);
+    let UncontrolledLoad {
+        expected, reserved, ..
+    } = c.uncontrollable_load(0, 0, 6);
     // Two forecasts: P50 each, and the P90 margin over √2 (rounded down to 1) on top.
     assert_eq!(
         expected,
@@ -901,4 +903,99 @@ fn the_load_nobody_controls_is_expected_at_its_p50_and_reserved_with_its_margin(
             "slot {s}"
         );
     }
+}
+
+#[test]
+fn critical_elastic_loads_are_counted_once_per_device_over_their_window() {
+    let mut c = coordinator(
+        20_000_000,
+        &[("o2", Priority::Critical, 1), ("heater", Priority::High, 2)],
+    );
+    let envelope = |dev: &str, seq: u64, request: u64, p: Priority, earliest: Slot| {
+        CoordInput::Message(Envelope::new(
+            id(dev),
+            seq,
+            Body::TimeslotRequest(TimeslotRequest {
+                request,
+                priority: p,
+                earliest_start: earliest,
+                deadline: 5,
+                demand: Demand::PowerEnvelope {
+                    min_mw: 350_000,
+                    max_mw: 350_000,
+                },
+                bid_per_mille: 1000,
+            }),
+        ))
+    };
+    // The concentrator holds two requests at once (it books its timeslots ahead); the
+    // heater is high class, not critical.
+    c.handle(Instant(0), envelope("o2", 1, 1, Priority::Critical, 1))
+        .unwrap();
+    c.handle(Instant(0), envelope("o2", 2, 2, Priority::Critical, 2))
+        .unwrap();
+    c.handle(Instant(0), envelope("heater", 1, 1, Priority::High, 1))
+        .unwrap();
+    drain(&mut c, Instant(0), true);
+    let load = c.uncontrollable_load(0, 0, 7);
+    assert_eq!(
+        load.critical,
+        vec![0, 350_000, 350_000, 350_000, 350_000, 0, 0]
+    );
+    // Not load nobody controls: nothing expected or reserved for it.
+    assert!(load.expected.iter().all(|&v| v == 0), "{load:?}");
+    assert!(load.reserved.iter().all(|&v| v == 0), "{load:?}");
+}
+
+/// An elastic load's request: between `min_mw` and `max_mw` from slot 0 to `deadline`.
+fn elastic(dev: &str, p: Priority, min_mw: i64, max_mw: i64, deadline: Slot) -> CoordInput {
+    CoordInput::Message(Envelope::new(
+        id(dev),
+        1,
+        Body::TimeslotRequest(TimeslotRequest {
+            request: 1,
+            priority: p,
+            earliest_start: 0,
+            deadline,
+            demand: Demand::PowerEnvelope { min_mw, max_mw },
+            bid_per_mille: 1000,
+        }),
+    ))
+}
+
+/// On a site of `site_mw`, a heater asking up to 8 kW, then a washer 2 kW × 3 slots within
+/// 20: whether the washer is awarded.
+fn washer_after_heater(site_mw: i64) -> (bool, usize) {
+    let mut c = coordinator(
+        site_mw,
+        &[
+            ("heater", Priority::High, 1),
+            ("washer", Priority::Normal, 2),
+        ],
+    );
+    drain(&mut c, Instant(0), true);
+    c.handle(
+        Instant(10),
+        elastic("heater", Priority::High, 1_000_000, 8_000_000, 200),
+    )
+    .unwrap();
+    let outs = after_batch(&mut c, true);
+    assert!(awarded(&outs, "heater"));
+    c.handle(
+        Instant(400),
+        request("washer", 1, Priority::Normal, 2, 3, 0, 20),
+    )
+    .unwrap();
+    c.handle_timeout(Instant(700));
+    let outs = drain(&mut c, Instant(700), true);
+    (awarded(&outs, "washer"), c.waiting().len())
+}
+
+#[test]
+fn a_lower_class_does_not_start_on_what_a_higher_elastic_load_still_wants() {
+    // 5 kW: the heater gets all of it and still wants more. The washer finds the site free
+    // past the heater's short timeslot, but the heater will most likely want it: it waits.
+    assert_eq!(washer_after_heater(5_000_000), (false, 1));
+    // 10 kW: the heater has what it wants, and the washer starts at once.
+    assert_eq!(washer_after_heater(10_000_000), (true, 0));
 }

@@ -226,12 +226,57 @@ impl Publisher {
         // Piecewise-constant extra power (a taut string): the largest level that keeps the rest
         // of the horizon above the floor, held up to the first slot where a little more would
         // break it; then the same from there on. The levels never fall.
+        // Critical elastic loads come first: the largest share of their power (all of it
+        // unless the battery cannot carry it) that keeps the horizon above the floor. It is
+        // offered in every slot, and the extra power for the rest is levelled on top.
+        let crit: Vec<f64> = (0..n as usize)
+            .map(|k| uncontrolled.critical.get(k).copied().unwrap_or(0).max(0) as f64)
+            .collect();
+        let with_critical =
+            |share: f64| -> Vec<f64> { u.iter().zip(&crit).map(|(a, c)| a + share * c).collect() };
+        let carries = |share: f64| {
+            Projection::run(
+                sb,
+                self.stored_mwh as f64,
+                slot_h,
+                limit,
+                &supply,
+                &with_critical(share),
+                0.0,
+            )
+            .stored
+            .iter()
+            .zip(&floor)
+            .all(|(s, f)| *s >= f - 1.0)
+        };
+        let mut share = 1.0;
+        if crit.iter().any(|&c| c > 0.0) && !carries(1.0) {
+            let (mut lo, mut hi) = (0.0, 1.0);
+            for _ in 0..12 {
+                let mid = 0.5 * (lo + hi);
+                if carries(mid) {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            share = lo;
+        }
+        let u_all = with_critical(share);
         let mut out = Vec::with_capacity(n as usize);
         let mut start_mwh = self.stored_mwh as f64;
         let mut k0 = 0;
         while k0 < n as usize {
             let project = |extra: f64| {
-                Projection::run(sb, start_mwh, slot_h, limit, &supply[k0..], &u[k0..], extra)
+                Projection::run(
+                    sb,
+                    start_mwh,
+                    slot_h,
+                    limit,
+                    &supply[k0..],
+                    &u_all[k0..],
+                    extra,
+                )
             };
             let fits = |p: &Projection| {
                 p.stored
@@ -261,8 +306,9 @@ impl Publisher {
             for k in 0..until {
                 // The slot holds what is reserved (the expected load plus its margin), and
                 // the extra power on top: the margin is power, not energy the battery loses.
-                let held =
-                    (uncontrolled.reserved.get(k0 + k).copied().unwrap_or(0) as f64).max(u[k0 + k]);
+                let held = (uncontrolled.reserved.get(k0 + k).copied().unwrap_or(0) as f64)
+                    .max(u[k0 + k])
+                    + share * crit[k0 + k];
                 out.push(((held + best.controllable[k]).min(limit)) as i64);
             }
             start_mwh = best.stored[until - 1];
@@ -450,6 +496,7 @@ mod tests {
         UncontrolledLoad {
             expected: vec![mw; 24],
             reserved: vec![mw; 24],
+            critical: vec![0; 24],
         }
     }
 
@@ -476,6 +523,31 @@ mod tests {
         }
         let c = p3.publish(12, &flat(0));
         assert_eq!(c[0], 8_000_000, "{c:?}");
+    }
+
+    #[test]
+    fn critical_loads_get_the_night_first_and_a_share_when_it_is_short() {
+        let sb = solar(2);
+        let p = hourly(sb);
+        // At 18:00, 10 kWh usable until 07:00. A 0.5 kW critical load (6.5 kWh) is carried
+        // whole, and only what it leaves is levelled for the rest: (10 − 6.5) / 13 h.
+        let with = |crit_mw: i64| UncontrolledLoad {
+            critical: vec![crit_mw; 24],
+            ..UncontrolledLoad::default()
+        };
+        let c = p.clone().publish(18, &with(500_000));
+        let rest = (10_000_000.0 - 6_500_000.0) / 13.0;
+        assert!((c[0] as f64 - 500_000.0 - rest).abs() < 2_000.0, "{c:?}");
+        // 1 kW critical (13 kWh): more than the battery holds above its reserve. It gets the
+        // share the night can carry, nothing is left for the rest, and the battery is not
+        // taken below its reserve for it.
+        let c = p.clone().publish(18, &with(1_000_000));
+        assert!(
+            c[..12]
+                .iter()
+                .all(|&v| (v as f64 - 10_000_000.0 / 13.0).abs() < 2_000.0),
+            "{c:?}"
+        );
     }
 
     #[test]

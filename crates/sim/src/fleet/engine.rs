@@ -164,6 +164,10 @@ pub struct MechResult {
     pub energy_served_kwh: f64,
     /// Of which to elastic loads, kWh.
     pub elastic_served_kwh: f64,
+    /// Granted to controllable devices but not drawn (a grant above what the device
+    /// wanted in its slot), kWh: capacity the allocation held and nobody used (0 for
+    /// `uncoordinated`, which grants nothing).
+    pub granted_not_drawn_kwh: f64,
     /// Energy asked but not served by its deadline, kWh.
     pub unmet_kwh: f64,
     /// Jobs not finished by their deadline.
@@ -207,6 +211,8 @@ pub struct MechResult {
     /// Slots at which a coordinator's book held less than its grants (checked in debug
     /// builds on small fleets; must be 0).
     pub audit_failures: u64,
+    /// Per device, in the fleet's order: what it asked, got and was worth.
+    pub devices: Vec<DeviceOutcome>,
     /// Root series for figures.
     pub series: Series,
     /// Per circuit and slot: what was reserved for uncontrollable load (mW), for the
@@ -214,6 +220,20 @@ pub struct MechResult {
     pub reserved_mw: Vec<Vec<i64>>,
     /// Per circuit and slot: the capacity published (mW).
     pub capacity_mw: Vec<Vec<i64>>,
+}
+
+/// What one device asked and got in a run (uncontrollable load: both its draw, no welfare).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct DeviceOutcome {
+    /// Energy asked: the jobs' energy, or what an elastic load wanted at its maximum, kWh.
+    pub asked_kwh: f64,
+    /// Energy that counted: jobs finished by their deadline (an energy target: what was
+    /// delivered inside its window), an elastic load's draw, kWh.
+    pub served_kwh: f64,
+    /// Welfare ([`powerslot_protocol::welfare`]).
+    pub welfare: f64,
+    /// Jobs not finished by their deadline.
+    pub deadline_misses: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -963,6 +983,7 @@ impl<'a> Sim<'a> {
             let mut load = UncontrolledLoad {
                 expected: vec![0; horizon as usize],
                 reserved: vec![0; horizon as usize],
+                critical: vec![0; horizon as usize],
             };
             for ow in &self.owners {
                 let local = match ow.local.get(c) {
@@ -974,6 +995,7 @@ impl<'a> Sim<'a> {
                     for (into, v) in [
                         (&mut load.expected, owned.expected),
                         (&mut load.reserved, owned.reserved),
+                        (&mut load.critical, owned.critical),
                     ] {
                         for (e, x) in into.iter_mut().zip(v) {
                             *e += x;
@@ -1155,6 +1177,9 @@ impl<'a> Sim<'a> {
                 }
                 self.last_draw[d] = draw;
                 self.res.energy_served_kwh += draw as f64 * slot_h / 1e6;
+                if self.mech != Mechanism::Uncoordinated {
+                    self.res.granted_not_drawn_kwh += (limit - draw).max(0) as f64 * slot_h / 1e6;
+                }
                 if matches!(dev.kind, SimKind::Elastic { .. }) {
                     self.res.elastic_served_kwh += draw as f64 * slot_h / 1e6;
                 }
@@ -1347,6 +1372,7 @@ impl<'a> Sim<'a> {
 
     fn finish(mut self) -> MechResult {
         let slot_ms = self.fleet.slot_ms;
+        let mut outcomes = vec![DeviceOutcome::default(); self.fleet.devices.len()];
         // Jobs: welfare, misses, unmet energy.
         for jr in &self.jobs {
             let dev = &self.fleet.devices[jr.dev];
@@ -1383,8 +1409,12 @@ impl<'a> Sim<'a> {
                 }
                 Work::Energy { .. } => jr.delivered_mwh.min(energy_mwh),
             };
+            let out = &mut outcomes[jr.dev];
+            out.asked_kwh += energy_mwh / 1e6;
+            out.served_kwh += delivered / 1e6;
             if !on_time {
                 self.res.deadline_misses += 1;
+                out.deadline_misses += 1;
             }
             self.res.unmet_kwh += (energy_mwh - delivered).max(0.0) / 1e6;
             let delay = match jr.finished_at {
@@ -1398,6 +1428,7 @@ impl<'a> Sim<'a> {
                 delay,
                 latency,
             );
+            outcomes[jr.dev].welfare += w;
             self.res.welfare += w;
             self.res.welfare_by_class[dev.priority as usize] += w;
         }
@@ -1412,6 +1443,12 @@ impl<'a> Sim<'a> {
                     0,
                     0,
                 );
+                outcomes[d] = DeviceOutcome {
+                    asked_kwh: self.elastic_desired[d] / 1e6,
+                    served_kwh: self.elastic_served[d] / 1e6,
+                    welfare: w,
+                    deadline_misses: 0,
+                };
                 self.res.welfare += w;
                 self.res.welfare_by_class[dev.priority as usize] += w;
                 self.res.unmet_kwh +=
@@ -1468,6 +1505,14 @@ impl<'a> Sim<'a> {
             self.res.blackout_slots = b.blackout_slots;
             self.res.unserved_kwh = b.unserved_mwh / 1e6;
         }
+        for (d, dev) in self.fleet.devices.iter().enumerate() {
+            if let SimKind::Base { actual_mw, .. } = &dev.kind {
+                let e = actual_mw.iter().sum::<i64>() as f64 * slot_ms as f64 / 3.6e6 / 1e6;
+                outcomes[d].asked_kwh = e;
+                outcomes[d].served_kwh = e;
+            }
+        }
+        self.res.devices = outcomes;
         self.res.reserved_mw = std::mem::take(&mut self.reserved);
         self.res.capacity_mw = std::mem::take(&mut self.cap_exec);
         self.res
