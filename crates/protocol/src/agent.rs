@@ -61,12 +61,6 @@ pub struct AgentConfig {
     /// Power the device may draw under the safe rule with no valid grant, mW (0 unless it is
     /// critical and the site books it).
     pub fallback_mw: i64,
-    /// An elastic load keeps its timeslots booked this many slots ahead: it asks for the next
-    /// one when what it holds ends sooner. Set past the coordinator's lease (default 2 + 1):
-    /// what it asks then lies beyond the leases running, where the coordinator may take back
-    /// what lower classes booked — asked only a slot ahead, it would always find the slot
-    /// inside their leases, and a higher class would wait behind them all day.
-    pub elastic_lead_slots: u32,
 }
 
 impl AgentConfig {
@@ -81,7 +75,6 @@ impl AgentConfig {
             retransmit_ms: (clock.slot_ms / 10).max(1),
             silence_ms: clock.slot_ms,
             fallback_mw: 0,
-            elastic_lead_slots: 3,
         }
     }
 }
@@ -461,7 +454,6 @@ impl Agent {
 
     fn on_slot(&mut self, slot: Slot) {
         let slot_ms = self.cfg.clock.slot_ms;
-        let lead = self.cfg.elastic_lead_slots.max(1);
         let ran = slot - 1;
         let mut ask = Vec::new();
         for (&k, t) in self.needs.iter_mut() {
@@ -503,8 +495,8 @@ impl Agent {
                     if t.state == NeedState::Retry && slot + 1 < t.need.deadline {
                         ask.push(k);
                     } else if t.state == NeedState::Granted {
-                        if envelope && ends <= slot + lead && ends < t.need.deadline {
-                            // The next timeslot of an elastic load, asked `lead` slots ahead.
+                        if envelope && ends <= slot + 1 && ends < t.need.deadline {
+                            // The next timeslot of an elastic load, asked before this one ends.
                             ask.push(k);
                         } else if ends <= slot {
                             t.state = NeedState::Over(NeedEnd::Served);
@@ -924,21 +916,13 @@ impl Agent {
             .iter()
             .map(|h| h.grant.power_mw.iter().sum::<i64>())
             .sum();
-        // An elastic load still short of its lead asks for the next timeslot at once (one
-        // ask per award, so it catches up a timeslot at a time).
-        let ends = t.grants_end();
-        let short_of_lead = matches!(t.need.demand, Demand::PowerEnvelope { .. })
-            && t.state == NeedState::Granted
-            && ends < t.need.deadline
-            && ends > self.slot
-            && ends <= self.slot + self.cfg.elastic_lead_slots.max(1);
         self.actuate();
         // A grant cut below what the need still wants: ask again for the rest.
         let cut = matches!(
             kind,
             Some(InstructionKind::Shed | InstructionKind::Revoke | InstructionKind::Scale)
         ) && after < before;
-        if (cut || short_of_lead) && self.cfg.mode == AgentMode::Negotiate {
+        if cut && self.cfg.mode == AgentMode::Negotiate {
             self.ask_rest(key);
         }
     }
