@@ -131,6 +131,8 @@ fn main() {
         "without lstm",
         "without ets, persistence",
         "without mstl",
+        "without ets, persistence, lstm",
+        "without ets, persistence, mstl",
     ];
     let mut ratios = vec![Vec::new(); strategies.len()];
     let mut weight_share = std::collections::BTreeMap::<String, (f64, usize)>::new();
@@ -206,6 +208,8 @@ fn main() {
                 without(o, &names, &["lstm"]),
                 without(o, &names, &["ets", "persistence"]),
                 without(o, &names, &["mstl"]),
+                without(o, &names, &["ets", "persistence", "lstm"]),
+                without(o, &names, &["ets", "persistence", "mstl"]),
             ];
             for (s, p) in scores.iter_mut().zip(&preds) {
                 *s += mae(p, &o.actual) / data.len() as f64;
