@@ -162,7 +162,7 @@ pub fn origin_slots(
 }
 
 /// Runs `specs` over `series`. `auto` in `specs` is evaluated from the other single models in
-/// the list (all single models are added as candidates if `auto` is the only one asked for).
+/// the list ([`ModelSpec::auto_candidates`] are added if `auto` is the only one asked for).
 /// `tick` is called once per model and origin, from worker threads.
 pub fn backtest(
     series: &TimeSeries,
@@ -182,7 +182,7 @@ pub fn backtest(
         .cloned()
         .collect();
     let hidden_candidates = if want_auto && singles.is_empty() {
-        singles = ModelSpec::all_single();
+        singles = ModelSpec::auto_candidates();
         true
     } else {
         false
@@ -404,6 +404,24 @@ mod tests {
             .map(|i| 5.0 + 2.0 * ((i % 24) as f64 / 24.0 * std::f64::consts::TAU).sin())
             .collect();
         TimeSeries::from_values("s", 0, 3600, values).unwrap()
+    }
+
+    #[test]
+    fn auto_alone_leaves_out_ets_and_persistence() {
+        let Ok(ModelSpec::Auto(candidates)) = ModelSpec::parse("auto") else {
+            panic!("auto parses into a combination");
+        };
+        let names: Vec<&str> = candidates.iter().map(ModelSpec::name).collect();
+        assert!(
+            !names.contains(&"ets") && !names.contains(&"persistence"),
+            "{names:?}"
+        );
+        assert_eq!(names.len(), ModelSpec::all_single().len() - 2, "{names:?}");
+        let auto_only: Vec<&str> = ModelSpec::auto_candidates()
+            .iter()
+            .map(ModelSpec::name)
+            .collect();
+        assert_eq!(names, auto_only);
     }
 
     #[test]
