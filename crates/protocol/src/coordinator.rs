@@ -13,9 +13,14 @@
 //! inside the **firm window** (`firm_slots ≥ lease_slots`); cuts beyond it are absorbed by
 //! re-planning, cuts inside it are reported as [`Event::BudgetBreach`].
 //!
-//! **Priority.** Classes are served in strict order. A request that does not fit may take
-//! capacity from grants of strictly lower classes that declared themselves flexible
-//! (envelopes, interruptible jobs); a critical request may also take it from running jobs.
+//! **Priority.** Classes are served in strict order, in each batch and over time: before a
+//! lower class is placed, what elastic loads of the classes above still want is held from
+//! it for some hours past the leases (a persistence forecast of what they will ask next).
+//! A request that does not fit may take capacity from grants of strictly lower classes that
+//! declared themselves flexible (envelopes, interruptible jobs), past their leases; a
+//! critical request may also take it from running jobs. Critical elastic loads are reported
+//! to the budget publisher beside the load nobody controls, so that their energy is kept
+//! first.
 //! Awarded future slots of non-interruptible jobs are never moved by a re-plan, except when
 //! uncontrollable load or a budget cut leaves no other way (counted in
 //! [`Stats::forced_moves`]).

@@ -1,12 +1,8 @@
 //! The readers and builders on the full data sets in `../shared/data` (or `$POWERSLOT_DATA`),
-//! and the shipped samples checked as cuts of them. The repository may be cloned without the
-//! data, so these tests are listed as ignored, with the reason; run them with
-//!
-//! ```sh
-//! cargo test -p powerslot-sim --test fleet_real_data -- --ignored
-//! ```
-//!
-//! (asked to run without the data, they fail: they never pass without checking anything).
+//! and the shipped samples checked as cuts of them. Where the data is not beside the
+//! repository these tests are listed as ignored, with the reason (`build/shared_data.rs`
+//! decides); asked to run without it (`-- --ignored`) they fail: they never pass without
+//! checking anything.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -21,10 +17,7 @@ use powerslot_sim::fleet::traces::{
 };
 
 fn data_dir() -> PathBuf {
-    let dir = std::env::var_os("POWERSLOT_DATA").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data")),
-        PathBuf::from,
-    );
+    let dir = PathBuf::from(env!("POWERSLOT_DATA_DIR"));
     assert!(
         dir.is_dir(),
         "{} is missing: these tests need the shared data sets (set POWERSLOT_DATA)",
@@ -43,7 +36,7 @@ fn full() -> &'static Library {
 }
 
 #[test]
-#[ignore = "needs ../shared/data: cargo test -p powerslot-sim --test fleet_real_data -- --ignored"]
+#[cfg_attr(not(shared_data), ignore = "needs ../shared/data (see README: Data)")]
 fn full_data_sets_read_with_their_documented_quirks() {
     let lib = full();
     let ev = &lib.ev[0];
@@ -96,7 +89,7 @@ fn full_data_sets_read_with_their_documented_quirks() {
 }
 
 #[test]
-#[ignore = "needs ../shared/data: cargo test -p powerslot-sim --test fleet_real_data -- --ignored"]
+#[cfg_attr(not(shared_data), ignore = "needs ../shared/data (see README: Data)")]
 fn every_scenario_builds_from_the_full_data() {
     let lib = full();
     for seed in [1, 2] {
@@ -125,7 +118,7 @@ fn sample(name: &str) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "needs ../shared/data: cargo test -p powerslot-sim --test fleet_real_data -- --ignored"]
+#[cfg_attr(not(shared_data), ignore = "needs ../shared/data (see README: Data)")]
 fn the_samples_are_cuts_of_the_full_data() {
     let dir = data_dir();
     let full = |rel: &str| -> HashSet<String> {
