@@ -7,7 +7,7 @@
 use powerslot_protocol::{CircuitSpec, DeviceId, Priority};
 use powerslot_sim::fleet::engine::{Mechanism, RunConfig, run};
 use powerslot_sim::fleet::model::{
-    BudgetSource, Fleet, NetConfig, SimDevice, SimJob, SimKind, Work,
+    BudgetSource, Fleet, NetConfig, SimDevice, SimJob, SimKind, SolarBattery, Work,
 };
 use proptest::prelude::*;
 use rand::{RngExt, SeedableRng};
@@ -239,4 +239,31 @@ fn the_same_seed_gives_the_same_run() {
     assert_eq!(a.welfare, b.welfare);
     assert_eq!(a.messages_total, b.messages_total);
     assert_eq!(a.series.measured_w, b.series.measured_w);
+}
+
+#[test]
+fn energy_an_empty_battery_cannot_give_is_not_counted_as_served() {
+    // The random fleet behind a 2 kWh battery with no sun: whatever anyone is granted or
+    // draws, at most 2 kWh reach the devices.
+    let mut fleet = random_fleet(42, 30, 96);
+    fleet.budgets = vec![(
+        "site".into(),
+        BudgetSource::SolarBattery(SolarBattery {
+            production_mw: vec![0; 96],
+            history_mw: vec![],
+            battery_mwh: 2_000_000,
+            reserve_mwh: 0,
+            initial_mwh: 2_000_000,
+            inverter_mw: 20_000_000,
+            grid_mw: 0,
+        }),
+    )];
+    let cfg = config(42, 0.0, 0.0, None, 0.0);
+    let r = run(&fleet, Mechanism::Uncoordinated, &cfg, &mut |_| {}).unwrap();
+    assert!(r.blackout_slots > 0);
+    assert!(
+        r.energy_served_kwh <= 2.0 + 1e-6,
+        "{} kWh served from a 2 kWh battery",
+        r.energy_served_kwh
+    );
 }

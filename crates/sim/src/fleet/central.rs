@@ -16,8 +16,10 @@
 //! So the reference also keeps the energy: over any interval `[a, t]` (from the start, and
 //! from every hour for up to a day), what its loads draw under that circuit is at most the
 //! real production there, plus the grid, less the uncontrollable load's real draw, plus what
-//! the battery can hold above its reserve at `a` (its initial charge at the start). Losses
-//! are left out, so this only loosens the reference: it stays an upper bound.
+//! the battery can hold at `a` (its initial charge at the start). The reserve is left out
+//! (it is a planning margin, and runs go below it where the firm window makes the battery
+//! bridge a forecast error), and so are losses: both only loosen the reference, which stays
+//! an upper bound.
 //!
 //! **How.** Small fleets are solved exactly as a mixed-integer programme (good_lp with
 //! microlp: a binary per job option, a continuous power per elastic load and slot with a
@@ -143,8 +145,8 @@ fn energy_limits(fleet: &Fleet, tree: &CircuitTree, slots: usize) -> Vec<EnergyL
                 *f -= p as f64 / 1e6 * slot_h;
             }
         }
-        let usable_start = (sb.initial_mwh - sb.reserve_mwh).max(0) as f64 / 1e6;
-        let usable_full = (sb.battery_mwh - sb.reserve_mwh).max(0) as f64 / 1e6;
+        let usable_start = sb.initial_mwh.max(0) as f64 / 1e6;
+        let usable_full = sb.battery_mwh.max(0) as f64 / 1e6;
         for from in (0..slots).step_by(per_hour) {
             let (stored, last) = if from == 0 {
                 (usable_start, slots)
@@ -654,8 +656,8 @@ mod tests {
 
     #[test]
     fn a_battery_that_holds_less_than_the_power_allows_limits_the_reference() {
-        // The same 4 kW for 4 hours, but behind a battery with 8 kWh usable and no sun: two
-        // jobs of 4 kWh, not four. Both started at 0 is best: 2 · 40 = 80.
+        // The same 4 kW for 4 hours, but behind a battery holding 8 kWh and no sun: two jobs
+        // of 4 kWh, not four. Both started at 0 is best: 2 · 40 = 80.
         let mut f = fleet(5);
         f.budgets = vec![(
             "site".into(),
@@ -664,7 +666,7 @@ mod tests {
                 history_mw: vec![],
                 battery_mwh: 20_000_000,
                 reserve_mwh: 2_000_000,
-                initial_mwh: 10_000_000,
+                initial_mwh: 8_000_000,
                 inverter_mw: 4_000_000,
                 grid_mw: 0,
             }),
@@ -674,10 +676,12 @@ mod tests {
         assert!((c.welfare - 80.0).abs() < 1e-6, "{}", c.welfare);
         let tree = CircuitTree::new(f.circuits.clone()).unwrap();
         let energy = energy_limits(&f, &tree, 4);
-        // From the start: the 8 kWh above the reserve; from any later hour: the 18 kWh a full
-        // battery would hold above it.
+        // From the start: the 8 kWh it holds; from any later hour: the 20 kWh a full battery
+        // would hold. The reserve is a planning margin, not a physical limit: runs go below
+        // it where the firm window makes the battery bridge a forecast error, so a bound
+        // lets the battery empty.
         for e in &energy {
-            let want = if e.from == 0 { 8.0 } else { 18.0 };
+            let want = if e.from == 0 { 8.0 } else { 20.0 };
             assert!((e.kwh - want).abs() < 1e-9, "{e:?}");
         }
         let residual = vec![vec![4_000_000; 4]];

@@ -1058,6 +1058,9 @@ impl<'a> Sim<'a> {
     fn on_mid(&mut self, s: Slot) {
         let slot_h = self.fleet.slot_ms as f64 / 3_600_000.0;
         let nodes = self.tree.len();
+        // What each controllable device is credited with in this slot (device, job, mW),
+        // taken back in part if the battery cannot serve the slot.
+        let mut credited: Vec<(usize, Option<usize>, i64)> = Vec::new();
         let mut authority = vec![0i64; nodes];
         let mut measured = vec![0i64; nodes];
         let mut reserved = vec![0i64; nodes];
@@ -1097,6 +1100,7 @@ impl<'a> Sim<'a> {
                     let got = if limit < *min_mw { 0 } else { want.min(limit) };
                     self.elastic_desired[d] += want as f64 * slot_h;
                     self.elastic_served[d] += got as f64 * slot_h;
+                    credited.push((d, None, got));
                     (got, true)
                 }
                 SimKind::Jobs(list) => {
@@ -1138,6 +1142,7 @@ impl<'a> Sim<'a> {
                             }
                         };
                         jr.delivered_mwh += p as f64 * slot_h;
+                        credited.push((d, Some(j), p));
                         left -= p;
                         total += p;
                     }
@@ -1289,7 +1294,28 @@ impl<'a> Sim<'a> {
             .push((authority[0] + reserved[0]) as f64 / 1e3);
         self.res.series.measured_w.push(root_w);
         if let Some(b) = self.battery.as_mut() {
+            let short_before = b.unserved_mwh;
             let stored = b.step(s, measured[0]);
+            // A blackout: the part of the slot's load the battery could not serve reached
+            // nobody. Every device at the site lost the same share of its draw, and what
+            // was credited to controllable ones is taken back by that share (served energy,
+            // a job's delivered energy, an elastic load's; what counts for welfare).
+            let short = b.unserved_mwh - short_before;
+            let asked = measured[0] as f64 * slot_h;
+            if short > 0.0 && asked > 0.0 {
+                let lost = (short / asked).min(1.0);
+                for &(d, job, p) in &credited {
+                    let e = lost * p as f64 * slot_h;
+                    match job {
+                        Some(j) => self.jobs[j].delivered_mwh -= e,
+                        None => {
+                            self.elastic_served[d] -= e;
+                            self.res.elastic_served_kwh -= e / 1e6;
+                        }
+                    }
+                    self.res.energy_served_kwh -= e / 1e6;
+                }
+            }
             self.res.series.battery_wh.push(stored as f64 / 1e3);
             let produced = b.production(s);
             for (c, p) in self.publishers.iter_mut() {
