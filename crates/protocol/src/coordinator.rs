@@ -1737,9 +1737,9 @@ impl Coordinator {
         }
         let mut held = Vec::new();
         for (d, (want, got)) in wants {
-            // Only a device held below what it asks now is pressing.
-            let now_got = got.first().copied().unwrap_or(0);
-            if now_got >= want {
+            // Only a device held below what it asks in the first slot it could take back is
+            // pressing.
+            if got.first().copied().unwrap_or(0) >= want {
                 continue;
             }
             let path = self.cfg.tree.path(self.devs[d].rec.circuit).to_vec();

@@ -223,9 +223,6 @@ impl Publisher {
                 .iter()
                 .map(|&s| s.min(sb.reserve_mwh as f64))
                 .collect();
-        // Piecewise-constant extra power (a taut string): the largest level that keeps the rest
-        // of the horizon above the floor, held up to the first slot where a little more would
-        // break it; then the same from there on. The levels never fall.
         // Critical elastic loads come first: the largest share of their power (all of it
         // unless the battery cannot carry it) that keeps the horizon above the floor. It is
         // offered in every slot, and the extra power for the rest is levelled on top.
@@ -263,6 +260,9 @@ impl Publisher {
             share = lo;
         }
         let u_all = with_critical(share);
+        // Piecewise-constant extra power (a taut string): the largest level that keeps the rest
+        // of the horizon above the floor, held up to the first slot where a little more would
+        // break it; then the same from there on. The levels never fall.
         let mut out = Vec::with_capacity(n as usize);
         let mut start_mwh = self.stored_mwh as f64;
         let mut k0 = 0;
