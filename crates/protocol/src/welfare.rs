@@ -13,8 +13,13 @@
 //! acceptable latency (with `L = 0`, `decay(0) = 1`). A power profile counts only when it runs
 //! whole by its deadline; an energy target counts the energy delivered inside its window (its
 //! delay is that of the slot it completes, or of the deadline when it does not); a power
-//! envelope counts the energy granted in every slot with no delay. Uncontrollable load is
-//! always served and counts nothing.
+//! envelope counts the energy granted in every slot with no delay. Uncontrollable load counts
+//! nothing while it is served.
+//!
+//! **Lost load.** A run's welfare is the sum over its requests less the *value of lost load*
+//! ([`value_of_lost_load`]) for every kWh the load nobody controls went without (a blackout
+//! that the controllable loads' own share did not cover). That value is the critical class's,
+//! so no allocation gains by emptying a battery into the households' own load.
 
 use crate::device::Priority;
 
@@ -32,6 +37,12 @@ pub fn decay(delay: u32, latency: u32) -> f64 {
 /// Value of one kWh served to `priority` bidding `bid_per_mille`, before decay.
 pub fn value_per_kwh(priority: Priority, bid_per_mille: u32) -> f64 {
     priority.weight() as f64 * f64::from(bid_per_mille) / 1000.0
+}
+
+/// What a kWh the load nobody controls goes without costs a run's welfare: the value of a
+/// critical kWh (see the module docs).
+pub fn value_of_lost_load() -> f64 {
+    value_per_kwh(Priority::Critical, 1000)
 }
 
 /// The welfare of `energy_kwh` served `delay` slots late, for a demand of acceptable

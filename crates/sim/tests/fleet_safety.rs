@@ -5,7 +5,8 @@
 //! reordering, partitions and churn. A failing case prints its seed.
 
 use powerslot_protocol::{CircuitSpec, DeviceId, Priority};
-use powerslot_sim::fleet::engine::{Mechanism, RunConfig, run};
+use powerslot_sim::fleet::central;
+use powerslot_sim::fleet::engine::{MechResult, Mechanism, RunConfig, run};
 use powerslot_sim::fleet::model::{
     BudgetSource, Fleet, NetConfig, SimDevice, SimJob, SimKind, SolarBattery, Work,
 };
@@ -186,19 +187,25 @@ proptest! {
     }
 }
 
+/// `extra` mechanisms, then the seed rule, the market and `powerslot`, on a perfect network.
+fn run_all(fleet: &Fleet, extra: &[Mechanism], seed: u64) -> Vec<MechResult> {
+    let cfg = config(seed, 0.0, 0.0, None, 0.0);
+    extra
+        .iter()
+        .copied()
+        .chain([
+            Mechanism::SeedRule,
+            Mechanism::OneShotMarket,
+            Mechanism::Powerslot,
+        ])
+        .map(|m| run(fleet, m, &cfg, &mut |_| {}).unwrap())
+        .collect()
+}
+
 #[test]
 fn on_a_perfect_network_powerslot_serves_more_than_the_baselines_and_stays_inside_the_budget() {
     let fleet = random_fleet(42, 30, 96);
-    let cfg = config(42, 0.0, 0.0, None, 0.0);
-    let results: Vec<_> = [
-        Mechanism::Uncoordinated,
-        Mechanism::SeedRule,
-        Mechanism::OneShotMarket,
-        Mechanism::Powerslot,
-    ]
-    .into_iter()
-    .map(|m| run(&fleet, m, &cfg, &mut |_| {}).unwrap())
-    .collect();
+    let results = run_all(&fleet, &[Mechanism::Uncoordinated], 42);
     let by = |name: &str| results.iter().find(|r| r.name == name).unwrap();
     for r in &results {
         eprintln!(
@@ -241,23 +248,34 @@ fn the_same_seed_gives_the_same_run() {
     assert_eq!(a.series.measured_w, b.series.measured_w);
 }
 
-#[test]
-fn energy_an_empty_battery_cannot_give_is_not_counted_as_served() {
-    // The random fleet behind a 2 kWh battery with no sun: whatever anyone is granted or
-    // draws, at most 2 kWh reach the devices.
-    let mut fleet = random_fleet(42, 30, 96);
+/// `fleet` with its site fed by `production_mw` (per slot) and a battery of `battery_mwh`
+/// holding `initial_mwh` at the start (a tenth of it is the reserve), behind a 20 kW inverter.
+fn behind_a_battery(
+    mut fleet: Fleet,
+    production_mw: Vec<i64>,
+    battery_mwh: i64,
+    initial_mwh: i64,
+) -> Fleet {
     fleet.budgets = vec![(
         "site".into(),
         BudgetSource::SolarBattery(SolarBattery {
-            production_mw: vec![0; 96],
+            production_mw,
             history_mw: vec![],
-            battery_mwh: 2_000_000,
-            reserve_mwh: 0,
-            initial_mwh: 2_000_000,
+            battery_mwh,
+            reserve_mwh: battery_mwh / 10,
+            initial_mwh,
             inverter_mw: 20_000_000,
             grid_mw: 0,
         }),
     )];
+    fleet
+}
+
+#[test]
+fn energy_an_empty_battery_cannot_give_is_not_counted_as_served() {
+    // The random fleet behind a 2 kWh battery with no sun: whatever anyone is granted or
+    // draws, at most 2 kWh reach the devices.
+    let fleet = behind_a_battery(random_fleet(42, 30, 96), vec![0; 96], 2_000_000, 2_000_000);
     let cfg = config(42, 0.0, 0.0, None, 0.0);
     let r = run(&fleet, Mechanism::Uncoordinated, &cfg, &mut |_| {}).unwrap();
     assert!(r.blackout_slots > 0);
@@ -266,4 +284,34 @@ fn energy_an_empty_battery_cannot_give_is_not_counted_as_served() {
         "{} kWh served from a 2 kWh battery",
         r.energy_served_kwh
     );
+}
+
+#[test]
+fn the_central_reference_bounds_every_safe_run_behind_a_battery() {
+    // The random fleet behind a small battery with an afternoon of sun: tight enough that
+    // runs empty it. Every run without a violation must fit the reference's model (room per
+    // slot, energy with lost load as its slack), and so score at most the reference.
+    let sun = (0..96)
+        .map(|s| if s < 24 { 8_000_000 } else { 0 })
+        .collect();
+    let fleet = behind_a_battery(random_fleet(42, 30, 96), sun, 20_000_000, 10_000_000);
+    let results = run_all(&fleet, &[], 42);
+    let room = central::room_of_runs(&fleet, &results);
+    let reference = central::central(&fleet, &room, &[], 4).unwrap();
+    for r in results.iter().filter(|r| r.budget_violations == 0) {
+        eprintln!(
+            "{}: welfare {:.1}, households lost {:.1} kWh; reference {:.1}",
+            r.name, r.welfare, r.household_unserved_kwh, reference.welfare
+        );
+        let a = central::audit(&fleet, &room, &r.credited_mw, &r.household_unserved_mw).unwrap();
+        assert!(a.over_room.is_empty(), "{}: {:?}", r.name, a.over_room);
+        assert!(a.over_energy.is_empty(), "{}: {:?}", r.name, a.over_energy);
+        assert!(
+            r.welfare <= reference.welfare + 1e-6,
+            "{}: {} above the reference {}",
+            r.name,
+            r.welfare,
+            reference.welfare
+        );
+    }
 }

@@ -407,13 +407,14 @@ async fn run_demo(a: &DemoArgs, dir: PathBuf) -> Result<DemoReport> {
             if s > s0 {
                 let r = s - 1 - s0;
                 let load = m.site_load(s - 1, &roles);
+                let uncontrolled = m.uncontrolled_load(s - 1, &roles);
                 let mut solar_mw = 0;
                 for (name, b) in batteries.iter_mut() {
                     let stored = b.step(r, load);
                     solar_mw += b.production(r);
                     stored_mwh = stored;
                     if let Some((_, p)) = publishers.iter_mut().find(|(n, _)| n == name) {
-                        p.observe(r, b.production(r), stored);
+                        p.observe(r, b.production(r), stored, uncontrolled);
                     }
                 }
                 if (s - s0).is_multiple_of((3_600_000 / slot_ms).max(1) as u32) {
@@ -745,9 +746,28 @@ impl Measure {
     }
 
     fn site_load(&self, s: Slot, roles: &HashMap<DeviceId, Role>) -> i64 {
+        self.load_of(s, roles, |_| true)
+    }
+
+    /// What the load nobody controls drew in slot `s`, mW (the site meter's view of it).
+    fn uncontrolled_load(&self, s: Slot, roles: &HashMap<DeviceId, Role>) -> i64 {
+        self.load_of(s, roles, |r| matches!(r, Role::Base))
+    }
+
+    fn load_of(
+        &self,
+        s: Slot,
+        roles: &HashMap<DeviceId, Role>,
+        keep: impl Fn(&Role) -> bool,
+    ) -> i64 {
         self.slots.get(&s).map_or(0, |devs| {
             devs.iter()
-                .filter_map(|(d, &(dr, lim))| roles.get(d).map(|r| self.drawn(r, s, dr, lim)))
+                .filter_map(|(d, &(dr, lim))| {
+                    roles
+                        .get(d)
+                        .filter(|r| keep(r))
+                        .map(|r| self.drawn(r, s, dr, lim))
+                })
                 .sum()
         })
     }

@@ -202,35 +202,32 @@ pub(crate) fn run(a: Args) -> Result<()> {
     let reference = if a.central == "none" {
         None
     } else {
-        // The budget (capacity less what was reserved for load nobody controls) differs from
-        // run to run, since the battery does. The reference gets, per circuit and slot, the
-        // most any run without a violation had: a bound for each of them.
-        let safe: Vec<&MechResult> = results
-            .iter()
-            .filter(|r| r.name != "uncoordinated" && r.budget_violations == 0)
-            .collect();
-        let basis: Vec<&MechResult> = if safe.is_empty() {
-            results.iter().take(1).collect()
-        } else {
-            safe
-        };
-        let room: Vec<Vec<i64>> = (0..basis[0].capacity_mw.len())
-            .map(|c| {
-                (0..fleet.slots as usize)
-                    .map(|s| {
-                        basis
-                            .iter()
-                            .map(|r| {
-                                let cap = r.capacity_mw[c].get(s).copied().unwrap_or(0);
-                                let res = r.reserved_mw.get(c).and_then(|v| v.get(s)).copied();
-                                cap - res.unwrap_or(0)
-                            })
-                            .max()
-                            .unwrap_or(0)
-                    })
-                    .collect()
-            })
-            .collect();
+        let room = powerslot_sim::fleet::central::room_of_runs(&fleet, &results);
+        // The reference bounds a run only if the run fits its model; say where one does not.
+        for r in results.iter().filter(|r| r.budget_violations == 0) {
+            let a = powerslot_sim::fleet::central::audit(
+                &fleet,
+                &room,
+                &r.credited_mw,
+                &r.household_unserved_mw,
+            )?;
+            if let Some((c, s, kw)) = a.over_room.first() {
+                eprintln!(
+                    "warning: {} drew more than the reference's room in {} circuit-slots (first: {c}, slot {s}, {kw:.2} kW over); its ratio is not against a bound",
+                    r.name,
+                    a.over_room.len()
+                );
+            }
+            if let Some((c, from, to, kwh)) =
+                a.over_energy.iter().max_by(|x, y| x.3.total_cmp(&y.3))
+            {
+                eprintln!(
+                    "warning: {} drew more energy than the reference allows in {} intervals (worst: {c}, slots {from}..={to}, {kwh:.2} kWh over); its ratio is not against a bound",
+                    r.name,
+                    a.over_energy.len()
+                );
+            }
+        }
         Some(central(&fleet, &room, &[], 4)?)
     };
     if a.json {
@@ -249,6 +246,14 @@ pub(crate) fn run(a: Args) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A run's welfare as a share of the reference's, where both are positive: with lost load
+/// paid for, welfare can be negative, and a ratio of negative welfares means nothing.
+fn ratio_to(welfare: f64, reference: Option<&Central>) -> Option<f64> {
+    reference
+        .filter(|c| c.welfare > 0.0 && welfare > 0.0)
+        .map(|c| welfare / c.welfare)
 }
 
 fn median_p99(v: &[u32]) -> (f64, f64) {
@@ -286,7 +291,7 @@ fn to_json(
                     .iter()
                     .map(|&p| (p.name().to_string(), json!(r.welfare_by_class[p as usize])))
                     .collect::<serde_json::Map<_, _>>(),
-                "welfare_ratio": reference.map(|c| if c.welfare > 0.0 { r.welfare / c.welfare } else { 1.0 }),
+                "welfare_ratio": ratio_to(r.welfare, reference),
                 "rounds_median": rm,
                 "rounds_p99": rp,
                 "messages_per_request_median": mm,
@@ -302,6 +307,7 @@ fn to_json(
                 "fallbacks": r.fallbacks,
                 "blackout_slots": r.blackout_slots,
                 "unserved_kwh": r.unserved_kwh,
+                "household_unserved_kwh": r.household_unserved_kwh,
             })
         })
         .collect();
@@ -333,9 +339,8 @@ fn print_table(fleet: &Fleet, results: &[MechResult], reference: Option<&Central
         );
     }
     type Row<'a> = (&'static str, Box<dyn Fn(&MechResult) -> String + 'a>);
-    let ratio = move |r: &MechResult| match reference {
-        Some(c) if c.welfare > 0.0 => format!("{:.3}", r.welfare / c.welfare),
-        _ => "-".into(),
+    let ratio = move |r: &MechResult| {
+        ratio_to(r.welfare, reference).map_or_else(|| "-".into(), |x| format!("{x:.3}"))
     };
     let rows: Vec<Row> = vec![
         (
@@ -372,7 +377,7 @@ fn print_table(fleet: &Fleet, results: &[MechResult], reference: Option<&Central
         ("welfare", Box::new(|r| format!("{:.1}", r.welfare))),
         ("welfare ÷ central", Box::new(ratio)),
         (
-            "welfare crit / high / norm / low",
+            "value served crit / high / norm / low",
             Box::new(|r| {
                 let w = &r.welfare_by_class;
                 format!("{:.0}/{:.0}/{:.0}/{:.0}", w[3], w[2], w[1], w[0])
@@ -415,6 +420,10 @@ fn print_table(fleet: &Fleet, results: &[MechResult], reference: Option<&Central
         (
             "blackout slots (battery empty)",
             Box::new(|r| r.blackout_slots.to_string()),
+        ),
+        (
+            "households' load lost (kWh)",
+            Box::new(|r| format!("{:.1}", r.household_unserved_kwh)),
         ),
     ];
     // Columns as wide as their widest cell, so that no figure runs into the next.

@@ -41,7 +41,7 @@ use powerslot_protocol::device::slots_for_energy;
 use powerslot_protocol::welfare;
 use powerslot_protocol::{CircuitIx, CircuitTree};
 
-use super::engine::profile_forecast;
+use super::engine::{MechResult, profile_forecast};
 use super::model::{BudgetSource, Fleet, SimKind, Work};
 use crate::SimError;
 
@@ -111,12 +111,31 @@ struct EnergyLimit {
     kwh: f64,
 }
 
+/// The energy side of the reference: the limits, and per circuit they cover the real draw of
+/// the load nobody controls under it (kW per slot), which a blackout may leave unserved at the
+/// value of lost load.
+#[derive(Default)]
+struct EnergyModel {
+    limits: Vec<EnergyLimit>,
+    uncontrolled_kw: Vec<(CircuitIx, Vec<f64>)>,
+}
+
+impl EnergyModel {
+    fn uncontrolled(&self, c: CircuitIx) -> Option<&[f64]> {
+        self.uncontrolled_kw
+            .iter()
+            .find(|(x, _)| *x == c)
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
 /// The energy limits of every solar-and-battery budget of `fleet` (see the module docs).
-fn energy_limits(fleet: &Fleet, tree: &CircuitTree, slots: usize) -> Vec<EnergyLimit> {
+fn energy_limits(fleet: &Fleet, tree: &CircuitTree, slots: usize) -> EnergyModel {
     let slot_h = fleet.slot_ms as f64 / 3.6e6;
     let per_day = (86_400_000 / fleet.slot_ms.max(1)).max(1) as usize;
     let per_hour = (per_day / 24).max(1);
     let mut out = Vec::new();
+    let mut uncontrolled_kw = Vec::new();
     for (name, src) in &fleet.budgets {
         let BudgetSource::SolarBattery(sb) = src else {
             continue;
@@ -131,20 +150,14 @@ fn energy_limits(fleet: &Fleet, tree: &CircuitTree, slots: usize) -> Vec<EnergyL
             let pv = sb.production_mw.get(s).copied().unwrap_or(0) + sb.grid_mw;
             *f = pv as f64 / 1e6 * slot_h;
         }
-        for d in &fleet.devices {
-            let SimKind::Base { actual_mw, .. } = &d.kind else {
-                continue;
-            };
-            if !tree
-                .index_of(&d.circuit)
-                .is_some_and(|dc| tree.covers(c, dc))
-            {
-                continue;
-            }
-            for (f, &p) in free.iter_mut().zip(actual_mw) {
+        let mut drawn_kw = vec![0.0f64; slots];
+        for (actual_mw, _) in fleet.uncontrolled_under(tree, c) {
+            for ((f, u), &p) in free.iter_mut().zip(drawn_kw.iter_mut()).zip(actual_mw) {
                 *f -= p as f64 / 1e6 * slot_h;
+                *u += p as f64 / 1e6;
             }
         }
+        uncontrolled_kw.push((c, drawn_kw));
         let usable_start = sb.initial_mwh.max(0) as f64 / 1e6;
         let usable_full = sb.battery_mwh.max(0) as f64 / 1e6;
         for from in (0..slots).step_by(per_hour) {
@@ -156,18 +169,21 @@ fn energy_limits(fleet: &Fleet, tree: &CircuitTree, slots: usize) -> Vec<EnergyL
             let mut kwh = stored;
             for (to, f) in free.iter().enumerate().take(last).skip(from) {
                 kwh += f;
-                // A negative figure means the uncontrolled load alone overdraws: nothing
-                // controllable can run, and 0 is still a bound.
+                // A negative figure means the uncontrolled load alone overdraws: the
+                // households go dark for that much (the slack below) whatever runs.
                 out.push(EnergyLimit {
                     circuit: c,
                     from,
                     to,
-                    kwh: kwh.max(0.0),
+                    kwh,
                 });
             }
         }
     }
-    out
+    EnergyModel {
+        limits: out,
+        uncontrolled_kw,
+    }
 }
 
 /// Computes the reference for `fleet` given the capacity published per circuit and slot and
@@ -336,10 +352,121 @@ pub fn central(
     })
 }
 
+/// The room per circuit and slot (mW) the reference gets from a set of runs: the budget
+/// (capacity less what was reserved for load nobody controls) differs from run to run, since
+/// the battery does, so it takes the most any run without a budget violation had (all runs
+/// but the uncoordinated one; the first run if none is safe): a bound for each of them.
+pub fn room_of_runs(fleet: &Fleet, results: &[MechResult]) -> Vec<Vec<i64>> {
+    let safe: Vec<&MechResult> = results
+        .iter()
+        .filter(|r| r.name != "uncoordinated" && r.budget_violations == 0)
+        .collect();
+    let basis: Vec<&MechResult> = if safe.is_empty() {
+        results.iter().take(1).collect()
+    } else {
+        safe
+    };
+    let circuits = basis.first().map_or(0, |r| r.capacity_mw.len());
+    (0..circuits)
+        .map(|c| {
+            (0..fleet.slots as usize)
+                .map(|s| {
+                    basis
+                        .iter()
+                        .map(|r| {
+                            let cap = r.capacity_mw[c].get(s).copied().unwrap_or(0);
+                            let res = r.reserved_mw.get(c).and_then(|v| v.get(s)).copied();
+                            cap - res.unwrap_or(0)
+                        })
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Where a run's allocation leaves the reference's model: the reference bounds a run only if
+/// what the run credited fits every constraint the reference keeps.
+#[derive(Clone, Debug, Default)]
+pub struct Audit {
+    /// (circuit, slot, excess kW) where the run drew more than the room per slot.
+    pub over_room: Vec<(String, usize, f64)>,
+    /// (circuit, first slot, last slot, excess kWh) where it drew more energy than the
+    /// production, grid and battery allowed.
+    pub over_energy: Vec<(String, usize, usize, f64)>,
+}
+
+/// Checks `credited` (per device and slot, mW, as [`super::engine::MechResult::credited_mw`])
+/// against the reference's constraints for `room` (per circuit and slot, mW).
+///
+/// `lost_mw` is what the load nobody controls at the root went without per slot (mW): the
+/// energy limits there are checked with it as their slack.
+pub fn audit(
+    fleet: &Fleet,
+    room: &[Vec<i64>],
+    credited: &[Vec<f64>],
+    lost_mw: &[f64],
+) -> Result<Audit, SimError> {
+    let tree = CircuitTree::new(fleet.circuits.clone())
+        .map_err(|e| SimError::BadParameter(format!("circuits: {e}")))?;
+    let slots = fleet.slots as usize;
+    let slot_h = fleet.slot_ms as f64 / 3.6e6;
+    let mut load = vec![vec![0.0f64; slots]; tree.len()];
+    for (d, per_slot) in fleet.devices.iter().zip(credited) {
+        let Some(c) = tree.index_of(&d.circuit) else {
+            continue;
+        };
+        for &n in tree.path(c) {
+            for (l, &p) in load[n as usize].iter_mut().zip(per_slot) {
+                *l += p;
+            }
+        }
+    }
+    let mut out = Audit::default();
+    for (n, per_slot) in load.iter().enumerate() {
+        for (s, &l) in per_slot.iter().enumerate() {
+            let r = room
+                .get(n)
+                .and_then(|v| v.get(s))
+                .copied()
+                .unwrap_or(0)
+                .max(0) as f64;
+            if l > r + 1.0 {
+                out.over_room
+                    .push((tree.name(n as CircuitIx).to_string(), s, (l - r) / 1e6));
+            }
+        }
+    }
+    for e in energy_limits(fleet, &tree, slots).limits {
+        let drawn: f64 = load[e.circuit as usize][e.from..=e.to].iter().sum::<f64>() / 1e6 * slot_h;
+        let lost: f64 = if e.circuit == 0 {
+            lost_mw
+                .get(e.from..=e.to)
+                .unwrap_or(&[])
+                .iter()
+                .sum::<f64>()
+                / 1e6
+                * slot_h
+        } else {
+            0.0
+        };
+        if drawn - lost > e.kwh + 1e-6 {
+            out.over_energy.push((
+                tree.name(e.circuit).to_string(),
+                e.from,
+                e.to,
+                drawn - lost - e.kwh,
+            ));
+        }
+    }
+    Ok(out)
+}
+
 fn exact(
     tree: &CircuitTree,
     residual: &[Vec<i64>],
-    energy: &[EnergyLimit],
+    energy: &EnergyModel,
     jobs: &[Job],
     elastic: &[ElasticLoad],
     slot_h: f64,
@@ -386,7 +513,7 @@ fn exact(
     // to the load there, keeps each interval's constraint short.
     let mut drawn: HashMap<(CircuitIx, usize), good_lp::Variable> = HashMap::new();
     let mut ties = Vec::new();
-    for e in energy {
+    for e in &energy.limits {
         for s in e.from..=e.to {
             drawn.entry((e.circuit, s)).or_insert_with(|| {
                 let v = vars.add(variable().min(0.0));
@@ -394,6 +521,20 @@ fn exact(
                 v
             });
         }
+    }
+    // Lost load: what the households' own load may go without per (circuit, slot), kW, at the
+    // value of lost load.
+    let voll = welfare::value_of_lost_load();
+    let mut lost: HashMap<(CircuitIx, usize), good_lp::Variable> = HashMap::new();
+    for &(c, s, _) in &ties {
+        let most = energy
+            .uncontrolled(c)
+            .and_then(|v| v.get(s))
+            .copied()
+            .unwrap_or(0.0);
+        let u = vars.add(variable().min(0.0).max(most));
+        objective -= voll * slot_h * u;
+        lost.insert((c, s), u);
     }
     let mut model = vars.maximise(objective.clone()).using(microlp);
     for (c, s, v) in ties {
@@ -403,9 +544,9 @@ fn exact(
             .unwrap_or_else(|| Expression::from(0.0));
         model = model.with(constraint!(v == expr));
     }
-    for e in energy {
+    for e in &energy.limits {
         let total: Expression = (e.from..=e.to)
-            .map(|s| drawn[&(e.circuit, s)] * slot_h)
+            .map(|s| (drawn[&(e.circuit, s)] - lost[&(e.circuit, s)]) * slot_h)
             .sum();
         model = model.with(constraint!(total <= e.kwh));
     }
@@ -435,7 +576,7 @@ fn exact(
 fn lagrangian_bound(
     tree: &CircuitTree,
     residual: &[Vec<i64>],
-    energy: &[EnergyLimit],
+    model: &EnergyModel,
     jobs: &[Job],
     elastic: &[ElasticLoad],
     slot_h: f64,
@@ -443,6 +584,12 @@ fn lagrangian_bound(
 ) -> f64 {
     let nodes = tree.len();
     let n_slots = slots as usize;
+    let energy = &model.limits;
+    let voll_per_kw_slot = welfare::value_of_lost_load() * slot_h;
+    // Energy price per kW and slot alone (without the capacity price): what lost load saves.
+    let mut eprice = vec![0.0f64; nodes * n_slots];
+    // Lost load chosen per (circuit, slot), kW, for the subgradient.
+    let mut lost = vec![0.0f64; nodes * n_slots];
     // Prices in value per kW·slot (capacity) and per kWh (energy); start at zero.
     let mut lambda = vec![0.0f64; nodes * n_slots];
     let mut mu = vec![0.0f64; energy.len()];
@@ -482,6 +629,7 @@ fn lagrangian_bound(
             for s in 0..n_slots {
                 run += diff[n * (n_slots + 1) + s];
                 price[n * n_slots + s] += run * slot_h;
+                eprice[n * n_slots + s] = run * slot_h;
             }
         }
         usage.iter_mut().for_each(|u| *u = 0.0);
@@ -492,6 +640,17 @@ fn lagrangian_bound(
             }
         }
         dual += energy.iter().zip(&mu).map(|(e, m)| m * e.kwh).sum::<f64>();
+        // Lost load pays where the energy is dearer than the value of lost load.
+        lost.iter_mut().for_each(|u| *u = 0.0);
+        for (c, kw) in &model.uncontrolled_kw {
+            for (s, &most) in kw.iter().enumerate().take(n_slots) {
+                let margin = eprice[idx(*c, s as Slot)] - voll_per_kw_slot;
+                if margin > 0.0 && most > 0.0 {
+                    dual += margin * most;
+                    lost[idx(*c, s as Slot)] = most;
+                }
+            }
+        }
         for job in jobs {
             let path = tree.path(job.circuit);
             let mut best_opt: Option<(f64, usize)> = None;
@@ -542,11 +701,12 @@ fn lagrangian_bound(
         let cap_grad = |n: usize, s: usize, usage: &[f64]| {
             residual[n][s] as f64 / 1e6 - usage[n * n_slots + s]
         };
+        // Cumulative energy drawn less lost load, per circuit.
         let mut cum = vec![0.0f64; nodes * (n_slots + 1)];
         for n in 0..nodes {
             for s in 0..n_slots {
-                cum[n * (n_slots + 1) + s + 1] =
-                    cum[n * (n_slots + 1) + s] + usage[n * n_slots + s] * slot_h;
+                cum[n * (n_slots + 1) + s + 1] = cum[n * (n_slots + 1) + s]
+                    + (usage[n * n_slots + s] - lost[n * n_slots + s]) * slot_h;
             }
         }
         let energy_grad = |e: &EnergyLimit| {
@@ -649,7 +809,8 @@ mod tests {
         let tree = CircuitTree::new(f.circuits.clone()).unwrap();
         let residual = vec![vec![4_000_000; 4]];
         let (jobs, elastic) = (prepare_for_test(&f), vec![]);
-        let ub = lagrangian_bound(&tree, &residual, &[], &jobs, &elastic, 1.0, 4);
+        let none = EnergyModel::default();
+        let ub = lagrangian_bound(&tree, &residual, &none, &jobs, &elastic, 1.0, 4);
         assert!(ub >= 120.0 - 1e-6, "{ub}");
         assert!(ub <= 200.0, "the bound should be informative: {ub}");
     }
@@ -680,14 +841,15 @@ mod tests {
         // would hold. The reserve is a planning margin, not a physical limit: runs go below
         // it where the firm window makes the battery bridge a forecast error, so a bound
         // lets the battery empty.
-        for e in &energy {
+        for e in &energy.limits {
             let want = if e.from == 0 { 8.0 } else { 20.0 };
             assert!((e.kwh - want).abs() < 1e-9, "{e:?}");
         }
         let residual = vec![vec![4_000_000; 4]];
         let jobs = prepare_for_test(&f);
         let ub = lagrangian_bound(&tree, &residual, &energy, &jobs, &[], 1.0, 4);
-        let loose = lagrangian_bound(&tree, &residual, &[], &jobs, &[], 1.0, 4);
+        let none = EnergyModel::default();
+        let loose = lagrangian_bound(&tree, &residual, &none, &jobs, &[], 1.0, 4);
         assert!(ub >= 80.0 - 1e-6, "{ub}");
         assert!(
             ub < loose,
@@ -696,6 +858,56 @@ mod tests {
         // Below what the power alone allows (120, the first test's optimum): the energy binds
         // in the bound too, not only in the exact programme.
         assert!(ub < 120.0, "the bound should be informative: {ub}");
+    }
+
+    #[test]
+    fn lost_load_is_paid_for_and_never_buys_a_critical_load() {
+        // 8 kWh in the battery, no sun, and households drawing 2.5 kW for 4 hours (10 kWh):
+        // 2 kWh of their load is lost whatever runs. A critical job of 4 kWh (worth 4,000)
+        // could only run by darkening the households for 4 kWh more, at the same value.
+        let mut f = fleet(1);
+        f.devices[0].priority = Priority::Critical;
+        f.devices.push(SimDevice {
+            id: DeviceId::new("homes").unwrap(),
+            circuit: "site".into(),
+            priority: Priority::Normal,
+            port: 9,
+            kind: SimKind::Base {
+                actual_mw: vec![2_500_000; 4],
+                history_mw: vec![],
+            },
+            source: "test".into(),
+        });
+        f.circuits[0].rating_mw = 10_000_000;
+        f.budgets = vec![(
+            "site".into(),
+            BudgetSource::SolarBattery(SolarBattery {
+                production_mw: vec![0; 4],
+                history_mw: vec![],
+                battery_mwh: 20_000_000,
+                reserve_mwh: 0,
+                initial_mwh: 8_000_000,
+                inverter_mw: 10_000_000,
+                grid_mw: 0,
+            }),
+        )];
+        let room = vec![vec![10_000_000; 4]];
+        let c = central(&f, &room, &[], 4).unwrap();
+        assert_eq!(c.kind, CentralKind::ExactMilp);
+        assert!((c.welfare + 2_000.0).abs() < 1e-6, "{}", c.welfare);
+        let tree = CircuitTree::new(f.circuits.clone()).unwrap();
+        let energy = energy_limits(&f, &tree, 4);
+        let jobs = vec![Job {
+            circuit: 0,
+            opts: vec![Opt {
+                start: 0,
+                powers: vec![2_000_000; 2],
+                value: 4_000.0,
+            }],
+        }];
+        let ub = lagrangian_bound(&tree, &room, &energy, &jobs, &[], 1.0, 4);
+        assert!(ub >= -2_000.0 - 1e-6, "{ub}");
+        assert!(ub < 2_000.0, "the loss must count in the bound: {ub}");
     }
 
     fn prepare_for_test(f: &Fleet) -> Vec<Job> {

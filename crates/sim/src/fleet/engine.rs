@@ -174,7 +174,7 @@ pub struct MechResult {
     pub deadline_misses: u64,
     /// Jobs in the run.
     pub jobs: u64,
-    /// Welfare ([`powerslot_protocol::welfare`]).
+    /// Welfare ([`powerslot_protocol::welfare`]), net of the value of lost load.
     pub welfare: f64,
     /// Welfare by class, lowest first ([`Priority::ALL`]'s order): where it was won or lost.
     pub welfare_by_class: [f64; 4],
@@ -188,7 +188,7 @@ pub struct MechResult {
     pub starts_per_device: f64,
     /// Awarded slots moved or cut without consent.
     pub committed_moves: u64,
-    /// Running non-interruptible jobs cut.
+    /// Non-interruptible runs broken off because their power stopped (the run is lost).
     pub jobs_cut: u64,
     /// Wall time of the coordinator per negotiation round, ms (mean).
     pub coordinator_ms_per_round: f64,
@@ -206,6 +206,11 @@ pub struct MechResult {
     pub blackout_slots: u32,
     /// Energy nobody could serve, kWh.
     pub unserved_kwh: f64,
+    /// The part of it the load nobody controls (the households' own) went without, kWh:
+    /// what a blackout cost beyond the controllable loads' share.
+    pub household_unserved_kwh: f64,
+    /// The same per slot, mW (mean over the slot).
+    pub household_unserved_mw: Vec<f64>,
     /// Events processed.
     pub events: u64,
     /// Slots at which a coordinator's book held less than its grants (checked in debug
@@ -220,6 +225,10 @@ pub struct MechResult {
     pub reserved_mw: Vec<Vec<i64>>,
     /// Per circuit and slot: the capacity published (mW).
     pub capacity_mw: Vec<Vec<i64>>,
+    /// Per device and slot: the power credited to it after blackouts (mW; 0 for load
+    /// nobody controls), so that the run can be checked against the central reference's
+    /// model ([`super::central::audit`]).
+    pub credited_mw: Vec<Vec<f64>>,
 }
 
 /// What one device asked and got in a run (uncontrollable load: both its draw, no welfare).
@@ -257,6 +266,9 @@ struct JobRun {
     progress: usize,
     delivered_mwh: f64,
     finished_at: Option<Slot>,
+    /// A non-interruptible cycle that lost its power mid-run: the run is lost (a washer
+    /// cannot pause with wet laundry), it counts nothing and draws no more.
+    broken: bool,
     released: bool,
 }
 
@@ -493,6 +505,20 @@ impl<'a> Sim<'a> {
             {
                 battery = Some(BatteryPhysics::new(sb, fleet.slot_ms));
             }
+            // The site meter's history of the load nobody controls under `c`: the sum of
+            // its households' histories, aligned on the run's start.
+            let mut meter: Vec<i64> = Vec::new();
+            for (_, history_mw) in fleet.uncontrolled_under(&tree, c) {
+                if history_mw.len() > meter.len() {
+                    let mut longer = vec![0; history_mw.len() - meter.len()];
+                    longer.extend_from_slice(&meter);
+                    meter = longer;
+                }
+                let off = meter.len() - history_mw.len();
+                for (m, &p) in meter[off..].iter_mut().zip(history_mw) {
+                    *m += p;
+                }
+            }
             publishers.push((
                 c,
                 Publisher::new(
@@ -502,7 +528,8 @@ impl<'a> Sim<'a> {
                     horizon,
                     cfg.firm_slots,
                     fleet.slots,
-                ),
+                )
+                .with_uncontrolled_history(&meter),
             ));
         }
         // Jobs and their arrivals.
@@ -524,6 +551,7 @@ impl<'a> Sim<'a> {
                         progress: 0,
                         delivered_mwh: 0.0,
                         finished_at: None,
+                        broken: false,
                         released: false,
                     });
                 }
@@ -565,6 +593,8 @@ impl<'a> Sim<'a> {
             tree,
             res: MechResult {
                 name: mech.name().into(),
+                credited_mw: vec![vec![0.0; slots]; n],
+                household_unserved_mw: vec![0.0; slots],
                 ..MechResult::default()
             },
             msg_count: HashMap::new(),
@@ -837,6 +867,31 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// Hands device `d`'s pending messages to its owner at once, outside the network.
+    fn deliver_now(&mut self, d: usize) -> Result<(), SimError> {
+        let now = Instant(self.now);
+        loop {
+            match self.agents[d].poll_output() {
+                Output::Send { msg, .. } if self.mech != Mechanism::Uncoordinated => {
+                    self.res.messages_total += 1;
+                    let o = self.owner_of[d];
+                    // A refusal is the coordinator's answer to the device, sent back to it.
+                    let _ = self.owners[o].coord.handle(now, CoordInput::Message(msg));
+                    self.drain_coord(o)?;
+                }
+                Output::Timeout(at) => {
+                    let at = at.0.max(self.now + 1);
+                    if self.agent_armed[d] != at {
+                        self.agent_armed[d] = at;
+                        self.push(at, Ev::AgentTimer(d as u32));
+                    }
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Sends a message between device `d` and its owner through the network.
     fn transmit(&mut self, d: usize, msg: Envelope, to_coord: bool) {
         self.res.messages_total += 1;
@@ -881,8 +936,11 @@ impl<'a> Sim<'a> {
             self.coord_ms += w.elapsed().as_secs_f64() * 1e3;
             self.drain_coord(o)?;
         }
-        self.publish_budgets(s)?;
-        // Base loads register their forecast at the start.
+        // Base loads register their forecast at the start, before the first budget: the run
+        // begins on a site already running, whose coordinator holds the households' forecasts
+        // (delivered at once, not through the simulated network). Published on devices'
+        // ratings instead, the first budget's firm window held capacity the forecasts then
+        // freed, and controllable loads drew it from the battery the night needed.
         if s == 0 && self.mech != Mechanism::Uncoordinated {
             let horizon = self.horizon() as usize;
             for d in 0..self.fleet.devices.len() {
@@ -901,10 +959,11 @@ impl<'a> Sim<'a> {
                         accept_until: horizon as Slot,
                     };
                     self.agents[d].handle(now, AgentInput::Need(need));
-                    self.drain_agent(d);
+                    self.deliver_now(d)?;
                 }
             }
         }
+        self.publish_budgets(s)?;
         // Elastic loads ask for the whole run; their agents cut it into timeslots.
         if s == 0 {
             for d in 0..self.fleet.devices.len() {
@@ -1061,6 +1120,8 @@ impl<'a> Sim<'a> {
         // What each controllable device is credited with in this slot (device, job, mW),
         // taken back in part if the battery cannot serve the slot.
         let mut credited: Vec<(usize, Option<usize>, i64)> = Vec::new();
+        // What the load nobody controls drew at the site (its meter, for the publisher).
+        let mut uncontrolled_root = 0i64;
         let mut authority = vec![0i64; nodes];
         let mut measured = vec![0i64; nodes];
         let mut reserved = vec![0i64; nodes];
@@ -1109,7 +1170,24 @@ impl<'a> Sim<'a> {
                     for &j in &self.dev_jobs[d] {
                         let jr = &mut self.jobs[j];
                         let job = &list[jr.job];
-                        if jr.finished_at.is_some() || job.arrival > s || left <= 0 {
+                        if jr.finished_at.is_some() || jr.broken || job.arrival > s {
+                            continue;
+                        }
+                        if left <= 0 {
+                            if matches!(
+                                job.work,
+                                Work::Cycle {
+                                    interruptible: false,
+                                    ..
+                                }
+                            ) && jr.progress > 0
+                            {
+                                jr.broken = true;
+                            }
+                            continue;
+                        }
+                        // An energy target is a car: it leaves at its deadline.
+                        if matches!(job.work, Work::Energy { .. }) && s >= job.deadline {
                             continue;
                         }
                         if self.mech == Mechanism::Uncoordinated
@@ -1190,6 +1268,9 @@ impl<'a> Sim<'a> {
                 }
             }
             let c = self.dev_circuit[d];
+            if !controllable {
+                uncontrolled_root += draw;
+            }
             let own = if controllable {
                 limit
             } else if self.owners.is_empty() {
@@ -1293,17 +1374,22 @@ impl<'a> Sim<'a> {
             .allocated_w
             .push((authority[0] + reserved[0]) as f64 / 1e3);
         self.res.series.measured_w.push(root_w);
+        let mut kept = 1.0;
         if let Some(b) = self.battery.as_mut() {
             let short_before = b.unserved_mwh;
             let stored = b.step(s, measured[0]);
-            // A blackout: the part of the slot's load the battery could not serve reached
-            // nobody. Every device at the site lost the same share of its draw, and what
-            // was credited to controllable ones is taken back by that share (served energy,
-            // a job's delivered energy, an elastic load's; what counts for welfare).
+            // A blackout: part of the slot's load the battery could not serve reached
+            // nobody. That energy is charged to the controllable loads first, each losing
+            // the same share of what it was credited (served energy, a job's delivered
+            // energy, an elastic load's; what counts for welfare), and only the rest to the
+            // load nobody controls, whose loss welfare charges at the value of lost load (as
+            // the central reference does). Charged to everyone alike, the households' share
+            // would have paid for a mechanism's emptying the battery into their night.
             let short = b.unserved_mwh - short_before;
-            let asked = measured[0] as f64 * slot_h;
+            let asked: f64 = credited.iter().map(|&(_, _, p)| p as f64).sum::<f64>() * slot_h;
             if short > 0.0 && asked > 0.0 {
                 let lost = (short / asked).min(1.0);
+                kept = 1.0 - lost;
                 for &(d, job, p) in &credited {
                     let e = lost * p as f64 * slot_h;
                     match job {
@@ -1316,12 +1402,28 @@ impl<'a> Sim<'a> {
                     self.res.energy_served_kwh -= e / 1e6;
                 }
             }
+            if short > asked {
+                self.res.household_unserved_kwh += (short - asked) / 1e6;
+                if let Some(u) = self.res.household_unserved_mw.get_mut(s as usize) {
+                    *u += (short - asked) / slot_h;
+                }
+            }
             self.res.series.battery_wh.push(stored as f64 / 1e3);
             let produced = b.production(s);
             for (c, p) in self.publishers.iter_mut() {
                 if *c == 0 {
-                    p.observe(s, produced, stored);
+                    p.observe(s, produced, stored, uncontrolled_root);
                 }
+            }
+        }
+        for &(d, _, p) in &credited {
+            if let Some(c) = self
+                .res
+                .credited_mw
+                .get_mut(d)
+                .and_then(|v| v.get_mut(s as usize))
+            {
+                *c += p as f64 * kept;
             }
         }
     }
@@ -1385,7 +1487,7 @@ impl<'a> Sim<'a> {
             // A job that finished early gives back the rest of its grant.
             for &j in &self.dev_jobs[d] {
                 let jr = &mut self.jobs[j];
-                if jr.finished_at == Some(s + 1) && !jr.released {
+                if (jr.finished_at == Some(s + 1) || jr.broken) && !jr.released {
                     jr.released = true;
                     if let Some(r) = jr.request {
                         self.agents[d].handle(now, AgentInput::Done(r));
@@ -1487,6 +1589,10 @@ impl<'a> Sim<'a> {
                 }
             }
         }
+        // Lost load: what the households' own load went without costs the run (see
+        // `powerslot_protocol::welfare`).
+        self.res.welfare -=
+            powerslot_protocol::welfare::value_of_lost_load() * self.res.household_unserved_kwh;
         self.res.jain = by_class
             .values()
             .max_by_key(|v| v.len())
@@ -1508,19 +1614,8 @@ impl<'a> Sim<'a> {
             }
         }
         self.res.messages_per_request = self.msg_count.values().copied().collect();
-        self.res.jobs_cut = self
-            .agents
-            .iter()
-            .flat_map(|a| a.needs())
-            .filter(|(_, st, _)| {
-                matches!(
-                    st,
-                    powerslot_protocol::agent::NeedState::Over(
-                        powerslot_protocol::agent::NeedEnd::Cut
-                    )
-                )
-            })
-            .count() as u64;
+        // Measured on the devices, alike for every mechanism: a run whose power stopped.
+        self.res.jobs_cut = self.jobs.iter().filter(|j| j.broken).count() as u64;
         self.res.coordinator_ms_per_round = if self.res.batches > 0 {
             self.coord_ms / self.res.batches as f64
         } else {

@@ -33,6 +33,29 @@ pub struct Fleet {
     pub provenance: Vec<String>,
 }
 
+impl Fleet {
+    /// The loads nobody controls hanging under circuit `c` of `tree` (built from this
+    /// fleet's circuits), each as (real power per slot of the run, history before it), mW.
+    pub fn uncontrolled_under<'a>(
+        &'a self,
+        tree: &'a powerslot_protocol::CircuitTree,
+        c: powerslot_protocol::CircuitIx,
+    ) -> impl Iterator<Item = (&'a [i64], &'a [i64])> + 'a {
+        self.devices.iter().filter_map(move |d| match &d.kind {
+            SimKind::Base {
+                actual_mw,
+                history_mw,
+            } if tree
+                .index_of(&d.circuit)
+                .is_some_and(|dc| tree.covers(c, dc)) =>
+            {
+                Some((actual_mw.as_slice(), history_mw.as_slice()))
+            }
+            _ => None,
+        })
+    }
+}
+
 /// How a circuit's capacity changes over the run.
 #[derive(Clone, Debug, PartialEq)]
 pub enum BudgetSource {
