@@ -16,10 +16,12 @@
 //! So the reference also keeps the energy: over any interval `[a, t]` (from the start, and
 //! from every hour for up to a day), what its loads draw under that circuit is at most the
 //! real production there, plus the grid, less the uncontrollable load's real draw, plus what
-//! the battery can hold at `a` (its initial charge at the start). The reserve is left out
-//! (it is a planning margin, and runs go below it where the firm window makes the battery
-//! bridge a forecast error), and so are losses: both only loosen the reference, which stays
-//! an upper bound.
+//! the battery can hold at `a` (its initial charge at the start), with charging losses
+//! counted (see `energy_limits`). The households' load may go unserved there, at the value
+//! of lost load, as in the runs. The reserve is left out (it is a planning margin, and runs
+//! go below it where the firm window makes the battery bridge a forecast error), and so is
+//! the battery's state between intervals: both only loosen the reference, which stays an
+//! upper bound. [`audit`] checks a run against these constraints.
 //!
 //! **How.** Small fleets are solved exactly as a mixed-integer programme (good_lp with
 //! microlp: a binary per job option, a continuous power per elastic load and slot with a
@@ -118,9 +120,21 @@ struct EnergyLimit {
 struct EnergyModel {
     limits: Vec<EnergyLimit>,
     uncontrolled_kw: Vec<(CircuitIx, Vec<f64>)>,
+    /// Per circuit with a battery and slot: the weight of a kWh drawn there in its limits,
+    /// 0.95 where production exceeds the households' load (see [`energy_limits`]), else 1.
+    weight: Vec<(CircuitIx, Vec<f64>)>,
 }
 
 impl EnergyModel {
+    /// The weight of a kWh drawn under `c` in slot `s` (1 without a battery).
+    fn weight(&self, c: CircuitIx, s: usize) -> f64 {
+        self.weight
+            .iter()
+            .find(|(x, _)| *x == c)
+            .and_then(|(_, v)| v.get(s).copied())
+            .unwrap_or(1.0)
+    }
+
     fn uncontrolled(&self, c: CircuitIx) -> Option<&[f64]> {
         self.uncontrolled_kw
             .iter()
@@ -130,12 +144,22 @@ impl EnergyModel {
 }
 
 /// The energy limits of every solar-and-battery budget of `fleet` (see the module docs).
+///
+/// **Charging losses.** The battery stores 95 % of what it is charged. With `x_t` the
+/// energy left over in slot `t` (production less every load, lost load added back), the
+/// charge moves by `g(x_t)` = `0.95·x_t` when positive and `x_t` when not, and it must not
+/// fall below zero over any interval. Since `g(x) ≤ w·x` for any `w` in [0.95, 1], every
+/// choice of weights gives a valid limit: `Σ w_t·(drawn_t − lost_t) ≤ stored + Σ w_t·free_t`.
+/// The weight is 0.95 where production alone exceeds the households' load (the slot most
+/// likely charges) and 1 elsewhere. Unweighted, the limit left out the energy charging
+/// loses, and with it the households' unavoidable loss on a short day.
 fn energy_limits(fleet: &Fleet, tree: &CircuitTree, slots: usize) -> EnergyModel {
     let slot_h = fleet.slot_ms as f64 / 3.6e6;
     let per_day = (86_400_000 / fleet.slot_ms.max(1)).max(1) as usize;
     let per_hour = (per_day / 24).max(1);
     let mut out = Vec::new();
     let mut uncontrolled_kw = Vec::new();
+    let mut weights = Vec::new();
     for (name, src) in &fleet.budgets {
         let BudgetSource::SolarBattery(sb) = src else {
             continue;
@@ -158,6 +182,10 @@ fn energy_limits(fleet: &Fleet, tree: &CircuitTree, slots: usize) -> EnergyModel
             }
         }
         uncontrolled_kw.push((c, drawn_kw));
+        let weight: Vec<f64> = free
+            .iter()
+            .map(|&f| if f > 0.0 { 0.95 } else { 1.0 })
+            .collect();
         let usable_start = sb.initial_mwh.max(0) as f64 / 1e6;
         let usable_full = sb.battery_mwh.max(0) as f64 / 1e6;
         for from in (0..slots).step_by(per_hour) {
@@ -168,7 +196,7 @@ fn energy_limits(fleet: &Fleet, tree: &CircuitTree, slots: usize) -> EnergyModel
             };
             let mut kwh = stored;
             for (to, f) in free.iter().enumerate().take(last).skip(from) {
-                kwh += f;
+                kwh += weight[to] * f;
                 // A negative figure means the uncontrolled load alone overdraws: the
                 // households go dark for that much (the slack below) whatever runs.
                 out.push(EnergyLimit {
@@ -179,10 +207,12 @@ fn energy_limits(fleet: &Fleet, tree: &CircuitTree, slots: usize) -> EnergyModel
                 });
             }
         }
+        weights.push((c, weight));
     }
     EnergyModel {
         limits: out,
         uncontrolled_kw,
+        weight: weights,
     }
 }
 
@@ -438,13 +468,17 @@ pub fn audit(
             }
         }
     }
-    for e in energy_limits(fleet, &tree, slots).limits {
-        let drawn: f64 = load[e.circuit as usize][e.from..=e.to].iter().sum::<f64>() / 1e6 * slot_h;
+    let model = energy_limits(fleet, &tree, slots);
+    for e in &model.limits {
+        let w = |s: usize| model.weight(e.circuit, s);
+        let drawn: f64 = (e.from..=e.to)
+            .map(|s| w(s) * load[e.circuit as usize][s])
+            .sum::<f64>()
+            / 1e6
+            * slot_h;
         let lost: f64 = if e.circuit == 0 {
-            lost_mw
-                .get(e.from..=e.to)
-                .unwrap_or(&[])
-                .iter()
+            (e.from..=e.to)
+                .map(|s| w(s) * lost_mw.get(s).copied().unwrap_or(0.0))
                 .sum::<f64>()
                 / 1e6
                 * slot_h
@@ -546,7 +580,10 @@ fn exact(
     }
     for e in &energy.limits {
         let total: Expression = (e.from..=e.to)
-            .map(|s| (drawn[&(e.circuit, s)] - lost[&(e.circuit, s)]) * slot_h)
+            .map(|s| {
+                (drawn[&(e.circuit, s)] - lost[&(e.circuit, s)])
+                    * (slot_h * energy.weight(e.circuit, s))
+            })
             .sum();
         model = model.with(constraint!(total <= e.kwh));
     }
@@ -590,6 +627,10 @@ fn lagrangian_bound(
     let mut eprice = vec![0.0f64; nodes * n_slots];
     // Lost load chosen per (circuit, slot), kW, for the subgradient.
     let mut lost = vec![0.0f64; nodes * n_slots];
+    // Weight of a kWh in the energy limits per (circuit, slot).
+    let weight: Vec<f64> = (0..nodes * n_slots)
+        .map(|i| model.weight((i / n_slots) as CircuitIx, i % n_slots))
+        .collect();
     // Prices in value per kW·slot (capacity) and per kWh (energy); start at zero.
     let mut lambda = vec![0.0f64; nodes * n_slots];
     let mut mu = vec![0.0f64; energy.len()];
@@ -628,8 +669,9 @@ fn lagrangian_bound(
             let mut run = 0.0;
             for s in 0..n_slots {
                 run += diff[n * (n_slots + 1) + s];
-                price[n * n_slots + s] += run * slot_h;
-                eprice[n * n_slots + s] = run * slot_h;
+                let e = run * slot_h * weight[n * n_slots + s];
+                price[n * n_slots + s] += e;
+                eprice[n * n_slots + s] = e;
             }
         }
         usage.iter_mut().for_each(|u| *u = 0.0);
@@ -705,8 +747,9 @@ fn lagrangian_bound(
         let mut cum = vec![0.0f64; nodes * (n_slots + 1)];
         for n in 0..nodes {
             for s in 0..n_slots {
-                cum[n * (n_slots + 1) + s + 1] = cum[n * (n_slots + 1) + s]
-                    + (usage[n * n_slots + s] - lost[n * n_slots + s]) * slot_h;
+                let i = n * n_slots + s;
+                cum[n * (n_slots + 1) + s + 1] =
+                    cum[n * (n_slots + 1) + s] + (usage[i] - lost[i]) * slot_h * weight[i];
             }
         }
         let energy_grad = |e: &EnergyLimit| {
@@ -908,6 +951,38 @@ mod tests {
         let ub = lagrangian_bound(&tree, &room, &energy, &jobs, &[], 1.0, 4);
         assert!(ub >= -2_000.0 - 1e-6, "{ub}");
         assert!(ub < 2_000.0, "the loss must count in the bound: {ub}");
+    }
+
+    #[test]
+    fn energy_that_went_through_the_battery_counts_its_charging_loss() {
+        // 2 kW of sun for the first two hours, an empty battery, and a 4 kWh job (2 kW for
+        // 2 h) that may only run in the last two: the battery holds 0.95 · 4 = 3.8 kWh by
+        // then, so the job cannot run. Unweighted, the limit let it (4 ≤ 4).
+        let mut f = fleet(1);
+        if let SimKind::Jobs(jobs) = &mut f.devices[0].kind {
+            jobs[0].earliest = 2;
+        }
+        f.budgets = vec![(
+            "site".into(),
+            BudgetSource::SolarBattery(SolarBattery {
+                production_mw: vec![2_000_000, 2_000_000, 0, 0],
+                history_mw: vec![],
+                battery_mwh: 20_000_000,
+                reserve_mwh: 0,
+                initial_mwh: 0,
+                inverter_mw: 4_000_000,
+                grid_mw: 0,
+            }),
+        )];
+        let c = central(&f, &[], &[], 4).unwrap();
+        assert_eq!(c.kind, CentralKind::ExactMilp);
+        assert!(c.welfare.abs() < 1e-6, "{}", c.welfare);
+        // With a little more sun it fits: 0.95 · 4.4 = 4.18 kWh.
+        if let BudgetSource::SolarBattery(sb) = &mut f.budgets[0].1 {
+            sb.production_mw = vec![2_200_000, 2_200_000, 0, 0];
+        }
+        let c = central(&f, &[], &[], 4).unwrap();
+        assert!((c.welfare - 40.0).abs() < 1e-6, "{}", c.welfare);
     }
 
     fn prepare_for_test(f: &Fleet) -> Vec<Job> {
