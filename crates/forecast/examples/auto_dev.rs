@@ -12,7 +12,7 @@
 //!
 //! `EXTRA=mstl,dm3,wm2,...` adds candidates (`dmN`/`wmN`: the median of the same slot over N
 //! days/weeks), `DROP=NAME,...` leaves some of `auto`'s out, `CAL=N` sets the error window,
-//! `CANDIDATES=1` prints each candidate's MAE against `auto`'s and its mean weight. With
+//! `CANDIDATES=1` prints each candidate's MAE (and against `auto`'s) and its mean weight. With
 //! `EXTRA=mstl`, "without both" is `auto` before issue 16's second round (`mstl` among its
 //! candidates, no extra medians, no scale); the other rules that take every candidate then
 //! include `mstl`.
@@ -461,7 +461,7 @@ fn main() {
                     w += selection_weights(&e)[c] / data.len() as f64;
                 }
                 line.push_str(&format!(
-                    " {label}:{:+.0}%/{w:.2}",
+                    " {label}:{m:.5} ({:+.1}%)/{w:.2}",
                     100.0 * (m / base - 1.0)
                 ));
             }
