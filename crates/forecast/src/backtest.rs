@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::ensemble::{ErrorWindows, combine, heaviest, selection_weights};
+use crate::ensemble::{ErrorWindows, choose_scale, combine_scaled, heaviest, selection_weights};
 use crate::error::{ForecastError, Result};
 use crate::model::{FitOptions, FittedModel, ModelSpec};
 use crate::quantiles::QuantileForecast;
@@ -233,13 +233,17 @@ pub fn backtest(
                 let errors: Vec<&ErrorWindows> =
                     runs.iter().map(|r| r.errors[i].as_slice()).collect();
                 let weights = selection_weights(&errors);
+                // The values behind the errors: those before the origin, as fed to the models.
+                let keep = options.fit.error_window();
+                let recent = &series.values[origins[i].saturating_sub(keep)..origins[i]];
+                let scale = choose_scale(&errors, &weights, recent);
                 let best = heaviest(&weights).unwrap_or(0);
                 *chosen.entry(runs[best].name.clone()).or_insert(0) += 1;
                 let points: Vec<&[f64]> = runs
                     .iter()
                     .map(|r| r.forecasts[i].point.as_slice())
                     .collect();
-                combine(&points, &errors, &weights)
+                combine_scaled(&points, &errors, &weights, scale, recent)
             })
             .collect();
         let auto = Run {
@@ -407,16 +411,26 @@ mod tests {
     }
 
     #[test]
-    fn auto_alone_leaves_out_ets_and_persistence() {
+    fn auto_alone_leaves_out_ets_persistence_and_mstl() {
         let Ok(ModelSpec::Auto(candidates)) = ModelSpec::parse("auto") else {
             panic!("auto parses into a combination");
         };
         let names: Vec<&str> = candidates.iter().map(ModelSpec::name).collect();
         assert!(
-            !names.contains(&"ets") && !names.contains(&"persistence"),
+            !names.contains(&"ets") && !names.contains(&"persistence") && !names.contains(&"mstl"),
             "{names:?}"
         );
-        assert_eq!(names.len(), ModelSpec::all_single().len() - 2, "{names:?}");
+        assert_eq!(
+            names.len(),
+            ModelSpec::all_single().len() - 3 + 2,
+            "{names:?}"
+        );
+        // Every candidate has a name of its own that parses back into it.
+        for spec in &candidates {
+            let again = ModelSpec::parse(spec.name()).unwrap();
+            assert_eq!(again.name(), spec.name());
+            assert_eq!(names.iter().filter(|n| **n == spec.name()).count(), 1);
+        }
         let auto_only: Vec<&str> = ModelSpec::auto_candidates()
             .iter()
             .map(ModelSpec::name)

@@ -1,11 +1,14 @@
 //! The one interface every forecaster shares: a [`ModelSpec`] is fitted into a
 //! [`FittedModel`], which takes new samples one slot at a time and predicts P10/P50/P90.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use crate::baseline::{Ewma, Persistence, SeasonalMedian, SeasonalNaive};
 use crate::boost::{Boosted, BoostedConfig};
-use crate::ensemble::{ErrorWindows, combine, combined_mae, heaviest, selection_weights};
+use crate::ensemble::{
+    ErrorWindows, choose_scale, combine_scaled, combined_mae, heaviest, selection_weights,
+};
 use crate::error::{ForecastError, Result};
 use crate::profile::{Profile, ProfileConfig};
 use crate::quantiles::{Calibrator, QuantileForecast};
@@ -39,6 +42,11 @@ pub struct FitOptions {
 }
 
 impl FitOptions {
+    /// Errors per step ahead each model keeps for its intervals (and `auto` for its weights).
+    pub fn error_window(&self) -> usize {
+        self.calibration.max(50)
+    }
+
     /// Defaults for `horizon` steps and a season of `season` slots.
     pub fn new(horizon: usize, season: usize) -> Self {
         Self {
@@ -112,6 +120,14 @@ impl ModelSpec {
             ModelSpec::Persistence => "persistence",
             ModelSpec::SeasonalNaive => "seasonal-naive",
             ModelSpec::Ewma => "ewma",
+            ModelSpec::SeasonalMedian {
+                seasons: 1,
+                count: 21,
+            } => "daily-median-21",
+            ModelSpec::SeasonalMedian {
+                seasons: 7,
+                count: 8,
+            } => "weekly-median-8",
             ModelSpec::SeasonalMedian { seasons: 1, .. } => "daily-median",
             ModelSpec::SeasonalMedian { seasons: 7, .. } => "weekly-median",
             ModelSpec::SeasonalMedian { .. } => "seasonal-median",
@@ -134,6 +150,14 @@ impl ModelSpec {
             "ewma" => ModelSpec::Ewma,
             "daily-median" => ModelSpec::DAILY_MEDIAN,
             "weekly-median" => ModelSpec::WEEKLY_MEDIAN,
+            "daily-median-21" => ModelSpec::SeasonalMedian {
+                seasons: 1,
+                count: 21,
+            },
+            "weekly-median-8" => ModelSpec::SeasonalMedian {
+                seasons: 7,
+                count: 8,
+            },
             "ets" => ModelSpec::Ets,
             "mstl" => ModelSpec::Mstl,
             "ridge" => ModelSpec::Ridge(RidgeConfig::default()),
@@ -147,7 +171,8 @@ impl ModelSpec {
                     name: "model".into(),
                     message: format!(
                         "unknown model `{other}` (known: persistence, seasonal-naive, ewma, \
-                         daily-median, weekly-median, ets, mstl, ridge, quantile, boosted, \
+                         daily-median, weekly-median, daily-median-21, weekly-median-8, \
+                         ets, mstl, ridge, quantile, boosted, \
                          profile, lstm, auto)"
                     ),
                 });
@@ -175,17 +200,43 @@ impl ModelSpec {
     }
 
     /// The candidates `auto` combines when none are named: [`ModelSpec::all_single`] without
-    /// `ets` and `persistence`. Both rarely carry weight (mean weight 0.039 and 0.007 over the
+    /// `ets`, `persistence` and `mstl`, with two more medians. `ets` and `persistence` rarely carry weight (mean weight 0.039 and 0.007 over the
     /// day-ahead origins before the peer benchmark's origins, 13 houses), and leaving them out
     /// did not make the combination worse there (geometric mean of the MAE ratio 0.990, worst
     /// house +0.3 %; `cargo run -p powerslot-forecast --example auto_combination -- dev ...`),
     /// while `ets` is the dearest candidate to update (about 0.35 ms of auto's hourly 1 ms).
+    ///
+    /// Two more medians of the same slot join them, over the last 21 days and 8 weeks:
+    /// steadier than 7 days and 4 weeks, they cost a few microseconds each and made the
+    /// combination better on the same day-ahead past origins (geometric mean of the MAE ratio
+    /// 0.995, worst house +1.7 %; `cargo run -p powerslot-forecast --example auto_dev -- dev
+    /// ...`). A median of the last 3 days added 0.2 % more there but is the candidate that
+    /// swings hardest after a change of level, so it was left out.
+    ///
+    /// `mstl` is left out too: without it the combination did as well on those origins
+    /// (geometric mean 1.000, worst house +0.6 %), and at ~0.19 ms it is the second dearest
+    /// candidate, which the two medians and the scale would otherwise push `auto` past 1 ms
+    /// per hourly update for.
     pub fn auto_candidates() -> Vec<ModelSpec> {
-        Self::all_single()
+        let mut out: Vec<ModelSpec> = Self::all_single()
             .into_iter()
-            .filter(|s| !matches!(s, ModelSpec::Ets | ModelSpec::Persistence))
-            .collect()
+            .filter(|s| !matches!(s, ModelSpec::Ets | ModelSpec::Persistence | ModelSpec::Mstl))
+            .collect();
+        out.extend(Self::EXTRA_MEDIANS);
+        out
     }
+
+    /// The medians only `auto` uses by default (see [`ModelSpec::auto_candidates`]).
+    pub const EXTRA_MEDIANS: [ModelSpec; 2] = [
+        ModelSpec::SeasonalMedian {
+            seasons: 1,
+            count: 21,
+        },
+        ModelSpec::SeasonalMedian {
+            seasons: 7,
+            count: 8,
+        },
+    ];
 
     /// Fewest points this model needs to fit with `options` (before calibration).
     fn min_points(&self, options: &FitOptions) -> usize {
@@ -249,6 +300,14 @@ enum Kind {
         candidates: Vec<FittedModel>,
         /// The combination weights, chosen again every [`REWEIGHT_EVERY`] updates.
         weights: Vec<f64>,
+        /// The factor on the weighted mean ([`crate::ensemble::choose_scale`]), chosen with
+        /// the weights.
+        scale: f64,
+        /// The latest values taken, as many as an error window holds (the actuals behind the
+        /// candidates' errors, which the scale is chosen on).
+        recent: VecDeque<f64>,
+        /// How many values `recent` keeps.
+        keep: usize,
         since_reweight: usize,
     },
 }
@@ -286,12 +345,26 @@ impl FittedModel {
                 .iter()
                 .map(|c| FittedModel::fit(c, history, options))
                 .collect::<Result<Vec<_>>>()?;
-            let weights = weights_of(&fitted);
+            let keep = options.error_window();
+            let finite: Vec<f64> = history
+                .values
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite())
+                .collect();
+            let recent: VecDeque<f64> = finite[finite.len().saturating_sub(keep)..]
+                .iter()
+                .copied()
+                .collect();
+            let (weights, scale) = weights_of(&fitted, &recent);
             return Ok(FittedModel {
                 name: "auto".into(),
                 kind: Kind::Auto {
                     candidates: fitted,
                     weights,
+                    scale,
+                    recent,
+                    keep,
                     since_reweight: 0,
                 },
                 horizon: options.horizon,
@@ -320,7 +393,7 @@ impl FittedModel {
             name: spec.name().to_string(),
             kind: Kind::Single {
                 model,
-                calibrator: Calibrator::new(options.horizon, options.calibration.max(50)),
+                calibrator: Calibrator::new(options.horizon, options.error_window()),
                 last: Vec::new(),
             },
             horizon: options.horizon,
@@ -376,15 +449,22 @@ impl FittedModel {
             Kind::Auto {
                 candidates,
                 weights,
+                scale,
+                recent,
+                keep,
                 since_reweight,
             } => {
                 candidates
                     .iter_mut()
                     .for_each(|c| c.update(value, features));
+                if recent.len() >= *keep {
+                    recent.pop_front();
+                }
+                recent.push_back(value);
                 *since_reweight += 1;
                 if *since_reweight >= REWEIGHT_EVERY {
                     *since_reweight = 0;
-                    *weights = weights_of(candidates);
+                    (*weights, *scale) = weights_of(candidates, recent);
                 }
             }
         }
@@ -397,6 +477,8 @@ impl FittedModel {
             Kind::Auto {
                 candidates,
                 weights,
+                scale,
+                recent,
                 ..
             } => {
                 let points: Vec<Vec<f64>> = candidates
@@ -411,7 +493,8 @@ impl FittedModel {
                     })
                     .collect();
                 let points: Vec<&[f64]> = points.iter().map(Vec::as_slice).collect();
-                combine(&points, &errors_of(candidates), weights)
+                let recent = recent.iter().copied().collect::<Vec<_>>();
+                combine_scaled(&points, &errors_of(candidates), weights, *scale, &recent)
             }
         }
     }
@@ -482,7 +565,11 @@ fn errors_of(candidates: &[FittedModel]) -> Vec<&ErrorWindows> {
     candidates.iter().map(FittedModel::recent_errors).collect()
 }
 
-/// `auto`'s weights for its candidates now.
-fn weights_of(candidates: &[FittedModel]) -> Vec<f64> {
-    selection_weights(&errors_of(candidates))
+/// `auto`'s weights for its candidates now, and the factor on their weighted mean.
+fn weights_of(candidates: &[FittedModel], recent: &VecDeque<f64>) -> (Vec<f64>, f64) {
+    let errors = errors_of(candidates);
+    let weights = selection_weights(&errors);
+    let recent: Vec<f64> = recent.iter().copied().collect();
+    let scale = choose_scale(&errors, &weights, &recent);
+    (weights, scale)
 }
