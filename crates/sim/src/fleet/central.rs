@@ -120,6 +120,9 @@ struct EnergyLimit {
 struct EnergyModel {
     limits: Vec<EnergyLimit>,
     uncontrolled_kw: Vec<(CircuitIx, Vec<f64>)>,
+    /// Per circuit with a battery and slot: what the households lose whatever runs, kW — their
+    /// load above what the sun, the grid and the inverter's rating can give at once.
+    least_lost_kw: Vec<(CircuitIx, Vec<f64>)>,
     /// Per circuit with a battery and slot: the weight of a kWh drawn there in its limits,
     /// 0.95 where production exceeds the households' load (see [`energy_limits`]), else 1.
     weight: Vec<(CircuitIx, Vec<f64>)>,
@@ -135,11 +138,16 @@ impl EnergyModel {
             .unwrap_or(1.0)
     }
 
-    fn uncontrolled(&self, c: CircuitIx) -> Option<&[f64]> {
-        self.uncontrolled_kw
-            .iter()
-            .find(|(x, _)| *x == c)
-            .map(|(_, v)| v.as_slice())
+    /// The households' lost load under `c` in slot `s` lies in this range, kW.
+    fn lost_range(&self, c: CircuitIx, s: usize) -> (f64, f64) {
+        let at = |v: &[(CircuitIx, Vec<f64>)]| {
+            v.iter()
+                .find(|(x, _)| *x == c)
+                .and_then(|(_, v)| v.get(s).copied())
+                .unwrap_or(0.0)
+        };
+        let most = at(&self.uncontrolled_kw);
+        (at(&self.least_lost_kw).min(most), most)
     }
 }
 
@@ -159,6 +167,7 @@ fn energy_limits(fleet: &Fleet, tree: &CircuitTree, slots: usize) -> EnergyModel
     let per_hour = (per_day / 24).max(1);
     let mut out = Vec::new();
     let mut uncontrolled_kw = Vec::new();
+    let mut least_lost_kw = Vec::new();
     let mut weights = Vec::new();
     for (name, src) in &fleet.budgets {
         let BudgetSource::SolarBattery(sb) = src else {
@@ -181,6 +190,18 @@ fn energy_limits(fleet: &Fleet, tree: &CircuitTree, slots: usize) -> EnergyModel
                 *u += p as f64 / 1e6;
             }
         }
+        // The battery gives at most the inverter's rating: load beyond it, the sun and the
+        // grid goes dark in every run.
+        let least: Vec<f64> = drawn_kw
+            .iter()
+            .enumerate()
+            .map(|(s, &u)| {
+                let supply =
+                    sb.production_mw.get(s).copied().unwrap_or(0) + sb.grid_mw + sb.inverter_mw;
+                (u - supply as f64 / 1e6).max(0.0)
+            })
+            .collect();
+        least_lost_kw.push((c, least));
         uncontrolled_kw.push((c, drawn_kw));
         let weight: Vec<f64> = free
             .iter()
@@ -212,6 +233,7 @@ fn energy_limits(fleet: &Fleet, tree: &CircuitTree, slots: usize) -> EnergyModel
     EnergyModel {
         limits: out,
         uncontrolled_kw,
+        least_lost_kw,
         weight: weights,
     }
 }
@@ -561,12 +583,8 @@ fn exact(
     let voll = welfare::value_of_lost_load();
     let mut lost: HashMap<(CircuitIx, usize), good_lp::Variable> = HashMap::new();
     for &(c, s, _) in &ties {
-        let most = energy
-            .uncontrolled(c)
-            .and_then(|v| v.get(s))
-            .copied()
-            .unwrap_or(0.0);
-        let u = vars.add(variable().min(0.0).max(most));
+        let (least, most) = energy.lost_range(c, s);
+        let u = vars.add(variable().min(least).max(most));
         objective -= voll * slot_h * u;
         lost.insert((c, s), u);
     }
@@ -682,15 +700,16 @@ fn lagrangian_bound(
             }
         }
         dual += energy.iter().zip(&mu).map(|(e, m)| m * e.kwh).sum::<f64>();
-        // Lost load pays where the energy is dearer than the value of lost load.
+        // Lost load: all of it where the energy is dearer than the value of lost load, else
+        // only what no run can avoid.
         lost.iter_mut().for_each(|u| *u = 0.0);
         for (c, kw) in &model.uncontrolled_kw {
-            for (s, &most) in kw.iter().enumerate().take(n_slots) {
+            for s in 0..kw.len().min(n_slots) {
+                let (least, most) = model.lost_range(*c, s);
                 let margin = eprice[idx(*c, s as Slot)] - voll_per_kw_slot;
-                if margin > 0.0 && most > 0.0 {
-                    dual += margin * most;
-                    lost[idx(*c, s as Slot)] = most;
-                }
+                let u = if margin > 0.0 { most } else { least };
+                dual += margin * u;
+                lost[idx(*c, s as Slot)] = u;
             }
         }
         for job in jobs {
@@ -951,6 +970,36 @@ mod tests {
         let ub = lagrangian_bound(&tree, &room, &energy, &jobs, &[], 1.0, 4);
         assert!(ub >= -2_000.0 - 1e-6, "{ub}");
         assert!(ub < 2_000.0, "the loss must count in the bound: {ub}");
+    }
+
+    #[test]
+    fn load_beyond_the_inverter_is_lost_whatever_runs() {
+        // Households draw 3 kW for 4 hours behind a 2 kW inverter, with plenty stored and
+        // no sun: 1 kW of their load goes dark every hour in any run (4 kWh at 1,000).
+        let mut f = fleet(1);
+        f.devices[0].kind = SimKind::Base {
+            actual_mw: vec![3_000_000; 4],
+            history_mw: vec![],
+        };
+        f.budgets = vec![(
+            "site".into(),
+            BudgetSource::SolarBattery(SolarBattery {
+                production_mw: vec![0; 4],
+                history_mw: vec![],
+                battery_mwh: 20_000_000,
+                reserve_mwh: 0,
+                initial_mwh: 20_000_000,
+                inverter_mw: 2_000_000,
+                grid_mw: 0,
+            }),
+        )];
+        let c = central(&f, &[], &[], 4).unwrap();
+        assert_eq!(c.kind, CentralKind::ExactMilp);
+        assert!((c.welfare + 4_000.0).abs() < 1e-6, "{}", c.welfare);
+        let tree = CircuitTree::new(f.circuits.clone()).unwrap();
+        let energy = energy_limits(&f, &tree, 4);
+        let ub = lagrangian_bound(&tree, &[vec![0; 4]], &energy, &[], &[], 1.0, 4);
+        assert!((ub + 4_000.0).abs() < 1e-6, "{ub}");
     }
 
     #[test]
