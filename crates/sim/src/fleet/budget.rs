@@ -66,6 +66,8 @@ pub struct Publisher {
     uncontrolled_profile: Option<Vec<f64>>,
     /// Slots of the day seen so far while no profile exists (runs without history).
     uncontrolled_seen: Vec<Option<f64>>,
+    /// Per slot of the run: the production forecast for it when it began, mW (NaN before).
+    promised: Vec<f64>,
 }
 
 impl Publisher {
@@ -120,6 +122,7 @@ impl Publisher {
             solar,
             uncontrolled_profile: None,
             uncontrolled_seen: vec![None; slots_per_day],
+            promised: Vec::new(),
         }
     }
 
@@ -240,12 +243,49 @@ impl Publisher {
             .collect()
     }
 
+    /// How far today's sun kept the forecast's promise: real ÷ forecast production over the
+    /// last four hours' daylight slots (each forecast as the slot began), at most 1 and at
+    /// least 0.3; 1 with less than an hour of daylight seen. The rest of today's production
+    /// is counted at that share (see [`Self::publish`]). The forecaster follows a cloud from
+    /// the slot after it came, but a cloud that came is likely to stay for the afternoon, and
+    /// the energy the battery bridges for a broken promise is taken from the households'
+    /// night: on 200 simulated homes an afternoon cloud (188 kW of production, then 30, 9,
+    /// 5) had controllable loads draw about 12 kWh from it under capacity published in the
+    /// sun.
+    pub fn kept_promise(&self, now: Slot) -> f64 {
+        let spd = self.slots_per_day;
+        let peak = self.ewma.iter().copied().fold(0.0, f64::max);
+        let from = (now as usize).saturating_sub(spd / 6);
+        let (mut real, mut promised, mut n) = (0.0, 0.0, 0);
+        for s in from..now as usize {
+            let (Some(&p), Some(&r)) = (self.promised.get(s), self.seen.get(s)) else {
+                continue;
+            };
+            if p.is_finite() && p > 0.1 * peak {
+                promised += p;
+                real += r as f64;
+                n += 1;
+            }
+        }
+        if n < (spd / 24).max(1) || promised <= 0.0 {
+            return 1.0;
+        }
+        (real / promised).clamp(0.3, 1.0)
+    }
+
     /// The capacity to publish for `now..now + horizon`, keeping the firm window.
     /// `uncontrolled` is the load nobody controls under this circuit from `now` on, mW per
     /// slot (missing slots count as 0): what the coordinator expects it to draw (the energy
     /// the battery keeps) and what it reserves for it (the power each slot must hold).
     pub fn publish(&mut self, now: Slot, uncontrolled: &UncontrolledLoad) -> Vec<i64> {
         let n = self.horizon;
+        if matches!(self.source, BudgetSource::SolarBattery(_)) {
+            let first = self.forecast_production(now, 1).first().copied();
+            if self.promised.len() <= now as usize {
+                self.promised.resize(now as usize + 1, f64::NAN);
+            }
+            self.promised[now as usize] = first.unwrap_or(0.0);
+        }
         let mut out: Vec<i64> = match &self.source {
             BudgetSource::SolarBattery(sb) => self.solar_capacity(sb, now, n, uncontrolled),
             _ => (0..n).map(|k| self.base_at(now + k)).collect(),
@@ -273,7 +313,16 @@ impl Publisher {
         n: u32,
         uncontrolled: &UncontrolledLoad,
     ) -> Vec<i64> {
-        let pv = self.forecast_production(now, n);
+        let mut pv = self.forecast_production(now, n);
+        // The rest of today's sun, counted at the share the day has kept so far.
+        let kept = self.kept_promise(now);
+        let peak = self.ewma.iter().copied().fold(0.0, f64::max);
+        for p in pv.iter_mut() {
+            if *p <= 0.01 * peak {
+                break;
+            }
+            *p *= kept;
+        }
         let slot_h = 24.0 / self.slots_per_day as f64;
         let limit = (sb.inverter_mw + sb.grid_mw) as f64;
         let spd = self.slots_per_day;
@@ -614,6 +663,31 @@ mod tests {
         let mut p = hourly(sb).with_uncontrolled_history(&history[..20]);
         let c = p.publish(18, &flat(500_000));
         assert!((c[0] - 769_230).abs() < 1_000, "{}", c[0]);
+    }
+
+    #[test]
+    fn a_cloud_that_came_is_counted_for_the_rest_of_the_day() {
+        // A cloud from 10:00, at 40 % of the sun: the forecaster follows it from the next slot
+        // on, but the promise broken when it came still counts for four hours, and less is
+        // offered for the afternoon than on a day that kept its promise.
+        let sb = solar(2);
+        let (mut clouded, mut sunny) = (hourly(sb.clone()), hourly(sb.clone()));
+        for h in 0..12 {
+            for (p, share) in [(&mut clouded, 0.4), (&mut sunny, 1.0)] {
+                p.publish(h, &flat(0));
+                let share = if h >= 10 { share } else { 1.0 };
+                let real = (sb.production_mw[h as usize] as f64 * share) as i64;
+                p.observe(h, real, 12_000_000, 0);
+            }
+        }
+        assert_eq!(sunny.kept_promise(12), 1.0);
+        let kept = clouded.kept_promise(12);
+        assert!(kept < 0.9, "{kept}");
+        // Tomorrow's sun is not discounted: only today's, until production stops.
+        let (c, s) = (clouded.publish(12, &flat(0)), sunny.publish(12, &flat(0)));
+        let afternoon = |v: &[i64]| v[..6].iter().sum::<i64>();
+        assert!(afternoon(&c) < afternoon(&s), "{c:?} against {s:?}");
+        assert_eq!(c[19..], s[19..], "tomorrow morning (from 07:00)");
     }
 
     #[test]
