@@ -8,15 +8,14 @@
 //! updated online, as in `powerslot forecast backtest`; each strategy then combines the same
 //! forecasts using only the errors already resolved at each origin.
 
+mod common;
+
 use std::collections::VecDeque;
 
-use powerslot_forecast::backtest::{BacktestOptions, origin_slots};
+use common::{Windows, mae, series_and_origins, walk};
 use powerslot_forecast::ensemble::{combine, selection_weights};
-use powerslot_forecast::model::{FitOptions, FittedModel, ModelSpec};
-use powerslot_forecast::series::{ReadOptions, read_csv};
+use powerslot_forecast::model::{FitOptions, ModelSpec};
 use rayon::prelude::*;
-
-type Windows = Vec<VecDeque<f64>>;
 /// One candidate's name and, per origin, its point forecast and its error windows.
 type Run = (String, Vec<(Vec<f64>, Windows)>);
 
@@ -24,14 +23,6 @@ struct Origin {
     actual: Vec<f64>,
     points: Vec<Vec<f64>>,
     errors: Vec<Windows>,
-}
-
-fn mae(p50: &[f64], actual: &[f64]) -> f64 {
-    p50.iter()
-        .zip(actual)
-        .map(|(p, a)| (p - a).abs())
-        .sum::<f64>()
-        / actual.len() as f64
 }
 
 /// Weights by group of steps: each group chooses on its own steps' errors.
@@ -137,40 +128,13 @@ fn main() {
     let mut ratios = vec![Vec::new(); strategies.len()];
     let mut weight_share = std::collections::BTreeMap::<String, (f64, usize)>::new();
     for file in &args[1..] {
-        let series = read_csv(
-            std::path::Path::new(file),
-            &ReadOptions::new("timestamp", "value"),
-        )
-        .expect("series");
-        let mut opts = BacktestOptions::new(FitOptions::new(horizon, 24));
-        opts.origins = 8;
-        let (test, _) = origin_slots(series.len(), horizon, &opts).expect("origins");
-        let (series, origins) = if dev {
-            let past = series.slice(0, test[0]);
-            let n = past.len();
-            let span = n * 2 / 5;
-            let count = (span - horizon) / 25 + 1;
-            let first = n - horizon - (count - 1) * 25;
-            (past, (0..count).map(|i| first + i * 25).collect::<Vec<_>>())
-        } else {
-            (series, test)
-        };
-        let train = series.slice(0, origins[0]);
+        let (series, origins) = series_and_origins(file, horizon, dev);
         let fit = FitOptions::new(horizon, 24);
         let specs = ModelSpec::all_single();
         let runs: Vec<Run> = specs
             .par_iter()
             .filter_map(|spec| {
-                let mut m = FittedModel::fit(spec, &train, &fit).ok()?;
-                let mut pos = origins[0];
-                let mut out = Vec::new();
-                for &o in &origins {
-                    for i in pos..o {
-                        m.update(series.values[i], &[]);
-                    }
-                    pos = o;
-                    out.push((m.predict(horizon).point, m.recent_errors().to_vec()));
-                }
+                let out = walk(spec, &series, &origins, &fit, horizon)?;
                 Some((spec.name().to_string(), out))
             })
             .collect();

@@ -17,16 +17,15 @@
 //! candidates, no extra medians, no scale); the other rules that take every candidate then
 //! include `mstl`.
 
+mod common;
+
 use std::collections::VecDeque;
 use std::io::Write;
 
-use powerslot_forecast::backtest::{BacktestOptions, origin_slots};
+use common::{Windows, mae, series_and_origins, walk};
 use powerslot_forecast::ensemble::{choose_scale, combine, combine_scaled, selection_weights};
-use powerslot_forecast::model::{FitOptions, FittedModel, ModelSpec};
-use powerslot_forecast::series::{ReadOptions, read_csv};
+use powerslot_forecast::model::{FitOptions, ModelSpec};
 use rayon::prelude::*;
-
-type Windows = Vec<VecDeque<f64>>;
 
 struct Origin {
     slot: usize,
@@ -35,14 +34,6 @@ struct Origin {
     actual: Vec<f64>,
     points: Vec<Vec<f64>>,
     errors: Vec<Windows>,
-}
-
-fn mae(p50: &[f64], actual: &[f64]) -> f64 {
-    p50.iter()
-        .zip(actual)
-        .map(|(p, a)| (p - a).abs())
-        .sum::<f64>()
-        / actual.len() as f64
 }
 
 fn refs(o: &Origin) -> (Vec<&[f64]>, Vec<&[VecDeque<f64>]>) {
@@ -291,28 +282,10 @@ fn candidates() -> Vec<(String, ModelSpec)> {
 
 fn run(file: &str, dev: bool, cache: &std::path::Path) -> (Vec<Origin>, Vec<f64>) {
     let horizon = 24;
-    let series = read_csv(
-        std::path::Path::new(file),
-        &ReadOptions::new("timestamp", "value"),
-    )
-    .expect("series");
-    let mut opts = BacktestOptions::new(FitOptions::new(horizon, 24));
-    opts.origins = 8;
-    let (test, _) = origin_slots(series.len(), horizon, &opts).expect("origins");
-    let (series, origins) = if dev {
-        let past = series.slice(0, test[0]);
-        let n = past.len();
-        let span = n * 2 / 5;
-        let count = (span - horizon) / 25 + 1;
-        let first = n - horizon - (count - 1) * 25;
-        (past, (0..count).map(|i| first + i * 25).collect::<Vec<_>>())
-    } else {
-        (series, test)
-    };
+    let (series, origins) = series_and_origins(file, horizon, dev);
     let stem = file.rsplit('/').next().unwrap_or(file);
     let mut fit = FitOptions::new(horizon, 24);
     fit.calibration = calibration();
-    let train = series.slice(0, origins[0]);
     let texts: Vec<String> = candidates()
         .par_iter()
         .map(|(label, spec)| {
@@ -325,22 +298,18 @@ fn run(file: &str, dev: bool, cache: &std::path::Path) -> (Vec<Origin>, Vec<f64>
                 return t;
             }
             let mut out = String::new();
-            if let Ok(mut m) = FittedModel::fit(spec, &train, &fit) {
-                let mut pos = origins[0];
-                for (n, &o) in origins.iter().enumerate() {
-                    for i in pos..o {
-                        m.update(series.values[i], &[]);
-                    }
-                    pos = o;
-                    let p = m.predict(horizon).point;
-                    out.push_str(&format!("{label} {n} P"));
-                    p.iter().for_each(|v| out.push_str(&format!(" {v}")));
-                    for w in m.recent_errors() {
-                        out.push_str(&format!(" W {}", w.len()));
-                        w.iter().for_each(|v| out.push_str(&format!(" {v}")));
-                    }
-                    out.push('\n');
+            for (n, (p, windows)) in walk(spec, &series, &origins, &fit, horizon)
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+            {
+                out.push_str(&format!("{label} {n} P"));
+                p.iter().for_each(|v| out.push_str(&format!(" {v}")));
+                for w in windows {
+                    out.push_str(&format!(" W {}", w.len()));
+                    w.iter().for_each(|v| out.push_str(&format!(" {v}")));
                 }
+                out.push('\n');
             }
             std::fs::File::create(&path)
                 .and_then(|mut f| f.write_all(out.as_bytes()))

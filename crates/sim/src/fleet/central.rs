@@ -876,6 +876,29 @@ mod tests {
         }
     }
 
+    /// Puts `f`'s site behind a 20 kWh battery holding `initial_mwh`, fed by `production_mw`
+    /// per slot, behind an inverter of `inverter_mw`, keeping `reserve_mwh`, with no grid.
+    fn behind_a_battery(
+        f: &mut Fleet,
+        production_mw: Vec<i64>,
+        initial_mwh: i64,
+        inverter_mw: i64,
+        reserve_mwh: i64,
+    ) {
+        f.budgets = vec![(
+            "site".into(),
+            BudgetSource::SolarBattery(SolarBattery {
+                production_mw,
+                history_mw: vec![],
+                battery_mwh: 20_000_000,
+                reserve_mwh,
+                initial_mwh,
+                inverter_mw,
+                grid_mw: 0,
+            }),
+        )];
+    }
+
     #[test]
     fn the_milp_and_the_bound_agree_on_a_case_worked_by_hand() {
         // 4 kW for 4 hours; jobs of 2 kW × 2 h, window 4 h, latency 2. Four fit (two at a
@@ -899,18 +922,7 @@ mod tests {
         // The same 4 kW for 4 hours, but behind a battery holding 8 kWh and no sun: two jobs
         // of 4 kWh, not four. Both started at 0 is best: 2 · 40 = 80.
         let mut f = fleet(5);
-        f.budgets = vec![(
-            "site".into(),
-            BudgetSource::SolarBattery(SolarBattery {
-                production_mw: vec![0; 4],
-                history_mw: vec![],
-                battery_mwh: 20_000_000,
-                reserve_mwh: 2_000_000,
-                initial_mwh: 8_000_000,
-                inverter_mw: 4_000_000,
-                grid_mw: 0,
-            }),
-        )];
+        behind_a_battery(&mut f, vec![0; 4], 8_000_000, 4_000_000, 2_000_000);
         let c = central(&f, &[], &[], 4).unwrap();
         assert_eq!(c.kind, CentralKind::ExactMilp);
         assert!((c.welfare - 80.0).abs() < 1e-6, "{}", c.welfare);
@@ -958,18 +970,7 @@ mod tests {
             source: "test".into(),
         });
         f.circuits[0].rating_mw = 10_000_000;
-        f.budgets = vec![(
-            "site".into(),
-            BudgetSource::SolarBattery(SolarBattery {
-                production_mw: vec![0; 4],
-                history_mw: vec![],
-                battery_mwh: 20_000_000,
-                reserve_mwh: 0,
-                initial_mwh: 8_000_000,
-                inverter_mw: 10_000_000,
-                grid_mw: 0,
-            }),
-        )];
+        behind_a_battery(&mut f, vec![0; 4], 8_000_000, 10_000_000, 0);
         let room = vec![vec![10_000_000; 4]];
         let c = central(&f, &room, &[], 4).unwrap();
         assert_eq!(c.kind, CentralKind::ExactMilp);
@@ -1001,18 +1002,7 @@ mod tests {
             actual_mw: vec![3_000_000; 4],
             history_mw: vec![],
         };
-        f.budgets = vec![(
-            "site".into(),
-            BudgetSource::SolarBattery(SolarBattery {
-                production_mw: vec![0; 4],
-                history_mw: vec![],
-                battery_mwh: 20_000_000,
-                reserve_mwh: 0,
-                initial_mwh: 20_000_000,
-                inverter_mw: 2_000_000,
-                grid_mw: 0,
-            }),
-        )];
+        behind_a_battery(&mut f, vec![0; 4], 20_000_000, 2_000_000, 0);
         let c = central(&f, &[], &[], 4).unwrap();
         assert_eq!(c.kind, CentralKind::ExactMilp);
         assert!((c.welfare + 4_000.0).abs() < 1e-6, "{}", c.welfare);
@@ -1031,25 +1021,12 @@ mod tests {
         if let SimKind::Jobs(jobs) = &mut f.devices[0].kind {
             jobs[0].earliest = 2;
         }
-        f.budgets = vec![(
-            "site".into(),
-            BudgetSource::SolarBattery(SolarBattery {
-                production_mw: vec![2_000_000, 2_000_000, 0, 0],
-                history_mw: vec![],
-                battery_mwh: 20_000_000,
-                reserve_mwh: 0,
-                initial_mwh: 0,
-                inverter_mw: 4_000_000,
-                grid_mw: 0,
-            }),
-        )];
+        behind_a_battery(&mut f, vec![2_000_000, 2_000_000, 0, 0], 0, 4_000_000, 0);
         let c = central(&f, &[], &[], 4).unwrap();
         assert_eq!(c.kind, CentralKind::ExactMilp);
         assert!(c.welfare.abs() < 1e-6, "{}", c.welfare);
         // With a little more sun it fits: 0.95 · 4.4 = 4.18 kWh.
-        if let BudgetSource::SolarBattery(sb) = &mut f.budgets[0].1 {
-            sb.production_mw = vec![2_200_000, 2_200_000, 0, 0];
-        }
+        behind_a_battery(&mut f, vec![2_200_000, 2_200_000, 0, 0], 0, 4_000_000, 0);
         let c = central(&f, &[], &[], 4).unwrap();
         assert!((c.welfare - 40.0).abs() < 1e-6, "{}", c.welfare);
     }

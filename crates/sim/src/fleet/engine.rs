@@ -849,11 +849,7 @@ impl<'a> Sim<'a> {
         loop {
             match self.agents[d].poll_output() {
                 Output::Timeout(at) => {
-                    let at = at.0.max(self.now + 1);
-                    if self.agent_armed[d] != at {
-                        self.agent_armed[d] = at;
-                        self.push(at, Ev::AgentTimer(d as u32));
-                    }
+                    self.arm_agent(d, at);
                     return;
                 }
                 Output::Send { msg, .. } if self.mech != Mechanism::Uncoordinated => {
@@ -864,6 +860,15 @@ impl<'a> Sim<'a> {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// Sets device `d`'s timer to `at` (no earlier than the next millisecond).
+    fn arm_agent(&mut self, d: usize, at: Instant) {
+        let at = at.0.max(self.now + 1);
+        if self.agent_armed[d] != at {
+            self.agent_armed[d] = at;
+            self.push(at, Ev::AgentTimer(d as u32));
         }
     }
 
@@ -880,11 +885,7 @@ impl<'a> Sim<'a> {
                     self.drain_coord(o)?;
                 }
                 Output::Timeout(at) => {
-                    let at = at.0.max(self.now + 1);
-                    if self.agent_armed[d] != at {
-                        self.agent_armed[d] = at;
-                        self.push(at, Ev::AgentTimer(d as u32));
-                    }
+                    self.arm_agent(d, at);
                     return Ok(());
                 }
                 _ => {}
