@@ -1330,14 +1330,15 @@ impl Coordinator {
         // window (inside it, the old reservation stands and the timeslot manager absorbs
         // the difference).
         if !t.forecast.is_empty() {
-            let key = self
+            // A device asks for its load one window after another, the next before the
+            // last ends: the forecast re-books each window over its own slots.
+            let keys: Vec<(usize, RequestId)> = self
                 .reqs
-                .iter()
-                .find(|((dd, _), r)| {
-                    *dd == d && matches!(r.req.demand, Demand::PowerForecast { .. })
-                })
-                .map(|(k, _)| *k);
-            if let Some(key) = key {
+                .range((d, RequestId::MIN)..=(d, RequestId::MAX))
+                .filter(|(_, r)| matches!(r.req.demand, Demand::PowerForecast { .. }))
+                .map(|(k, _)| *k)
+                .collect();
+            for key in keys {
                 self.reforecast(key, t.slot.saturating_add(1), &t.forecast);
             }
         }
@@ -2482,7 +2483,21 @@ impl Coordinator {
         if matches!(r.req.demand, Demand::PowerForecast { .. })
             && matches!(r.state, State::Awarded(_))
         {
-            let from = self.slot.saturating_add(self.cfg.firm_slots);
+            // Unless the device's next forecast window already covers what follows: then
+            // the standing reservation waits for that one's end.
+            let next = self
+                .reqs
+                .values()
+                .filter(|o| o.dev == d && matches!(o.req.demand, Demand::PowerForecast { .. }))
+                .filter_map(|o| match &o.state {
+                    State::Awarded(a) => Some(a.booked.end()),
+                    _ => None,
+                })
+                .max();
+            let from = self
+                .slot
+                .saturating_add(self.cfg.firm_slots)
+                .max(next.unwrap_or(0));
             self.start_standing(d, from);
             // The standing reservation is booked whatever was granted there meanwhile: what
             // it overbooks beyond the firm window is taken back from grants now, while their
@@ -2555,11 +2570,14 @@ impl Coordinator {
         if new.power_mw.is_empty() {
             new.start = first.max(firm);
         }
-        // Never beyond the horizon: the book cannot hold it there.
+        // Never beyond the horizon (the book cannot hold it there), nor beyond the window
+        // the device asked for: the next window is its own request, and a forecast that
+        // reached it before that request would book the same load twice.
         let end = first
             .saturating_add(forecast.len() as u32)
             .max(new.end())
-            .min(self.book.end());
+            .min(self.book.end())
+            .min(r.req.deadline.max(new.end()));
         new.power_mw
             .resize(end.saturating_sub(new.start) as usize, 0);
         let cap = self.rating_cap(r.dev);

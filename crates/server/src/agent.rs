@@ -108,8 +108,8 @@ pub struct AgentOptions {
 }
 
 impl AgentOptions {
-    /// Defaults: no meter, no jobs, a 10 kW port, EWMA forecasts four slots ahead, a day per
-    /// forecast request.
+    /// Defaults: no meter, no jobs, a 10 kW port, EWMA forecasts four slots ahead, a day less
+    /// four slots per forecast request.
     pub fn new(site: &str, broker: BrokerAddr, id: DeviceId, key: Key, slot_ms: u64) -> Self {
         let per_day = (86_400_000 / slot_ms.max(1)).clamp(1, 4096) as u32;
         Self {
@@ -127,7 +127,7 @@ impl AgentOptions {
             model: ModelSpec::Ewma,
             horizon: 4,
             season: per_day as usize,
-            forecast_window: per_day,
+            forecast_window: per_day.saturating_sub(4).max(1),
             state_dir: None,
             encoding: Encoding::Json,
         }
@@ -386,8 +386,11 @@ pub async fn run(
             if has_meter {
                 forecaster.observe(measured_w);
                 let next = current + 1;
-                // Ask for the next window of uncontrollable load before the current one ends.
-                if forecast_until.is_none_or(|end| end <= next + 1) {
+                // Ask for the next window of uncontrollable load two slots before the current
+                // one ends: the answer is there in time, and the window (a day less four
+                // slots by default) still fits in the coordinator's day ahead, so it is
+                // booked whole.
+                if forecast_until.is_none_or(|end| end <= next + 2) {
                     let from = forecast_until.unwrap_or(next).max(next);
                     let window = opts.forecast_window.max(1);
                     let fc = forecaster.forecast((from - next + window) as usize);

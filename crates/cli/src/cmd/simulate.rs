@@ -541,5 +541,27 @@ fn figures(fleet: &Fleet, results: &[MechResult], out: &std::path::Path) -> Resu
             files.push(p.display().to_string());
         }
     }
+    // On a solar-and-battery site: the battery's charge under every mechanism in one chart,
+    // where a blackout shows as a line at zero.
+    if results.iter().any(|r| !r.series.battery_wh.is_empty()) {
+        let mut chart = Chart::new(
+            format!("{} — the battery under each mechanism", fleet.name),
+            "hours from the start of the first day",
+            "stored at the end of the slot (kWh)",
+        );
+        for (i, r) in results.iter().enumerate() {
+            let pts = r
+                .series
+                .battery_wh
+                .iter()
+                .enumerate()
+                .map(|(s, &wh)| (hours(s + 1), wh / 1000.0))
+                .collect();
+            chart = chart.with(Series::new(r.name.clone(), pts, Style::Line).color(i));
+        }
+        for p in chart.save(out, "battery")? {
+            files.push(p.display().to_string());
+        }
+    }
     Ok(files)
 }

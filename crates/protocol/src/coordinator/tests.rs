@@ -999,3 +999,72 @@ fn a_lower_class_does_not_start_on_what_a_higher_elastic_load_still_wants() {
     // 10 kW: the heater has what it wants, and the washer starts at once.
     assert_eq!(washer_after_heater(10_000_000), (true, 0));
 }
+
+#[test]
+fn the_next_forecast_window_keeps_the_standing_reservation_away() {
+    // A household rated 5 kW asks for its load window after window, each where the last
+    // ends (as an agent with a meter does). When the first window ends, the second already
+    // covers what follows: the 5 kW standing reservation must not come back under it, or it
+    // would stand beside every later forecast. It returns only after the last window.
+    let tree = CircuitTree::single("site", 20_000_000).unwrap();
+    let rec = DeviceRecord {
+        id: id("h"),
+        circuit: 0,
+        max_priority: Priority::Critical,
+        port: 1,
+        standing_mw: 5_000_000,
+    };
+    let cfg = CoordinatorConfig::new(tree, SlotClock::new(Instant(0), SLOT_MS), vec![rec]);
+    let mut c = Coordinator::new(cfg, Instant(0), None).unwrap();
+    let window = |seq: u64, from: Slot| {
+        CoordInput::Message(Envelope::new(
+            id("h"),
+            seq,
+            Body::TimeslotRequest(TimeslotRequest {
+                request: seq,
+                priority: Priority::Critical,
+                earliest_start: from,
+                deadline: from + 4,
+                demand: Demand::PowerForecast {
+                    profile: vec![PowerValue::exact(1_000_000); 4],
+                },
+                bid_per_mille: 1000,
+            }),
+        ))
+    };
+    c.handle(Instant(0), window(1, 0)).unwrap();
+    drain(&mut c, Instant(0), true);
+    let at = |s: Slot| Instant(u64::from(s) * SLOT_MS + 1);
+    // Each slot: the boundary, then a heartbeat renewing the windows' leases.
+    let mut seq = 10;
+    let mut step = |c: &mut Coordinator, s: Slot| {
+        c.handle_timeout(at(s));
+        drain(c, at(s), true);
+        seq += 1;
+        let hb = Heartbeat {
+            holding: vec![(1, 1), (2, 1)],
+        };
+        c.handle(
+            at(s),
+            CoordInput::Message(Envelope::new(id("h"), seq, Body::Heartbeat(hb))),
+        )
+        .unwrap();
+        drain(c, at(s), true);
+    };
+    for s in 1..=3 {
+        step(&mut c, s);
+    }
+    c.handle(at(3), window(2, 4)).unwrap();
+    drain(&mut c, at(3), true);
+    for s in 4..=6 {
+        step(&mut c, s);
+    }
+    // Slot 6: the first window is over; the second holds 1 kW up to slot 8.
+    assert_eq!(c.uncontrollable_load(0, 6, 2).reserved, vec![1_000_000; 2]);
+    for s in 7..=9 {
+        step(&mut c, s);
+    }
+    // After the last window (and the firm window of two slots), the rating stands again.
+    let after = c.uncontrollable_load(0, 11, 3).reserved;
+    assert_eq!(after, vec![5_000_000; 3]);
+}

@@ -25,10 +25,21 @@
 //!   not curtailed). Each slot publishes what is reserved for the uncontrollable load (its
 //!   expected draw plus the margin a slot's power needs) plus that extra power, up to the
 //!   inverter's rating. So the households' own expected night is held back before anything
-//!   is offered to a deferrable load. (The rule before, an even spread of the charge until
+//!   is offered to a deferrable load. Critical elastic loads (an oxygen concentrator)
+//!   count with the households' load, in full even when the night looks short: a kWh either
+//!   goes without costs the same, so holding one back for a shortfall that may not come could
+//!   only lose. (The rule before, an even spread of the charge until
 //!   sunrise, let deferrable loads draw on the solar the night needed: on 200 simulated homes
 //!   the battery was empty in 17 slots, against 5 now, 2 of them from the households' load
 //!   alone.)
+//! * **A bad day's sun.** Where load nobody controls (or a critical load) depends on the
+//!   battery, the extra power must also keep it above empty (or no lower than that load
+//!   alone would take it) when production brings only what a bad day brings: the tenth
+//!   percentile of the days seen ÷ the mean day. Lost load is what is at stake; energy spent
+//!   on deferrable loads in a sunny morning is gone when the afternoon clouds over. (Three
+//!   days of 200 simulated homes: the households' lost load fell from 45.7 to 35.8 kWh under
+//!   `powerslot` and from 16.2 to 8.4 under the market.) A sensor field's hubs, with no such
+//!   load, plan on the expected sun.
 //! * **Firm window.** Capacity already published for the next `firm_slots` is never lowered:
 //!   the battery bridges whatever the forecast got wrong there.
 //!
@@ -337,105 +348,152 @@ impl Publisher {
             })
             .collect();
         let supply: Vec<f64> = pv.iter().map(|&p| p + sb.grid_mw as f64).collect();
-        let floor: Vec<f64> =
-            Projection::run(sb, self.stored_mwh as f64, slot_h, limit, &supply, &u, 0.0)
-                .stored
-                .iter()
-                .map(|&s| s.min(sb.reserve_mwh as f64))
-                .collect();
-        // Critical elastic loads come first: the largest share of their power (all of it
-        // unless the battery cannot carry it) that keeps the horizon above the floor. It is
-        // offered in every slot, and the extra power for the rest is levelled on top.
+        // Critical elastic loads (an oxygen concentrator) are counted with the households'
+        // own load: a kWh either goes without is worth the same, so refusing one now to keep
+        // its energy for a night that may fall short could only lose. The floor is where the
+        // two alone would leave the battery, and only what stays above it is offered to the
+        // lower classes.
         let crit: Vec<f64> = (0..n as usize)
             .map(|k| uncontrolled.critical.get(k).copied().unwrap_or(0).max(0) as f64)
             .collect();
-        let with_critical =
-            |share: f64| -> Vec<f64> { u.iter().zip(&crit).map(|(a, c)| a + share * c).collect() };
-        let carries = |share: f64| {
-            Projection::run(
-                sb,
-                self.stored_mwh as f64,
-                slot_h,
-                limit,
-                &supply,
-                &with_critical(share),
-                0.0,
-            )
-            .stored
-            .iter()
-            .zip(&floor)
-            .all(|(s, f)| *s >= f - 1.0)
-        };
-        let mut share = 1.0;
-        if crit.iter().any(|&c| c > 0.0) && !carries(1.0) {
-            let (mut lo, mut hi) = (0.0, 1.0);
-            for _ in 0..12 {
-                let mid = 0.5 * (lo + hi);
-                if carries(mid) {
-                    lo = mid;
-                } else {
-                    hi = mid;
-                }
-            }
-            share = lo;
-        }
-        let u_all = with_critical(share);
-        // Piecewise-constant extra power (a taut string): the largest level that keeps the rest
-        // of the horizon above the floor, held up to the first slot where a little more would
-        // break it; then the same from there on. The levels never fall.
-        let mut out = Vec::with_capacity(n as usize);
-        let mut start_mwh = self.stored_mwh as f64;
-        let mut k0 = 0;
-        while k0 < n as usize {
-            let project = |extra: f64| {
-                Projection::run(
-                    sb,
-                    start_mwh,
-                    slot_h,
-                    limit,
-                    &supply[k0..],
-                    &u_all[k0..],
-                    extra,
-                )
-            };
-            let fits = |p: &Projection| {
-                p.stored
+        let u_all: Vec<f64> = u.iter().zip(&crit).map(|(a, c)| a + c).collect();
+        let floor: Vec<f64> = Projection::run(
+            sb,
+            self.stored_mwh as f64,
+            slot_h,
+            limit,
+            &supply,
+            &u_all,
+            0.0,
+        )
+        .stored
+        .iter()
+        .map(|&s| s.min(sb.reserve_mwh as f64))
+        .collect();
+        let start_mwh = self.stored_mwh as f64;
+        let mut extra = taut_string(sb, start_mwh, slot_h, limit, &supply, &u_all, &floor);
+        // Lost load is what is at stake: where the households or a critical load depend on
+        // this battery, what is offered must also leave them their energy if the sun brings
+        // only what a bad day brings (the tenth percentile of the days seen ÷ the mean day),
+        // the battery then allowed down to empty. The sun an hour ago promised and the
+        // energy spent on deferrable loads in the morning are gone when the afternoon clouds
+        // over, and the night then falls short. Without such load (a sensor field's hub) the
+        // expected sun alone is planned on.
+        let bad = self.bad_day_share();
+        if bad < 1.0 && u_all.iter().any(|&x| x > 0.0) {
+            let low: Vec<f64> = supply
+                .iter()
+                .zip(&pv)
+                .map(|(s, p)| s - p * (1.0 - bad))
+                .collect();
+            let low_floor: Vec<f64> =
+                Projection::run(sb, start_mwh, slot_h, limit, &low, &u_all, 0.0)
+                    .stored
                     .iter()
-                    .zip(&floor[k0..])
-                    .position(|(s, f)| *s < f - 1.0)
-            };
-            let (mut lo, mut hi) = (0.0, limit);
-            if fits(&project(hi)).is_none() {
-                lo = hi;
-            }
-            while hi - lo > 1_000.0 {
-                let mid = 0.5 * (lo + hi);
-                if fits(&project(mid)).is_none() {
-                    lo = mid;
-                } else {
-                    hi = mid;
-                }
-            }
-            let best = project(lo);
-            // Where a level just above breaks the floor: this level holds up to there.
-            let until = if lo >= limit {
-                best.stored.len()
-            } else {
-                fits(&project(hi)).map_or(best.stored.len(), |k| k + 1)
-            };
-            for k in 0..until {
+                    .map(|&s| s.min(0.0))
+                    .collect();
+            let careful = taut_string(sb, start_mwh, slot_h, limit, &low, &u_all, &low_floor);
+            extra
+                .iter_mut()
+                .zip(careful)
+                .for_each(|(e, c)| *e = e.min(c));
+        }
+        (0..n as usize)
+            .map(|k| {
                 // The slot holds what is reserved (the expected load plus its margin), and
                 // the extra power on top: the margin is power, not energy the battery loses.
-                let held = (uncontrolled.reserved.get(k0 + k).copied().unwrap_or(0) as f64)
-                    .max(u[k0 + k])
-                    + share * crit[k0 + k];
-                out.push(((held + best.controllable[k]).min(limit)) as i64);
-            }
-            start_mwh = best.stored[until - 1];
-            k0 += until;
-        }
-        out
+                let held =
+                    (uncontrolled.reserved.get(k).copied().unwrap_or(0) as f64).max(u[k]) + crit[k];
+                ((held + extra[k]).min(limit)) as i64
+            })
+            .collect()
     }
+
+    /// The share of a mean day's production that a bad day brings: the tenth percentile of
+    /// the complete days (history and the run so far) ÷ the mean day, within 0.2–1; 1 with
+    /// fewer than three complete days.
+    fn bad_day_share(&self) -> f64 {
+        let BudgetSource::SolarBattery(sb) = &self.source else {
+            return 1.0;
+        };
+        let spd = self.slots_per_day;
+        let mut days: Vec<f64> = sb
+            .history_mw
+            .chunks_exact(spd)
+            .chain(self.seen.chunks_exact(spd))
+            .map(|d| d.iter().map(|&p| p as f64).sum())
+            .collect();
+        if days.len() < 3 {
+            return 1.0;
+        }
+        let mean = days.iter().sum::<f64>() / days.len() as f64;
+        if mean <= 0.0 {
+            return 1.0;
+        }
+        days.sort_by(f64::total_cmp);
+        (days[days.len() / 10] / mean).clamp(0.2, 1.0)
+    }
+}
+
+/// Piecewise-constant extra power for controllable loads (a taut string), per slot: the
+/// largest level that keeps the projected charge above `floor` over the rest of the
+/// horizon, held up to the first slot where a little more would break it; then the same
+/// from there on. The levels never fall.
+fn taut_string(
+    sb: &SolarBattery,
+    start_mwh: f64,
+    slot_h: f64,
+    limit: f64,
+    supply: &[f64],
+    load: &[f64],
+    floor: &[f64],
+) -> Vec<f64> {
+    let n = supply.len();
+    let mut out = Vec::with_capacity(n);
+    let mut start_mwh = start_mwh;
+    let mut k0 = 0;
+    while k0 < n {
+        let project = |extra: f64| {
+            Projection::run(
+                sb,
+                start_mwh,
+                slot_h,
+                limit,
+                &supply[k0..],
+                &load[k0..],
+                extra,
+            )
+        };
+        let fits = |p: &Projection| {
+            p.stored
+                .iter()
+                .zip(&floor[k0..])
+                .position(|(s, f)| *s < f - 1.0)
+        };
+        let (mut lo, mut hi) = (0.0, limit);
+        if fits(&project(hi)).is_none() {
+            lo = hi;
+        }
+        while hi - lo > 1_000.0 {
+            let mid = 0.5 * (lo + hi);
+            if fits(&project(mid)).is_none() {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        let best = project(lo);
+        // Where a level just above breaks the floor: this level holds up to there.
+        let until = if lo >= limit {
+            best.stored.len()
+        } else {
+            fits(&project(hi)).map_or(best.stored.len(), |k| k + 1)
+        };
+        out.extend_from_slice(&best.controllable[..until]);
+        start_mwh = best.stored[until - 1];
+        k0 += until;
+    }
+    out
 }
 
 /// The battery projected over the horizon under a constant extra draw (see the module docs).
@@ -621,6 +679,54 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_day_s_sun_still_carries_the_households() {
+        // Ten days of history, two of them at 40 %: a bad day brings 0.4 ÷ 0.88 of the mean.
+        let mut sb = solar(1);
+        let day = sb.history_mw[..24].to_vec();
+        sb.history_mw = (0..10)
+            .flat_map(|d| {
+                let k = if d == 3 || d == 7 { 0.4 } else { 1.0 };
+                day.iter().map(move |&p| (p as f64 * k) as i64)
+            })
+            .collect();
+        sb.battery_mwh = 60_000_000;
+        sb.reserve_mwh = 3_000_000;
+        let mut p = hourly(sb.clone());
+        assert!((p.bad_day_share() - 0.4 / 0.88).abs() < 1e-3);
+        // 06:00 after the night, 12 kWh left; the households draw 1.5 kW all day.
+        p.observe(5, 0, 12_000_000, 1_500_000);
+        let pv = p.forecast_production(6, 24);
+        let c = p.publish(6, &flat(1_500_000));
+        let offered: i64 = c.iter().map(|&v| v - 1_500_000).sum();
+        assert!(offered > 0, "{c:?}");
+        // What was offered beyond the households' own load, drawn from 06:00 as published,
+        // leaves them their energy for the next 24 hours even under a bad day's sun.
+        let bad = p.bad_day_share();
+        let (mut with, mut alone) = (12_000_000.0, 12_000_000.0);
+        let step = |s: f64, sun: f64, load: f64| {
+            let net = sun - load;
+            (s + if net > 0.0 { 0.95 * net } else { net }).min(60_000_000.0)
+        };
+        for k in 0..24 {
+            with = step(with, pv[k] * bad, c[k] as f64);
+            alone = step(alone, pv[k] * bad, 1_500_000.0);
+            assert!(
+                with > alone.min(0.0) - 1_000.0,
+                "empty at {}:00 under a bad day: {c:?}",
+                (6 + k) % 24
+            );
+        }
+        // With no load nobody controls on the battery, the expected sun is planned on: more
+        // is offered today than a bad day would carry.
+        let mut q = hourly(sb);
+        q.observe(5, 0, 12_000_000, 0);
+        let free = q.publish(6, &flat(0));
+        let today = |v: &[i64]| v[..12].iter().sum::<i64>() as f64;
+        let bad_day: f64 = pv[..12].iter().sum::<f64>() * bad + 12_000_000.0;
+        assert!(today(&free) > bad_day, "{free:?}");
+    }
+
+    #[test]
     fn the_households_night_is_held_back_before_anything_is_offered() {
         let sb = solar(2);
         let mut p = hourly(sb.clone());
@@ -691,7 +797,7 @@ mod tests {
     }
 
     #[test]
-    fn critical_loads_get_the_night_first_and_a_share_when_it_is_short() {
+    fn critical_loads_get_the_night_first_and_all_their_power_when_it_is_short() {
         let sb = solar(2);
         let p = hourly(sb);
         // At 18:00, 10 kWh usable until 07:00. A 0.5 kW critical load (6.5 kWh) is carried
@@ -703,16 +809,11 @@ mod tests {
         let c = p.clone().publish(18, &with(500_000));
         let rest = (10_000_000.0 - 6_500_000.0) / 13.0;
         assert!((c[0] as f64 - 500_000.0 - rest).abs() < 2_000.0, "{c:?}");
-        // 1 kW critical (13 kWh): more than the battery holds above its reserve. It gets the
-        // share the night can carry, nothing is left for the rest, and the battery is not
-        // taken below its reserve for it.
+        // 1 kW critical (13 kWh): more than the battery holds above its reserve. It is offered
+        // all its power all night, as the households' own load would be (a kWh either goes
+        // without is worth the same), and nothing is left for the rest.
         let c = p.clone().publish(18, &with(1_000_000));
-        assert!(
-            c[..12]
-                .iter()
-                .all(|&v| (v as f64 - 10_000_000.0 / 13.0).abs() < 2_000.0),
-            "{c:?}"
-        );
+        assert!(c[..12].iter().all(|&v| v == 1_000_000), "{c:?}");
     }
 
     #[test]

@@ -322,6 +322,11 @@ struct Sim<'a> {
     jobs: Vec<JobRun>,
     /// Per device: indices into `jobs`.
     dev_jobs: Vec<Vec<usize>>,
+    /// Per base load: the end of the forecast windows it has asked for. Like the server's
+    /// agent, it asks for one window of its uncontrollable load after another, each where the
+    /// last ends (the next before the last ends), and its telemetry forecasts stay inside
+    /// them.
+    forecast_until: Vec<Slot>,
     arrivals: Vec<Vec<usize>>,
     draw: Vec<i64>,
     last_draw: Vec<i64>,
@@ -582,6 +587,7 @@ impl<'a> Sim<'a> {
             forecasters: HashMap::new(),
             jobs,
             dev_jobs,
+            forecast_until: vec![0; n],
             arrivals,
             draw: vec![0; n],
             last_draw: vec![0; n],
@@ -951,14 +957,16 @@ impl<'a> Sim<'a> {
                         continue;
                     }
                     let dev = &self.fleet.devices[d];
+                    let profile_len = profile.len() as Slot;
                     let need = Need {
                         priority: dev.priority,
                         earliest_start: 0,
-                        deadline: profile.len() as Slot,
+                        deadline: profile_len,
                         demand: Demand::PowerForecast { profile },
                         bid_per_mille: 1000,
                         accept_until: horizon as Slot,
                     };
+                    self.forecast_until[d] = profile_len;
                     self.agents[d].handle(now, AgentInput::Need(need));
                     self.deliver_now(d)?;
                 }
@@ -1469,7 +1477,30 @@ impl<'a> Sim<'a> {
                 if let Some(m) = self.forecasters.get_mut(&d) {
                     m.update(actual as f64 / 1e6, &[]);
                 }
-                self.base_forecast(d, horizon)
+                // Windows of a quarter of the horizon, each asked as soon as it fits in the
+                // coordinator's window (with two slots to spare for the network): what is
+                // asked for always reaches at least three quarters of the horizon ahead.
+                let window = (horizon / 4).max(1);
+                let (next, until) = (s + 1, self.forecast_until[d]);
+                let last = next as usize + horizon.saturating_sub(window + 2);
+                if until > 0 && until as usize <= last {
+                    let from = until.max(next);
+                    let ahead = (from - next) as usize;
+                    let profile = self.base_forecast(d, ahead + window)[ahead..].to_vec();
+                    let end = from + profile.len() as Slot;
+                    let need = Need {
+                        priority: self.fleet.devices[d].priority,
+                        earliest_start: from,
+                        deadline: end,
+                        demand: Demand::PowerForecast { profile },
+                        bid_per_mille: 1000,
+                        accept_until: end,
+                    };
+                    self.agents[d].handle(now, AgentInput::Need(need));
+                    self.forecast_until[d] = end;
+                }
+                let inside = self.forecast_until[d].saturating_sub(next) as usize;
+                self.base_forecast(d, horizon.min(inside))
             } else {
                 Vec::new()
             };
