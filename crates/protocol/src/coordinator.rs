@@ -36,7 +36,7 @@
 
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::format;
-use alloc::string::ToString;
+use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -100,6 +100,11 @@ pub struct CoordinatorConfig {
     pub lease_slots: u32,
     /// Slots ahead in which the budget source promises not to cut capacity (≥ lease).
     pub firm_slots: u32,
+    /// Slots ahead in which the reservation of load nobody controls stands as booked: a new
+    /// forecast re-books it from there on (at least the firm window; the default). An owner
+    /// sharing a root with peers sets it one slot beyond the firm window, so that what it
+    /// reserves for a slot is final one budget before its part of the root freezes there.
+    pub rebook_slots: u32,
     /// A batch closes this long after its first request arrived, ms.
     pub batch_window_ms: u64,
     /// A waiting request's bid doubles every this many slots (aging).
@@ -131,6 +136,7 @@ impl CoordinatorConfig {
             horizon_slots: per_day as u32,
             lease_slots: 2,
             firm_slots: 2,
+            rebook_slots: 2,
             batch_window_ms: 200,
             aging_slots: 4,
             mechanism: Mechanism::Auction,
@@ -534,10 +540,10 @@ impl Coordinator {
 
     /// Ends device `d`'s standing reservation at `until` (what was booked after it is freed).
     fn stop_standing(&mut self, d: usize, until: Slot) {
-        let Some((from, end)) = self.devs[d].standing else {
+        let Some((from, until_before)) = self.devs[d].standing else {
             return;
         };
-        let end = end.min(self.book.end());
+        let end = until_before.min(self.book.end());
         let cut = until.max(from).max(self.book.origin());
         if cut < end {
             let path = self.cfg.tree.path(self.devs[d].rec.circuit).to_vec();
@@ -545,6 +551,9 @@ impl Coordinator {
             self.book
                 .remove(&path, cut, &vec![mw; (end - cut) as usize]);
         }
+        // A reservation that already ends before `until` keeps its end: it was never
+        // booked beyond it.
+        let cut = cut.min(until_before);
         self.devs[d].standing = if cut > from { Some((from, cut)) } else { None };
     }
 
@@ -2458,9 +2467,7 @@ impl Coordinator {
                 EndReason::Completed => self.slot,
                 // A forecast's load goes on whatever its messages do: its booking stays
                 // through the firm window, where the standing reservation takes over.
-                _ if matches!(r.req.demand, Demand::PowerForecast { .. }) => {
-                    self.slot.saturating_add(self.cfg.firm_slots)
-                }
+                _ if matches!(r.req.demand, Demand::PowerForecast { .. }) => self.rebook_from(),
                 _ => self.slot.max(a.valid_until.min(a.booked.end())),
             };
             let rest = from_slot(&a.booked, from);
@@ -2494,10 +2501,7 @@ impl Coordinator {
                     _ => None,
                 })
                 .max();
-            let from = self
-                .slot
-                .saturating_add(self.cfg.firm_slots)
-                .max(next.unwrap_or(0));
+            let from = self.rebook_from().max(next.unwrap_or(0));
             self.start_standing(d, from);
             // The standing reservation is booked whatever was granted there meanwhile: what
             // it overbooks beyond the firm window is taken back from grants now, while their
@@ -2514,6 +2518,12 @@ impl Coordinator {
             r.rounds.max(1),
             r.messages,
         ));
+    }
+
+    /// The first slot where the reservation of load nobody controls may be re-booked.
+    fn rebook_from(&self) -> Slot {
+        self.slot
+            .saturating_add(self.cfg.firm_slots.max(self.cfg.rebook_slots))
     }
 
     /// Books an uncontrollable forecast as it stands (no check: this load runs anyway) and
@@ -2552,7 +2562,7 @@ impl Coordinator {
         self.book.add(&path, start, &powers);
         // The forecast takes over from the standing reservation beyond the firm window
         // (inside it both stand, which is only conservative).
-        let firm = self.slot.saturating_add(self.cfg.firm_slots);
+        let firm = self.rebook_from();
         self.stop_standing(d, firm);
         self.award(key, Placement { start, powers }, 1);
         self.resolve_overbooking("uncontrollable load above its forecast", &path);
@@ -2563,7 +2573,7 @@ impl Coordinator {
     /// difference). Less load frees capacity for waiting requests; more takes it back from
     /// the lowest classes.
     fn reforecast(&mut self, key: (usize, RequestId), first: Slot, forecast: &[crate::PowerValue]) {
-        let firm = self.slot.saturating_add(self.cfg.firm_slots);
+        let firm = self.rebook_from();
         let Some(r) = self.reqs.get(&key) else { return };
         let State::Awarded(a) = &r.state else { return };
         let mut new = a.grant.clone();

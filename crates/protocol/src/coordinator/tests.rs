@@ -1000,12 +1000,8 @@ fn a_lower_class_does_not_start_on_what_a_higher_elastic_load_still_wants() {
     assert_eq!(washer_after_heater(10_000_000), (true, 0));
 }
 
-#[test]
-fn the_next_forecast_window_keeps_the_standing_reservation_away() {
-    // A household rated 5 kW asks for its load window after window, each where the last
-    // ends (as an agent with a meter does). When the first window ends, the second already
-    // covers what follows: the 5 kW standing reservation must not come back under it, or it
-    // would stand beside every later forecast. It returns only after the last window.
+/// A household rated 5 kW (its standing reservation) on a 20 kW site.
+fn household() -> Coordinator {
     let tree = CircuitTree::single("site", 20_000_000).unwrap();
     let rec = DeviceRecord {
         id: id("h"),
@@ -1015,24 +1011,35 @@ fn the_next_forecast_window_keeps_the_standing_reservation_away() {
         standing_mw: 5_000_000,
     };
     let cfg = CoordinatorConfig::new(tree, SlotClock::new(Instant(0), SLOT_MS), vec![rec]);
-    let mut c = Coordinator::new(cfg, Instant(0), None).unwrap();
-    let window = |seq: u64, from: Slot| {
-        CoordInput::Message(Envelope::new(
-            id("h"),
-            seq,
-            Body::TimeslotRequest(TimeslotRequest {
-                request: seq,
-                priority: Priority::Critical,
-                earliest_start: from,
-                deadline: from + 4,
-                demand: Demand::PowerForecast {
-                    profile: vec![PowerValue::exact(1_000_000); 4],
-                },
-                bid_per_mille: 1000,
-            }),
-        ))
-    };
-    c.handle(Instant(0), window(1, 0)).unwrap();
+    Coordinator::new(cfg, Instant(0), None).unwrap()
+}
+
+/// The household's request `seq` for its load over `from..from + 4`, 1 kW.
+fn load_window(seq: u64, from: Slot) -> CoordInput {
+    CoordInput::Message(Envelope::new(
+        id("h"),
+        seq,
+        Body::TimeslotRequest(TimeslotRequest {
+            request: seq,
+            priority: Priority::Critical,
+            earliest_start: from,
+            deadline: from + 4,
+            demand: Demand::PowerForecast {
+                profile: vec![PowerValue::exact(1_000_000); 4],
+            },
+            bid_per_mille: 1000,
+        }),
+    ))
+}
+
+#[test]
+fn the_next_forecast_window_keeps_the_standing_reservation_away() {
+    // The household asks for its load window after window, each where the last ends (as an
+    // agent with a meter does). When the first window ends, the second already covers what
+    // follows: the 5 kW standing reservation must not come back under it, or it would
+    // stand beside every later forecast. It returns only after the last window.
+    let mut c = household();
+    c.handle(Instant(0), load_window(1, 0)).unwrap();
     drain(&mut c, Instant(0), true);
     let at = |s: Slot| Instant(u64::from(s) * SLOT_MS + 1);
     // Each slot: the boundary, then a heartbeat renewing the windows' leases.
@@ -1050,11 +1057,12 @@ fn the_next_forecast_window_keeps_the_standing_reservation_away() {
         )
         .unwrap();
         drain(c, at(s), true);
+        c.audit().unwrap();
     };
     for s in 1..=3 {
         step(&mut c, s);
     }
-    c.handle(at(3), window(2, 4)).unwrap();
+    c.handle(at(3), load_window(2, 4)).unwrap();
     drain(&mut c, at(3), true);
     for s in 4..=6 {
         step(&mut c, s);
@@ -1067,4 +1075,22 @@ fn the_next_forecast_window_keeps_the_standing_reservation_away() {
     // After the last window (and the firm window of two slots), the rating stands again.
     let after = c.uncontrollable_load(0, 11, 3).reserved;
     assert_eq!(after, vec![5_000_000; 3]);
+}
+
+#[test]
+fn a_second_window_while_the_standing_reservation_winds_down_keeps_the_books() {
+    // The first window stops the standing reservation at the end of the firm window (slot
+    // 2); the second arrives at slot 1, while that reservation still runs. It must not be
+    // stretched over slots it never booked, or the book would hold less than is reserved
+    // (and a later stop would take from the book what was never put there).
+    let mut c = household();
+    c.handle(Instant(0), load_window(1, 0)).unwrap();
+    drain(&mut c, Instant(0), true);
+    c.audit().unwrap();
+    let t = Instant(SLOT_MS + 1);
+    c.handle_timeout(t);
+    drain(&mut c, t, true);
+    c.handle(t, load_window(2, 4)).unwrap();
+    drain(&mut c, t, true);
+    c.audit().unwrap();
 }

@@ -280,8 +280,9 @@ struct Owner {
     global: Vec<CircuitIx>,
     /// Weight of this owner in the split of the root's capacity, per mille (peer mode).
     share: i64,
-    /// Standing reservations of the load nobody controls under this owner, mW.
-    standing: i64,
+    /// Peer mode: this owner's part of the shared root as published, per slot of the run
+    /// (`i64::MIN` before publishing).
+    part: Vec<i64>,
     armed: u64,
     pending_stores: Vec<(u64, (u32, RequestId, u32))>,
     durable: HashSet<(u32, RequestId, u32)>,
@@ -457,11 +458,15 @@ impl<'a> Sim<'a> {
             ccfg.horizon_slots = horizon;
             ccfg.lease_slots = cfg.lease_slots;
             ccfg.firm_slots = cfg.firm_slots.max(cfg.lease_slots);
+            if mech == Mechanism::PowerslotPeer {
+                // What an owner reserves for a slot is final one budget before its part of
+                // the root freezes there (see `publish_budgets`).
+                ccfg.rebook_slots = ccfg.firm_slots + 1;
+            }
             ccfg.mechanism = mech.coord_mechanism();
             // Simulated devices are honest; the rate limit is the service's concern.
             ccfg.rate_per_minute = 1_000_000;
             ccfg.rate_burst = 1_000_000;
-            let standing: i64 = ccfg.devices.iter().map(|r| r.standing_mw).sum();
             let coord = Coordinator::new(ccfg, Instant(0), None)
                 .map_err(|e| bad(format!("coordinator: {e}")))?;
             owners.push(Owner {
@@ -469,7 +474,7 @@ impl<'a> Sim<'a> {
                 local,
                 global,
                 share,
-                standing,
+                part: vec![i64::MIN; fleet.slots as usize + horizon as usize + 1],
                 armed: u64::MAX,
                 pending_stores: Vec::new(),
                 durable: HashSet::new(),
@@ -1081,25 +1086,59 @@ impl<'a> Sim<'a> {
                     .unwrap_or(self.tree.rating(c as CircuitIx));
             }
         }
-        // Peer mode: owners split a shared root by a rule each can compute from the
-        // registrations alone — each keeps what its own load nobody controls is registered
-        // for (its rating, which bounds what the owner ever holds for it), and the rest is
-        // shared in proportion to the owners' ratings.
-        let standing_all: i64 = self.owners.iter().map(|o| o.standing).sum();
+        // Peer mode: owners split a shared root by a rule each can compute from what the
+        // others announce each slot — what they reserve for their own load nobody controls
+        // (booked from its forecasts) per slot ahead. Each keeps its own reservation, and
+        // what the root has beyond all of them is shared in proportion to the owners'
+        // ratings; where the root cannot cover every reservation, each keeps its
+        // reservation's share of the root and grants nothing. Inside the firm window a part
+        // is never raised (as the root's capacity is never lowered there). An owner
+        // re-books its reservation only from one slot beyond the firm window: what it
+        // reserves for a slot is final when the parts are computed for the last time before
+        // the slot enters the firm window, so the parts frozen there cover every owner's
+        // final reservation, and a grant made on an earlier part that no longer fits lies
+        // where its owner may still take it back.
+        let firm = self.cfg.firm_slots.max(self.cfg.lease_slots) as usize;
+        let parts: Vec<Vec<i64>> = match values.get(&0) {
+            Some(root) if self.mech == Mechanism::PowerslotPeer => {
+                let held: Vec<Vec<i64>> = self
+                    .owners
+                    .iter()
+                    .map(|ow| ow.coord.uncontrollable_load(0, s, horizon).reserved)
+                    .collect();
+                (0..self.owners.len())
+                    .map(|o| {
+                        root.iter()
+                            .enumerate()
+                            .map(|(k, &r)| {
+                                let all: i64 = held.iter().map(|h| h[k]).sum();
+                                peer_share(r, held[o][k], all, self.owners[o].share)
+                            })
+                            .collect()
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
         for o in 0..self.owners.len() {
             let mut inputs = Vec::new();
+            let part = parts.get(o).map(|v| {
+                let ow = &mut self.owners[o];
+                let mut part = v.clone();
+                for (k, x) in part.iter_mut().enumerate() {
+                    if let Some(prev) = ow.part.get_mut(s as usize + k) {
+                        if k < firm && *prev != i64::MIN {
+                            *x = (*x).min(*prev);
+                        }
+                        *prev = *x;
+                    }
+                }
+                part
+            });
             let ow = &self.owners[o];
             for (l, &g) in ow.global.iter().enumerate() {
                 let own = values.get(&g).cloned();
-                let from_root = (l == 0 && g != 0)
-                    .then(|| {
-                        values.get(&0).map(|v| {
-                            v.iter()
-                                .map(|&x| peer_share(x, ow.standing, standing_all, ow.share))
-                                .collect::<Vec<i64>>()
-                        })
-                    })
-                    .flatten();
+                let from_root = if l == 0 && g != 0 { part.clone() } else { None };
                 let vals = match (own, from_root) {
                     (Some(a), Some(b)) => a.iter().zip(&b).map(|(x, y)| *x.min(y)).collect(),
                     (Some(a), None) | (None, Some(a)) => a,
@@ -1698,15 +1737,17 @@ pub fn profile_forecast(past_runs: &[Vec<i64>], actual: &[i64]) -> Vec<PowerValu
         .collect()
 }
 
-/// One owner's part of the shared root in peer mode, from what every owner can compute alone:
-/// its own registered load nobody controls, plus its share (per mille) of what is left. The
-/// coordinator never holds more for such load than its registered rating, so the parts never
-/// sum above the root. When the root cannot even cover all registered uncontrollable load an
-/// owner cannot know whether another's load overdraws its part, so none grants anything: its
-/// part is 0 (what it holds stays booked, and its timeslot manager sheds what it must).
-fn peer_share(root_mw: i64, standing_mw: i64, standing_all_mw: i64, share_per_mille: i64) -> i64 {
-    if root_mw >= standing_all_mw {
-        standing_mw + (root_mw - standing_all_mw) * share_per_mille / 1000
+/// One owner's part of the shared root in peer mode in one slot, from what every owner can
+/// compute alone: what it reserves for its own load nobody controls (`held_mw`), plus its
+/// share (per mille) of what the root has beyond all owners' reservations (`held_all_mw`).
+/// The parts sum to the root at the most. When the root cannot cover every reservation, an
+/// owner cannot know whose load will overdraw, so each keeps its reservation's share of the
+/// root and grants nothing (its timeslot manager sheds what it must).
+fn peer_share(root_mw: i64, held_mw: i64, held_all_mw: i64, share_per_mille: i64) -> i64 {
+    if root_mw >= held_all_mw {
+        held_mw + (root_mw - held_all_mw) * share_per_mille / 1000
+    } else if held_all_mw > 0 {
+        (i128::from(held_mw) * i128::from(root_mw.max(0)) / i128::from(held_all_mw)) as i64
     } else {
         0
     }
