@@ -2562,8 +2562,8 @@ impl Coordinator {
         self.book.add(&path, start, &powers);
         // The forecast takes over from the standing reservation beyond the firm window
         // (inside it both stand, which is only conservative).
-        let firm = self.rebook_from();
-        self.stop_standing(d, firm);
+        let rebook = self.rebook_from();
+        self.stop_standing(d, rebook);
         self.award(key, Placement { start, powers }, 1);
         self.resolve_overbooking("uncontrollable load above its forecast", &path);
     }
@@ -2573,12 +2573,12 @@ impl Coordinator {
     /// difference). Less load frees capacity for waiting requests; more takes it back from
     /// the lowest classes.
     fn reforecast(&mut self, key: (usize, RequestId), first: Slot, forecast: &[crate::PowerValue]) {
-        let firm = self.rebook_from();
+        let rebook = self.rebook_from();
         let Some(r) = self.reqs.get(&key) else { return };
         let State::Awarded(a) = &r.state else { return };
         let mut new = a.grant.clone();
         if new.power_mw.is_empty() {
-            new.start = first.max(firm);
+            new.start = first.max(rebook);
         }
         // Never beyond the horizon (the book cannot hold it there), nor beyond the window
         // the device asked for: the next window is its own request, and a forecast that
@@ -2600,7 +2600,7 @@ impl Coordinator {
         let State::Awarded(a) = &r.state else { return };
         for (k, v) in forecast.iter().enumerate() {
             let s = first + k as Slot;
-            if s >= firm && s >= new.start && s < end {
+            if s >= rebook && s >= new.start && s < end {
                 new.power_mw[(s - new.start) as usize] = self.forecast_booking(v, cap);
             }
         }
@@ -2619,7 +2619,7 @@ impl Coordinator {
             .book
             .overbooked_on(&path)
             .iter()
-            .any(|b| b.slot >= firm)
+            .any(|b| b.slot >= rebook)
         {
             self.resolve_overbooking("uncontrollable load above its forecast", &path);
         } else {

@@ -1050,6 +1050,9 @@ impl<'a> Sim<'a> {
         let now = Instant(self.now);
         let mut values: HashMap<CircuitIx, Vec<i64>> = HashMap::new();
         let horizon = self.horizon();
+        // Per owner: what it reserves for its own load nobody controls under its root (kept
+        // for peer mode's split of the site's root below).
+        let mut owner_held: Vec<Vec<i64>> = vec![Vec::new(); self.owners.len()];
         for (c, p) in self.publishers.iter_mut() {
             // The load nobody controls under this circuit, as the coordinators expect it and
             // reserve for it.
@@ -1058,13 +1061,16 @@ impl<'a> Sim<'a> {
                 reserved: vec![0; horizon as usize],
                 critical: vec![0; horizon as usize],
             };
-            for ow in &self.owners {
+            for (o, ow) in self.owners.iter().enumerate() {
                 let local = match ow.local.get(c) {
                     Some(&l) => Some(l),
                     None => self.tree.covers(*c, ow.global[0]).then_some(0),
                 };
                 if let Some(l) = local {
                     let owned = ow.coord.uncontrollable_load(l, s, horizon);
+                    if l == 0 {
+                        owner_held[o].clone_from(&owned.reserved);
+                    }
                     for (into, v) in [
                         (&mut load.expected, owned.expected),
                         (&mut load.reserved, owned.reserved),
@@ -1101,11 +1107,8 @@ impl<'a> Sim<'a> {
         let firm = self.cfg.firm_slots.max(self.cfg.lease_slots) as usize;
         let parts: Vec<Vec<i64>> = match values.get(&0) {
             Some(root) if self.mech == Mechanism::PowerslotPeer => {
-                let held: Vec<Vec<i64>> = self
-                    .owners
-                    .iter()
-                    .map(|ow| ow.coord.uncontrollable_load(0, s, horizon).reserved)
-                    .collect();
+                // Every owner's root lies under the site's, so its reservation was read above.
+                let held = &owner_held;
                 (0..self.owners.len())
                     .map(|o| {
                         root.iter()
@@ -1522,10 +1525,15 @@ impl<'a> Sim<'a> {
                 let window = (horizon / 4).max(1);
                 let (next, until) = (s + 1, self.forecast_until[d]);
                 let last = next as usize + horizon.saturating_sub(window + 2);
-                if until > 0 && until as usize <= last {
-                    let from = until.max(next);
+                let renew = until > 0 && until as usize <= last;
+                let from = until.max(next);
+                let asked = if renew { from + window as Slot } else { until };
+                // One forecast serves the telemetry and, when a window is asked, its profile.
+                let forecast =
+                    self.base_forecast(d, horizon.min(asked.saturating_sub(next) as usize));
+                if renew {
                     let ahead = (from - next) as usize;
-                    let profile = self.base_forecast(d, ahead + window)[ahead..].to_vec();
+                    let profile = forecast.get(ahead..).unwrap_or_default().to_vec();
                     let end = from + profile.len() as Slot;
                     let need = Need {
                         priority: self.fleet.devices[d].priority,
@@ -1538,8 +1546,7 @@ impl<'a> Sim<'a> {
                     self.agents[d].handle(now, AgentInput::Need(need));
                     self.forecast_until[d] = end;
                 }
-                let inside = self.forecast_until[d].saturating_sub(next) as usize;
-                self.base_forecast(d, horizon.min(inside))
+                forecast
             } else {
                 Vec::new()
             };
