@@ -2716,7 +2716,8 @@ impl Coordinator {
     /// The site side of the timeslot manager: where the load measured in the last slot is
     /// above this slot's capacity, first scale elastic grants towards their minimum, then
     /// shed elastic and interruptible ones, lowest class first (inside a class the highest
-    /// port first), until the excess is covered.
+    /// port first), until the excess is covered. An elastic grant is shed whole rather than
+    /// left below its minimum.
     fn manage_overload(&mut self, slot: Slot) {
         let last = slot.saturating_sub(1);
         let mut measured = vec![0i64; self.cfg.tree.len()];
@@ -2775,7 +2776,14 @@ impl Coordinator {
                         (0, _) => continue,
                         _ => 0,
                     };
-                    let new_power = (now_power - excess).max(floor);
+                    let mut new_power = (now_power - excess).max(floor);
+                    // An elastic load cannot run below its minimum: a grant there would be
+                    // drawn as nothing while the books count it as given.
+                    if let Demand::PowerEnvelope { min_mw, .. } = r.req.demand
+                        && new_power < min_mw
+                    {
+                        new_power = 0;
+                    }
                     if new_power >= now_power {
                         continue;
                     }

@@ -669,6 +669,47 @@ fn overload_scales_then_sheds_the_lowest_class_first() {
 }
 
 #[test]
+fn an_elastic_load_is_shed_whole_rather_than_left_below_its_minimum() {
+    // 10 kW site; an oven nobody controls draws 7 kW beside two heat pumps at 4 kW (each
+    // runs from 2 kW): 15 kW. Scaling both to 2 kW leaves 1 kW too much; the low one could
+    // be given 1 kW, but it cannot run on that, so it is shed and the normal one keeps 2 kW.
+    let mut c = coordinator(
+        10_000_000,
+        &[
+            ("low", Priority::Low, 1),
+            ("normal", Priority::Normal, 2),
+            ("oven", Priority::Normal, 3),
+        ],
+    );
+    drain(&mut c, Instant(0), true);
+    c.handle(
+        Instant(10),
+        envelope("normal", 1, Priority::Normal, 2, 4, 0, 4),
+    )
+    .unwrap();
+    c.handle(Instant(10), envelope("low", 1, Priority::Low, 2, 4, 0, 4))
+        .unwrap();
+    after_batch(&mut c, true);
+    c.handle(Instant(1_000), telemetry("oven", 1, 0, 7))
+        .unwrap();
+    c.handle(Instant(1_000), telemetry("low", 2, 0, 4)).unwrap();
+    c.handle(Instant(1_000), telemetry("normal", 2, 0, 4))
+        .unwrap();
+    drain(&mut c, Instant(1_000), true);
+    c.handle_timeout(Instant(SLOT_MS));
+    let outs = drain(&mut c, Instant(SLOT_MS), true);
+    let last: BTreeMap<String, i64> = sent(&outs)
+        .into_iter()
+        .filter_map(|(to, b)| match b {
+            Body::Instruction(i) => Some((to.to_string(), i.grant.at(1))),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(last.get("low"), Some(&0), "{last:?}");
+    assert_eq!(last.get("normal"), Some(&2_000_000), "{last:?}");
+}
+
+#[test]
 fn a_running_job_is_cut_only_for_a_critical_load() {
     let mut c = coordinator(
         5_000_000,
