@@ -2408,7 +2408,8 @@ impl Coordinator {
     }
 
     /// Installs a new grant version with its booking (which must be at least the grant, and
-    /// at least the old booking before the old lease end), rebooks, stores, instructs.
+    /// at least the old booking before the old lease end), rebooks, stores, instructs; does
+    /// nothing when neither changes.
     fn set_grant(
         &mut self,
         key: (usize, RequestId),
@@ -2423,6 +2424,13 @@ impl Coordinator {
         let State::Awarded(a) = &mut r.state else {
             return;
         };
+        if a.grant == new && a.booked == booked {
+            // Nothing changes. A new version would cost a message and make the device's
+            // next heartbeat name a stale version, so its lease would not be renewed and the
+            // grant would be sent again (a preemption re-installed every victim it touched,
+            // changed or not).
+            return;
+        }
         let path = self.cfg.tree.path(self.devs[r.dev].rec.circuit).to_vec();
         self.book.remove(&path, a.booked.start, &a.booked.power_mw);
         self.book.add(&path, booked.start, &booked.power_mw);

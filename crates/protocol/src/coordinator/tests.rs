@@ -989,6 +989,48 @@ fn critical_elastic_loads_are_counted_once_per_device_over_their_window() {
 }
 
 /// An elastic load's request: between `min_mw` and `max_mw` from slot 0 to `deadline`.
+#[test]
+fn a_preemption_instructs_only_the_grants_it_changes() {
+    // 10 kW: a low heater at 3 kW and a normal one at 6 kW; a high 5 kW job for slots 2..4.
+    // Taking the low heater's 3 kW is not enough, the normal one's 6 kW is: the low heater
+    // gets all its power back and hears nothing (a new version of the same grant would make
+    // its next heartbeat stale), the normal one is scaled to 2 kW.
+    let mut c = coordinator(
+        10_000_000,
+        &[
+            ("low", Priority::Low, 3),
+            ("normal", Priority::Normal, 2),
+            ("job", Priority::High, 1),
+        ],
+    );
+    drain(&mut c, Instant(0), true);
+    c.handle(Instant(10), envelope("low", 1, Priority::Low, 3, 3, 0, 6))
+        .unwrap();
+    c.handle(
+        Instant(10),
+        envelope("normal", 1, Priority::Normal, 1, 6, 0, 6),
+    )
+    .unwrap();
+    after_batch(&mut c, true);
+    assert_eq!(c.book().committed(0, 3), 9_000_000);
+    c.handle(Instant(400), request("job", 1, Priority::High, 5, 2, 2, 4))
+        .unwrap();
+    c.handle_timeout(Instant(700));
+    let outs = drain(&mut c, Instant(700), true);
+    assert!(awarded(&outs, "job"));
+    let instructed: Vec<(String, Grant)> = sent(&outs)
+        .into_iter()
+        .filter_map(|(to, b)| match b {
+            Body::Instruction(i) => Some((to.to_string(), i.grant)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(instructed.len(), 1, "{instructed:?}");
+    assert_eq!(instructed[0].0, "normal");
+    assert_eq!(instructed[0].1.at(2), 2_000_000);
+    assert_eq!(c.book().committed(0, 2), 10_000_000);
+}
+
 fn elastic(dev: &str, p: Priority, min_mw: i64, max_mw: i64, deadline: Slot) -> CoordInput {
     CoordInput::Message(Envelope::new(
         id(dev),
