@@ -615,10 +615,10 @@ fn telemetry(dev: &str, seq: u64, slot: Slot, kw: i64) -> CoordInput {
     ))
 }
 
-#[test]
-fn overload_scales_then_sheds_the_lowest_class_first() {
-    // 10 kW site: a low and a normal heat pump share it; an uncontrollable load (a meter
-    // we cannot switch) then draws far more than anyone forecast.
+/// A 10 kW site: a low and a normal heat pump (each 4 kW, running from `min_kw`) share it
+/// with an oven nobody controls (a meter we cannot switch), which then draws `oven_kw` in
+/// slot 0, far more than anyone forecast. What the coordinator sends as slot 1 begins.
+fn overload(min_kw: i64, oven_kw: i64) -> Vec<Output> {
     let mut c = coordinator(
         10_000_000,
         &[
@@ -630,21 +630,40 @@ fn overload_scales_then_sheds_the_lowest_class_first() {
     drain(&mut c, Instant(0), true);
     c.handle(
         Instant(10),
-        envelope("normal", 1, Priority::Normal, 1, 4, 0, 4),
+        envelope("normal", 1, Priority::Normal, min_kw, 4, 0, 4),
     )
     .unwrap();
-    c.handle(Instant(10), envelope("low", 1, Priority::Low, 1, 4, 0, 4))
-        .unwrap();
+    c.handle(
+        Instant(10),
+        envelope("low", 1, Priority::Low, min_kw, 4, 0, 4),
+    )
+    .unwrap();
     after_batch(&mut c, true);
-    // In slot 0 the oven drew 5 kW, the heat pumps 4 kW each: 13 kW on a 10 kW site.
-    c.handle(Instant(1_000), telemetry("oven", 1, 0, 5))
+    c.handle(Instant(1_000), telemetry("oven", 1, 0, oven_kw))
         .unwrap();
     c.handle(Instant(1_000), telemetry("low", 2, 0, 4)).unwrap();
     c.handle(Instant(1_000), telemetry("normal", 2, 0, 4))
         .unwrap();
     drain(&mut c, Instant(1_000), true);
     c.handle_timeout(Instant(SLOT_MS));
-    let outs = drain(&mut c, Instant(SLOT_MS), true);
+    drain(&mut c, Instant(SLOT_MS), true)
+}
+
+/// Each instructed device's grant in slot 1, as the last instruction to it left it.
+fn instructed_in_slot_1(outs: &[Output]) -> BTreeMap<String, i64> {
+    sent(outs)
+        .into_iter()
+        .filter_map(|(to, b)| match b {
+            Body::Instruction(i) => Some((to.to_string(), i.grant.at(1))),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn overload_scales_then_sheds_the_lowest_class_first() {
+    // The oven draws 5 kW: 13 kW on a 10 kW site.
+    let outs = overload(1, 5);
     let shed: Vec<String> = outs
         .iter()
         .find_map(|o| match o {
@@ -656,57 +675,19 @@ fn overload_scales_then_sheds_the_lowest_class_first() {
         .expect("an overload is handled");
     // 3 kW too much: the low heat pump scales to its 1 kW minimum (−3 kW) and that is enough.
     assert_eq!(shed, vec!["low".to_string()]);
-    let instructions: Vec<(DeviceId, Grant)> = sent(&outs)
-        .into_iter()
-        .filter_map(|(to, b)| match b {
-            Body::Instruction(i) => Some((to, i.grant)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(instructions.len(), 1);
-    assert_eq!(instructions[0].0.as_str(), "low");
-    assert_eq!(instructions[0].1.at(1), 1_000_000);
+    let instructed = instructed_in_slot_1(&outs);
+    assert_eq!(instructed.len(), 1, "{instructed:?}");
+    assert_eq!(instructed.get("low"), Some(&1_000_000));
 }
 
 #[test]
 fn an_elastic_load_is_shed_whole_rather_than_left_below_its_minimum() {
-    // 10 kW site; an oven nobody controls draws 7 kW beside two heat pumps at 4 kW (each
-    // runs from 2 kW): 15 kW. Scaling both to 2 kW leaves 1 kW too much; the low one could
-    // be given 1 kW, but it cannot run on that, so it is shed and the normal one keeps 2 kW.
-    let mut c = coordinator(
-        10_000_000,
-        &[
-            ("low", Priority::Low, 1),
-            ("normal", Priority::Normal, 2),
-            ("oven", Priority::Normal, 3),
-        ],
-    );
-    drain(&mut c, Instant(0), true);
-    c.handle(
-        Instant(10),
-        envelope("normal", 1, Priority::Normal, 2, 4, 0, 4),
-    )
-    .unwrap();
-    c.handle(Instant(10), envelope("low", 1, Priority::Low, 2, 4, 0, 4))
-        .unwrap();
-    after_batch(&mut c, true);
-    c.handle(Instant(1_000), telemetry("oven", 1, 0, 7))
-        .unwrap();
-    c.handle(Instant(1_000), telemetry("low", 2, 0, 4)).unwrap();
-    c.handle(Instant(1_000), telemetry("normal", 2, 0, 4))
-        .unwrap();
-    drain(&mut c, Instant(1_000), true);
-    c.handle_timeout(Instant(SLOT_MS));
-    let outs = drain(&mut c, Instant(SLOT_MS), true);
-    let last: BTreeMap<String, i64> = sent(&outs)
-        .into_iter()
-        .filter_map(|(to, b)| match b {
-            Body::Instruction(i) => Some((to.to_string(), i.grant.at(1))),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(last.get("low"), Some(&0), "{last:?}");
-    assert_eq!(last.get("normal"), Some(&2_000_000), "{last:?}");
+    // The oven draws 7 kW: 15 kW. Scaling both heat pumps to their 2 kW minimum leaves 1 kW
+    // too much; the low one could be given 1 kW, but it cannot run on that, so it is shed
+    // and the normal one keeps 2 kW.
+    let instructed = instructed_in_slot_1(&overload(2, 7));
+    assert_eq!(instructed.get("low"), Some(&0), "{instructed:?}");
+    assert_eq!(instructed.get("normal"), Some(&2_000_000), "{instructed:?}");
 }
 
 #[test]
