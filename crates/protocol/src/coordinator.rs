@@ -1803,7 +1803,12 @@ impl Coordinator {
                     binding,
                     best_offer,
                 } => {
-                    if let Some(p) = self.try_preempt(&cands[i], false).or_else(|| {
+                    // Placed by preemption an elastic load gets what fits at the least; it
+                    // is topped up from there like one placed outright.
+                    let preempted_now = self
+                        .try_preempt(&cands[i], false)
+                        .map(|p| self.top_up_envelope(&cands[i], p));
+                    if let Some(p) = preempted_now.or_else(|| {
                         let later = self.past_the_leases(&cands[i], key)?;
                         let p = self.try_preempt(&later, false)?;
                         Some(self.top_up_envelope(&later, p))

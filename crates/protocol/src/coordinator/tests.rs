@@ -264,6 +264,54 @@ fn refusals_name_the_binding_circuit_and_offer_a_later_start() {
 }
 
 #[test]
+fn an_elastic_load_placed_by_preemption_gets_what_it_asks_not_its_minimum() {
+    // 10 kW, all booked by a low interruptible job (a car) for slots 0..8. A high heater
+    // asking 1–6 kW for slots 2..3 fits nowhere: it takes from the car past its lease, and
+    // all it asks for, not only the 1 kW that would let it run.
+    let mut c = coordinator(
+        10_000_000,
+        &[("car", Priority::Low, 2), ("heater", Priority::High, 1)],
+    );
+    drain(&mut c, Instant(0), true);
+    let car = TimeslotRequest {
+        request: 1,
+        priority: Priority::Low,
+        earliest_start: 0,
+        deadline: 8,
+        demand: Demand::PowerProfile {
+            profile: vec![PowerValue::exact(10_000_000); 8],
+            interruptible: true,
+            min_on_slots: 0,
+            min_off_slots: 0,
+        },
+        bid_per_mille: 1000,
+    };
+    c.handle(
+        Instant(10),
+        CoordInput::Message(Envelope::new(id("car"), 1, Body::TimeslotRequest(car))),
+    )
+    .unwrap();
+    after_batch(&mut c, true);
+    assert_eq!(c.book().committed(0, 2), 10_000_000);
+    c.handle(
+        Instant(400),
+        envelope("heater", 1, Priority::High, 1, 6, 2, 3),
+    )
+    .unwrap();
+    c.handle_timeout(Instant(700));
+    let outs = drain(&mut c, Instant(700), true);
+    let award = sent(&outs)
+        .into_iter()
+        .find_map(|(to, b)| match b {
+            Body::Award(a) if to.as_str() == "heater" => Some(a.grant),
+            _ => None,
+        })
+        .expect("the heater is placed");
+    assert_eq!(award.at(2), 6_000_000);
+    assert_eq!(c.book().committed(0, 2), 10_000_000);
+}
+
+#[test]
 fn a_higher_class_takes_capacity_from_a_lower_elastic_load_after_its_lease() {
     let mut c = coordinator(
         5_000_000,
