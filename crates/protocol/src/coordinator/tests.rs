@@ -1017,7 +1017,6 @@ fn critical_elastic_loads_are_counted_once_per_device_over_their_window() {
     assert!(load.reserved.iter().all(|&v| v == 0), "{load:?}");
 }
 
-/// An elastic load's request: between `min_mw` and `max_mw` from slot 0 to `deadline`.
 #[test]
 fn a_preemption_instructs_only_the_grants_it_changes() {
     // 10 kW: a low heater at 3 kW and a normal one at 6 kW; a high 5 kW job for slots 2..4.
@@ -1060,6 +1059,7 @@ fn a_preemption_instructs_only_the_grants_it_changes() {
     assert_eq!(c.book().committed(0, 2), 10_000_000);
 }
 
+/// An elastic load's request: between `min_mw` and `max_mw` from slot 0 to `deadline`.
 fn elastic(dev: &str, p: Priority, min_mw: i64, max_mw: i64, deadline: Slot) -> CoordInput {
     CoordInput::Message(Envelope::new(
         id(dev),
