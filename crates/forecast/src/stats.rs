@@ -582,7 +582,7 @@ fn seasonal_start(y: &[f64], m: usize, multiplicative: bool) -> (State, f64, Vec
 const MAX_ESTIMATED_SEASON: usize = 24;
 
 /// Estimates every seasonal form of statsforecast's AutoETS with season `m` on `y` (only the form
-/// `keep` names, when given), each with its AICc ([`best_fit`] picks one): additive error with
+/// `keep` names, when given) and returns the best by AICc: additive error with
 /// an additive season, and on positive data multiplicative (relative) error with an additive or a
 /// multiplicative season, each without trend, with a trend and with a damped trend. Each is
 /// estimated by likelihood ([`Likelihood`]) over α, β, γ, φ (within the usual bounds β ≤ α,
@@ -590,16 +590,16 @@ const MAX_ESTIMATED_SEASON: usize = 24;
 /// slope and seasonal components, by Nelder-Mead from statsforecast's starting values and the
 /// classical-decomposition start ([`seasonal_start`]). The point recursion is the same for both
 /// error types ([`advance`]); only what is minimised differs. With `held`, α and β stay at its
-/// values and only γ, φ and the initial states are estimated ([`tune_seasonal`]). Empty when
+/// values and only γ, φ and the initial states are estimated ([`tune_seasonal`]). `None` when
 /// `y` holds fewer than [`MIN_SEASONS`] seasons or no form gives a finite fit.
 fn fit_seasonal(
     y: &[f64],
     m: usize,
     keep: Option<Form>,
     held: Option<Smoothing>,
-) -> Vec<SeasonalFit> {
+) -> Option<SeasonalFit> {
     if m < 2 || y.len() < MIN_SEASONS * m {
-        return Vec::new();
+        return None;
     }
     let positive = y.iter().all(|&v| v > 0.0);
     let scale = (y.iter().map(|v| v.abs()).sum::<f64>() / y.len() as f64).max(f64::MIN_POSITIVE);
@@ -735,12 +735,7 @@ fn fit_seasonal(
                 aicc: aicc(best, y.len(), k),
             })
         })
-        .collect()
-}
-
-/// The fit with the lowest AICc.
-fn best_fit(fits: Vec<SeasonalFit>) -> Option<SeasonalFit> {
-    fits.into_iter().min_by(|a, b| a.aicc.total_cmp(&b.aicc))
+        .min_by(|a, b| a.aicc.total_cmp(&b.aicc))
 }
 
 /// Tunes α of a seasonal fit for `horizon` ([`tune_for_horizon`], which scales β with it) and,
@@ -765,7 +760,7 @@ fn tune_seasonal(fit: SeasonalFit, y: &[f64], horizon: usize) -> SeasonalFit {
         return fit;
     }
     let m = fit.season.cycle.values.len();
-    best_fit(fit_seasonal(y, m, Some(fit.form), Some(tuned))).unwrap_or(SeasonalFit {
+    fit_seasonal(y, m, Some(fit.form), Some(tuned)).unwrap_or(SeasonalFit {
         smoothing: tuned,
         ..fit
     })
@@ -881,14 +876,14 @@ impl OnlineEts {
         let seasonal =
             |fit: SeasonalFit| Self::run(fit.form, fit.smoothing, fit.start, Some(fit.season), y);
         if let Some(Form::Seasonal { .. }) = keep
-            && let Some(fit) = best_fit(fit_seasonal(y, m, keep, None))
+            && let Some(fit) = fit_seasonal(y, m, keep, None)
         {
             return Ok(seasonal(tune_seasonal(fit, y, horizon)));
         }
         let keep_augurs = keep.filter(|f| matches!(f, Form::Augurs { .. }));
         let (form, smoothing, start) = Self::fit_augurs(y, keep_augurs)?;
         if keep_augurs.is_none()
-            && let Some(fit) = best_fit(fit_seasonal(y, m, None, None))
+            && let Some(fit) = fit_seasonal(y, m, None, None)
         {
             let Form::Augurs { model_type, damped } = form else {
                 unreachable!("fit_augurs returns augurs' forms")
@@ -1569,7 +1564,7 @@ mod tests {
             beta: 0.0,
             phi: 1.0,
         };
-        let fit = best_fit(fit_seasonal(&y, 24, Some(ANA), Some(held))).expect("fits");
+        let fit = fit_seasonal(&y, 24, Some(ANA), Some(held)).expect("fits");
         assert_eq!(fit.smoothing, held);
         assert!(fit.season.gamma <= 1.0 - held.alpha);
         let worst = (0..24)
@@ -1594,13 +1589,13 @@ mod tests {
                 10.0 + 3.0 * (std::f64::consts::TAU * (t % 24) as f64 / 24.0).sin() + excursion
             })
             .collect();
-        let free = best_fit(fit_seasonal(&y, 24, Some(ANA), None)).expect("fits");
+        let free = fit_seasonal(&y, 24, Some(ANA), None).expect("fits");
         assert!(free.smoothing.alpha > 0.2, "{:?}", free.smoothing);
         let slow = Smoothing {
             alpha: free.smoothing.alpha / 8.0,
             ..free.smoothing
         };
-        let held = best_fit(fit_seasonal(&y, 24, Some(ANA), Some(slow))).expect("fits");
+        let held = fit_seasonal(&y, 24, Some(ANA), Some(slow)).expect("fits");
         assert_eq!(held.smoothing.alpha, slow.alpha);
         let before = replayed_likelihood(&free, slow, &y);
         let after = replayed_likelihood(&held, held.smoothing, &y);

@@ -2507,8 +2507,9 @@ impl Coordinator {
             // the standing reservation waits for that one's end.
             let next = self
                 .reqs
-                .values()
-                .filter(|o| o.dev == d && matches!(o.req.demand, Demand::PowerForecast { .. }))
+                .range((d, RequestId::MIN)..=(d, RequestId::MAX))
+                .map(|(_, o)| o)
+                .filter(|o| matches!(o.req.demand, Demand::PowerForecast { .. }))
                 .filter_map(|o| match &o.state {
                     State::Awarded(a) => Some(a.booked.end()),
                     _ => None,

@@ -358,21 +358,9 @@ impl Publisher {
             .map(|k| uncontrolled.critical.get(k).copied().unwrap_or(0).max(0) as f64)
             .collect();
         let u_all: Vec<f64> = u.iter().zip(&crit).map(|(a, c)| a + c).collect();
-        let floor: Vec<f64> = Projection::run(
-            sb,
-            self.stored_mwh as f64,
-            slot_h,
-            limit,
-            &supply,
-            &u_all,
-            0.0,
-        )
-        .stored
-        .iter()
-        .map(|&s| s.min(sb.reserve_mwh as f64))
-        .collect();
         let start_mwh = self.stored_mwh as f64;
-        let mut extra = taut_string(sb, start_mwh, slot_h, limit, &supply, &u_all, &floor);
+        let reserve = sb.reserve_mwh as f64;
+        let mut extra = taut_string(sb, start_mwh, slot_h, limit, &supply, &u_all, reserve);
         // Lost load is what is at stake: where the households or a critical load depend on
         // this battery, what is offered must also leave them their energy if the sun brings
         // only what a bad day brings (the tenth percentile of the days seen ÷ the mean day),
@@ -387,13 +375,7 @@ impl Publisher {
                 .zip(&pv)
                 .map(|(s, p)| s - p * (1.0 - bad))
                 .collect();
-            let low_floor: Vec<f64> =
-                Projection::run(sb, start_mwh, slot_h, limit, &low, &u_all, 0.0)
-                    .stored
-                    .iter()
-                    .map(|&s| s.min(0.0))
-                    .collect();
-            let careful = taut_string(sb, start_mwh, slot_h, limit, &low, &u_all, &low_floor);
+            let careful = taut_string(sb, start_mwh, slot_h, limit, &low, &u_all, 0.0);
             extra
                 .iter_mut()
                 .zip(careful)
@@ -437,9 +419,10 @@ impl Publisher {
 }
 
 /// Piecewise-constant extra power for controllable loads (a taut string), per slot: the
-/// largest level that keeps the projected charge above `floor` over the rest of the
+/// largest level that keeps the projected charge above the floor over the rest of the
 /// horizon, held up to the first slot where a little more would break it; then the same
-/// from there on. The levels never fall.
+/// from there on. The levels never fall. The floor is `floor_mwh`, or where `load` alone
+/// would take the charge where that is lower.
 fn taut_string(
     sb: &SolarBattery,
     start_mwh: f64,
@@ -447,8 +430,13 @@ fn taut_string(
     limit: f64,
     supply: &[f64],
     load: &[f64],
-    floor: &[f64],
+    floor_mwh: f64,
 ) -> Vec<f64> {
+    let floor: Vec<f64> = Projection::run(sb, start_mwh, slot_h, limit, supply, load, 0.0)
+        .stored
+        .iter()
+        .map(|&s| s.min(floor_mwh))
+        .collect();
     let n = supply.len();
     let mut out = Vec::with_capacity(n);
     let mut start_mwh = start_mwh;

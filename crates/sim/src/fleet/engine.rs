@@ -1109,12 +1109,15 @@ impl<'a> Sim<'a> {
             Some(root) if self.mech == Mechanism::PowerslotPeer => {
                 // Every owner's root lies under the site's, so its reservation was read above.
                 let held = &owner_held;
+                let held_all: Vec<i64> = (0..root.len())
+                    .map(|k| held.iter().map(|h| h[k]).sum())
+                    .collect();
                 (0..self.owners.len())
                     .map(|o| {
                         root.iter()
+                            .zip(&held_all)
                             .enumerate()
-                            .map(|(k, &r)| {
-                                let all: i64 = held.iter().map(|h| h[k]).sum();
+                            .map(|(k, (&r, &all))| {
                                 peer_share(r, held[o][k], all, self.owners[o].share)
                             })
                             .collect()
