@@ -142,6 +142,8 @@ fi
 "$python" - "$work" "${names[@]}" <<'PY'
 import json, math, os, sys
 work, names = sys.argv[1], sys.argv[2:]
+def f4(x):
+    return "–" if math.isnan(x) else f"{x:.4f}"
 def load(p):
     return json.load(open(p)) if os.path.exists(p) and os.path.getsize(p) else None
 print("| house | origins | slots | statsforecast seasonal naive / powerslot's | AutoETS | MSTL | powerslot `ets` | powerslot `mstl` | powerslot `auto` | auto vs better peer |")
@@ -150,24 +152,28 @@ ratios, ets_r, mstl_r, missing = [], [], [], []
 for n in names:
     s, a = load(f"{work}/powerslot/{n}.singles.json"), load(f"{work}/powerslot/{n}.auto.json")
     p = load(f"{work}/peers/{n}.json")
+    # A model the house is too short for (mstl needs two weeks) is missing from the report.
     mine = {m["name"]: m["mae"] for m in s["models"]}
+    for m in ("ets", "mstl"):
+        mine.setdefault(m, float("nan"))
     auto = a["models"][0]["mae"]
     if p is not None and (p["origins"] != s["origins"] or p["first_origin_slot"] != s["train_slots"]):
         p = None  # the cached peer run is of other origins
     if p is None:
         missing.append(n)
-        print(f"| {n} | {s['origins']} | {s['train_slots']} | – / {s['mase_scale']:.4f} | – | – | {mine['ets']:.4f} | {mine['mstl']:.4f} | {auto:.4f} | no peer run |")
+        print(f"| {n} | {s['origins']} | {s['train_slots']} | – / {s['mase_scale']:.4f} | – | – | {f4(mine['ets'])} | {f4(mine['mstl'])} | {auto:.4f} | no peer run |")
         continue
     peer = {m["name"]: m for m in p["models"]}
     best = min(peer["autoets"]["mae"], peer["mstl"]["mae"])
     r = auto / best
     ratios.append((r, n))
-    ets_r.append((mine["ets"] / peer["autoets"]["mae"], n))
-    mstl_r.append((mine["mstl"] / peer["mstl"]["mae"], n))
+    for ratios_of, m, ref in ((ets_r, "ets", "autoets"), (mstl_r, "mstl", "mstl")):
+        if not math.isnan(mine[m]):
+            ratios_of.append((mine[m] / peer[ref]["mae"], n))
     agree = abs(peer["seasonal-naive"]["mae"] / s["mase_scale"] - 1) < 0.01
     print(f"| {n} | {p['origins']} | {s['train_slots']} | {peer['seasonal-naive']['mae']:.4f} / {s['mase_scale']:.4f}{'' if agree else ' (differ!)'} "
           f"| {peer['autoets']['mae']:.4f} ({peer['autoets']['seconds_per_fit']:.1f} s) | {peer['mstl']['mae']:.4f} ({peer['mstl']['seconds_per_fit']:.1f} s) "
-          f"| {mine['ets']:.4f} | {mine['mstl']:.4f} | {auto:.4f} | {100 * (r - 1):+.1f} % |")
+          f"| {f4(mine['ets'])} | {f4(mine['mstl'])} | {auto:.4f} | {100 * (r - 1):+.1f} % |")
 def gm(v):
     return math.exp(sum(math.log(x) for x, _ in v) / len(v)) if v else float("nan")
 if ratios:

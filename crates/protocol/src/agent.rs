@@ -890,6 +890,17 @@ impl Agent {
             }
             return;
         }
+        let holds = t.held.iter().any(|h| h.request == request);
+        if !holds && matches!(t.state, NeedState::Over(_)) && kind != Some(InstructionKind::Revoke)
+        {
+            // A grant for a need already over (its release was lost, or the grant came
+            // after the device gave up): hand it back rather than keep it booked.
+            if self.cfg.mode != AgentMode::Uncoordinated {
+                let from_slot = self.slot + 1;
+                self.send(Body::Release(Release { request, from_slot }));
+            }
+            return;
+        }
         match t.held.iter_mut().find(|h| h.request == request) {
             Some(h) if version <= h.version => return, // duplicate or stale
             Some(h) => {

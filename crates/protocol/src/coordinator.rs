@@ -342,6 +342,12 @@ pub struct Coordinator {
     out: VecDeque<Output>,
     /// Sends held until their store is durable: (store seq, output).
     held: VecDeque<(u64, Output)>,
+    /// Per device and request, the version of the newest instruction queued (in `out` or
+    /// `held`) and not yet handed out. An instruction carries the whole grant, so an older
+    /// one still queued says nothing the newer does not: it is dropped when polled. One
+    /// batch can change a grant several times (a preemption takes from it, a top-up gives
+    /// back); the device is told once, the outcome.
+    queued_instructions: BTreeMap<(DeviceId, RequestId), u32>,
     store_seq: u64,
     durable_upto: u64,
     batch_at: Option<Instant>,
@@ -417,6 +423,7 @@ impl Coordinator {
             arrivals: 0,
             out: VecDeque::new(),
             held: VecDeque::new(),
+            queued_instructions: BTreeMap::new(),
             store_seq: 0,
             durable_upto: 0,
             batch_at: None,
@@ -680,7 +687,24 @@ impl Coordinator {
 
     /// The next thing to do; [`Output::Timeout`] ends a drain.
     pub fn poll_output(&mut self) -> Output {
-        if let Some(o) = self.out.pop_front() {
+        while let Some(o) = self.out.pop_front() {
+            if let Output::Send { to, msg } = &o
+                && let Body::Instruction(i) = &msg.body
+            {
+                let key = (to.clone(), i.request);
+                match self.queued_instructions.get(&key) {
+                    Some(&newest) if i.version < newest => {
+                        // Superseded before it left: never sent, so not counted.
+                        self.stats.negotiation_messages =
+                            self.stats.negotiation_messages.saturating_sub(1);
+                        continue;
+                    }
+                    Some(_) => {
+                        self.queued_instructions.remove(&key);
+                    }
+                    None => {}
+                }
+            }
             return o;
         }
         let next_slot = self.cfg.clock.start_of(self.slot.saturating_add(1));
@@ -1091,6 +1115,10 @@ impl Coordinator {
             self.stats.negotiation_messages += 1;
         }
         let dev = &mut self.devs[d];
+        if let Body::Instruction(i) = &body {
+            self.queued_instructions
+                .insert((dev.rec.id.clone(), i.request), i.version);
+        }
         dev.out_seq += 1;
         let msg = Envelope::new(dev.rec.id.clone(), dev.out_seq, body);
         let o = Output::Send {
@@ -1381,10 +1409,13 @@ impl Coordinator {
                     // Revoked or over: nothing to resend; the device's old version is not
                     // renewed and lapses at its lease end.
                 }
-                _ => {
+                holds => {
                     // It never got this version (lost message): send it again. Its old
                     // version is not renewed, so it lapses on the device at its lease end.
-                    let body = if a.version == 1 {
+                    // A device that holds no version at all (its award was lost, then the
+                    // grant changed) is sent the award: it follows no change to a grant it
+                    // does not hold.
+                    let body = if a.version == 1 || holds.is_none() {
                         Body::Award(Award {
                             request,
                             version: a.version,

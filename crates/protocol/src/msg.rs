@@ -322,7 +322,10 @@ pub struct Telemetry {
     pub holding: Vec<(RequestId, u32)>,
 }
 
-/// Device → coordinator: alive; the versions of the grants it follows.
+/// Device → coordinator: alive; the versions of the grants it follows. The coordinator
+/// answers with a [`Lease`] for those in their current version, an [`Instruction`] for one
+/// held in an older version, and an [`Award`] (in its current version) for one it granted
+/// that the device does not name: devices follow no change to a grant they do not hold.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Heartbeat {
     /// `(request, version)` of every grant the device holds.

@@ -150,3 +150,37 @@ fn a_silent_coordinator_triggers_the_safe_rule() {
     // It keeps asking (retransmissions and heartbeats), never drawing more.
     assert!(outs.iter().any(|o| matches!(o, Output::Send { .. })));
 }
+
+#[test]
+fn a_grant_for_a_need_already_over_is_handed_back() {
+    // The device finished before its award came (or its release was lost): the late award
+    // is not followed, and the device releases it again rather than keep it booked.
+    let (mut a, req) = agent();
+    drain(&mut a);
+    a.handle(Instant(50), AgentInput::Done(req));
+    drain(&mut a);
+    a.handle(
+        Instant(100),
+        from_coordinator(
+            1,
+            Body::Award(Award {
+                request: req,
+                version: 2,
+                grant: Grant {
+                    start: 0,
+                    power_mw: vec![3_000_000; 10],
+                },
+                valid_until: 2,
+            }),
+        ),
+    );
+    assert_eq!(a.limit_at(1), 0);
+    let outs = drain(&mut a);
+    assert!(
+        outs.iter().any(|o| matches!(
+            o,
+            Output::Send { msg, .. } if matches!(&msg.body, Body::Release(r) if r.request == req)
+        )),
+        "{outs:?}"
+    );
+}

@@ -21,9 +21,9 @@ pub(crate) fn mae(p50: &[f64], actual: &[f64]) -> f64 {
 }
 
 /// The `timestamp,value` series in `file` and the origins to score at. `dev`: only the past
-/// of the benchmark — everything before its first origin (its 8 origins are spread over the
-/// last quarter), with origins every 25 slots over the last 40 % of that past. Otherwise the
-/// benchmark's own 8 origins on the whole series.
+/// of the benchmark — everything before its first origin (its 8 origins, or
+/// `BENCH_ORIGINS`, are spread over the last quarter), with origins every 25 slots over the
+/// last 40 % of that past. Otherwise the benchmark's own origins on the whole series.
 pub(crate) fn series_and_origins(
     file: &str,
     horizon: usize,
@@ -35,7 +35,11 @@ pub(crate) fn series_and_origins(
     )
     .expect("series");
     let mut opts = BacktestOptions::new(FitOptions::new(horizon, 24));
-    opts.origins = 8;
+    // The peer benchmark's default; `BENCH_ORIGINS=30` matches `peer_benchmark.sh --origins 30`.
+    opts.origins = std::env::var("BENCH_ORIGINS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
     let (test, _) = origin_slots(series.len(), horizon, &opts).expect("origins");
     if !dev {
         return (series, test);
