@@ -46,19 +46,24 @@ fn drain(a: &mut Agent) -> Vec<Output> {
     }
 }
 
-#[test]
-fn a_grant_is_followed_only_inside_its_lease() {
-    let (mut a, req) = agent();
-    drain(&mut a);
-    let award = Body::Award(Award {
-        request: req,
-        version: 1,
+/// The award of `request` in `version`: 3 kW for slots 0..10, leased until slot 2.
+fn award(request: u64, version: u32) -> Body {
+    Body::Award(Award {
+        request,
+        version,
         grant: Grant {
             start: 0,
             power_mw: vec![3_000_000; 10],
         },
         valid_until: 2,
-    });
+    })
+}
+
+#[test]
+fn a_grant_is_followed_only_inside_its_lease() {
+    let (mut a, req) = agent();
+    drain(&mut a);
+    let award = award(req, 1);
     a.handle(Instant(100), from_coordinator(1, award.clone()));
     assert_eq!(a.limit_at(0), 3_000_000);
     assert_eq!(a.limit_at(1), 3_000_000);
@@ -113,21 +118,7 @@ fn a_grant_is_followed_only_inside_its_lease() {
 fn a_silent_coordinator_triggers_the_safe_rule() {
     let (mut a, req) = agent();
     drain(&mut a);
-    a.handle(
-        Instant(100),
-        from_coordinator(
-            1,
-            Body::Award(Award {
-                request: req,
-                version: 1,
-                grant: Grant {
-                    start: 0,
-                    power_mw: vec![3_000_000; 10],
-                },
-                valid_until: 2,
-            }),
-        ),
-    );
+    a.handle(Instant(100), from_coordinator(1, award(req, 1)));
     drain(&mut a);
     // Nothing for more than a slot: the device reports its fallback and draws only what
     // its lease still allows.
@@ -159,21 +150,7 @@ fn a_grant_for_a_need_already_over_is_handed_back() {
     drain(&mut a);
     a.handle(Instant(50), AgentInput::Done(req));
     drain(&mut a);
-    a.handle(
-        Instant(100),
-        from_coordinator(
-            1,
-            Body::Award(Award {
-                request: req,
-                version: 2,
-                grant: Grant {
-                    start: 0,
-                    power_mw: vec![3_000_000; 10],
-                },
-                valid_until: 2,
-            }),
-        ),
-    );
+    a.handle(Instant(100), from_coordinator(1, award(req, 2)));
     assert_eq!(a.limit_at(1), 0);
     let outs = drain(&mut a);
     assert!(

@@ -1059,20 +1059,17 @@ fn a_preemption_instructs_only_the_grants_it_changes() {
     assert_eq!(c.book().committed(0, 2), 10_000_000);
 }
 
-#[test]
-fn a_grant_changed_twice_in_one_batch_is_instructed_once() {
-    // 10 kW, all of it held by a normal elastic load; two high 3 kW jobs for slots 2..4
-    // arrive in the same batch and each takes its share from the load. The load hears one
-    // instruction, with the outcome (4 kW) and the version the coordinator holds, not one
-    // per change.
-    let mut c = coordinator(
-        10_000_000,
-        &[
-            ("normal", Priority::Normal, 3),
-            ("a", Priority::High, 1),
-            ("b", Priority::High, 2),
-        ],
+/// A 10 kW site whose 10 kW a normal elastic load ("normal", slots 0..6) holds; then high
+/// 3 kW jobs named `jobs`, for slots 2..4, arrive in one batch and take from it. The
+/// coordinator and the batch's outputs.
+fn load_preempted_by(jobs: &[&str]) -> (Coordinator, Vec<Output>) {
+    let mut devices = vec![("normal", Priority::Normal, 0)];
+    devices.extend(
+        jobs.iter()
+            .zip(1..)
+            .map(|(&j, port)| (j, Priority::High, port)),
     );
+    let mut c = coordinator(10_000_000, &devices);
     drain(&mut c, Instant(0), true);
     c.handle(
         Instant(10),
@@ -1081,13 +1078,22 @@ fn a_grant_changed_twice_in_one_batch_is_instructed_once() {
     .unwrap();
     after_batch(&mut c, true);
     assert_eq!(c.book().committed(0, 3), 10_000_000);
-    c.handle(Instant(400), request("a", 1, Priority::High, 3, 2, 2, 4))
-        .unwrap();
-    c.handle(Instant(400), request("b", 1, Priority::High, 3, 2, 2, 4))
-        .unwrap();
+    for job in jobs {
+        c.handle(Instant(400), request(job, 1, Priority::High, 3, 2, 2, 4))
+            .unwrap();
+    }
     c.handle_timeout(Instant(700));
     let outs = drain(&mut c, Instant(700), true);
-    assert!(awarded(&outs, "a") && awarded(&outs, "b"));
+    assert!(jobs.iter().all(|j| awarded(&outs, j)));
+    (c, outs)
+}
+
+#[test]
+fn a_grant_changed_twice_in_one_batch_is_instructed_once() {
+    // Two jobs each take 3 kW from the load in the same batch. The load hears one
+    // instruction, with the outcome (4 kW) and the version the coordinator holds, not one
+    // per change; every version is still stored.
+    let (c, outs) = load_preempted_by(&["a", "b"]);
     let instructed: Vec<Instruction> = sent(&outs)
         .into_iter()
         .filter_map(|(to, b)| match b {
@@ -1097,35 +1103,18 @@ fn a_grant_changed_twice_in_one_batch_is_instructed_once() {
         .collect();
     assert_eq!(instructed.len(), 1, "{instructed:?}");
     assert_eq!(instructed[0].grant.at(2), 4_000_000);
-    let stored_versions = outs
-        .iter()
-        .filter(|o| matches!(o, Output::Store { record: Record::Award(r), .. } if r.device.as_str() == "normal"))
-        .count();
-    assert!(stored_versions >= 2, "every version is still stored");
+    let stored = |o: &&Output| matches!(o, Output::Store { record: Record::Award(r), .. } if r.device.as_str() == "normal");
+    assert!(outs.iter().filter(stored).count() >= 2);
     assert_eq!(c.book().committed(0, 2), 10_000_000);
 }
 
 #[test]
 fn a_device_that_lost_its_award_is_sent_the_award_after_a_change() {
-    // A normal load's award is lost; a high job then takes part of its grant (version 2).
-    // Its heartbeat holds nothing of it: an instruction would change a grant it does not
-    // hold (devices ignore those), so the award is sent again, in its current version. A
-    // device that holds the old version gets the change as an instruction.
-    let mut c = coordinator(
-        10_000_000,
-        &[("normal", Priority::Normal, 2), ("job", Priority::High, 1)],
-    );
-    drain(&mut c, Instant(0), true);
-    c.handle(
-        Instant(10),
-        envelope("normal", 1, Priority::Normal, 1, 10, 0, 6),
-    )
-    .unwrap();
-    after_batch(&mut c, true);
-    c.handle(Instant(400), request("job", 1, Priority::High, 3, 2, 2, 4))
-        .unwrap();
-    c.handle_timeout(Instant(700));
-    drain(&mut c, Instant(700), true);
+    // The load's award was lost; a job then took part of its grant (version 2). Its
+    // heartbeat holds nothing of it: an instruction would change a grant it does not hold
+    // (devices ignore those), so the award is sent again, in its current version. A device
+    // that holds the old version gets the change as an instruction.
+    let (mut c, _) = load_preempted_by(&["job"]);
     let hb = |seq, holding| {
         CoordInput::Message(Envelope::new(
             id("normal"),
@@ -1133,16 +1122,20 @@ fn a_device_that_lost_its_award_is_sent_the_award_after_a_change() {
             Body::Heartbeat(Heartbeat { holding }),
         ))
     };
-    c.handle(Instant(800), hb(2, vec![])).unwrap();
-    let outs = drain(&mut c, Instant(800), true);
-    let resent: Vec<Body> = sent(&outs).into_iter().map(|(_, b)| b).collect();
+    let answer = |c: &mut Coordinator, at, input| {
+        c.handle(Instant(at), input).unwrap();
+        let outs = drain(c, Instant(at), true);
+        sent(&outs)
+            .into_iter()
+            .map(|(_, b)| b)
+            .collect::<Vec<Body>>()
+    };
+    let resent = answer(&mut c, 800, hb(2, vec![]));
     assert!(
         matches!(&resent[..], [Body::Award(a)] if a.version == 2 && a.grant.at(2) == 7_000_000),
         "{resent:?}"
     );
-    c.handle(Instant(900), hb(3, vec![(1, 1)])).unwrap();
-    let outs = drain(&mut c, Instant(900), true);
-    let resent: Vec<Body> = sent(&outs).into_iter().map(|(_, b)| b).collect();
+    let resent = answer(&mut c, 900, hb(3, vec![(1, 1)]));
     assert!(
         matches!(&resent[..], [Body::Instruction(i)] if i.version == 2),
         "{resent:?}"
