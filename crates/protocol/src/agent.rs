@@ -894,9 +894,11 @@ impl Agent {
         if !holds && matches!(t.state, NeedState::Over(_)) && kind != Some(InstructionKind::Revoke)
         {
             // A grant for a need already over (its release was lost, or the grant came
-            // after the device gave up): hand it back rather than keep it booked.
+            // after the device gave up): hand it back rather than keep it booked. All of it,
+            // this slot too: the device draws nothing under a grant it does not hold (the
+            // coordinator keeps booked what an older version allowed until its lease ends).
             if self.cfg.mode != AgentMode::Uncoordinated {
-                let from_slot = self.slot + 1;
+                let from_slot = self.slot;
                 self.send(Body::Release(Release { request, from_slot }));
             }
             return;
