@@ -338,6 +338,12 @@ pub struct Coordinator {
     devs: Vec<Dev>,
     by_id: BTreeMap<DeviceId, usize>,
     reqs: BTreeMap<(usize, RequestId), Req>,
+    /// The keys of awarded requests, by class (`Priority as usize`; a class is fixed once
+    /// awarded). Preemption, the top-up and a refusal's reason look for grants of the
+    /// classes below one; on a large site most grants belong to others (the households'
+    /// forecasts are critical), and scanning every request for each candidate made a
+    /// batch quadratic. It may hold keys no longer awarded: readers check the state.
+    awarded_by_class: [BTreeSet<Key>; 4],
     arrivals: u64,
     out: VecDeque<Output>,
     /// Sends held until their store is durable: (store seq, output).
@@ -420,6 +426,7 @@ impl Coordinator {
             devs: Vec::new(),
             by_id: BTreeMap::new(),
             reqs: BTreeMap::new(),
+            awarded_by_class: Default::default(),
             arrivals: 0,
             out: VecDeque::new(),
             held: VecDeque::new(),
@@ -631,6 +638,7 @@ impl Coordinator {
             .valid_until
             .max(self.slot.saturating_add(self.cfg.lease_slots));
         self.arrivals += 1;
+        self.awarded_by_class[a.priority as usize].insert((d, a.request));
         self.reqs.insert(
             (d, a.request),
             Req {
@@ -2027,8 +2035,7 @@ impl Coordinator {
             return None;
         }
         let mut victims: Vec<((usize, RequestId), Priority, u64)> = self
-            .reqs
-            .iter()
+            .awarded_below(Some(c.priority))
             .filter_map(|(k, r)| {
                 let a = self.lower_on_path(r, c.priority, &path, spare_elastic)?;
                 if !(r.preemptible() || c.priority == Priority::Critical) {
@@ -2137,7 +2144,7 @@ impl Coordinator {
         }
         let path = self.cfg.tree.path(c.circuit).to_vec();
         let mut reclaimable = vec![0i64; p.powers.len()];
-        for r in self.reqs.values() {
+        for (_, r) in self.awarded_below(Some(c.priority)) {
             // Other elastic loads already shared by the max-min rule; jobs are what it takes.
             let Some(a) = self.lower_on_path(r, c.priority, &path, true) else {
                 continue;
@@ -2192,6 +2199,16 @@ impl Coordinator {
 
     /// `r`'s award, if it is a grant of a class below `class` that shares a circuit with
     /// `path` (load nobody controls never is; with `spare_elastic`, nor are elastic loads).
+    /// Awarded requests (maybe; see `awarded_by_class`) of the classes below `class`, or
+    /// of every class with `None`, lowest class first.
+    fn awarded_below(&self, class: Option<Priority>) -> impl Iterator<Item = (&Key, &Req)> {
+        let classes = class.map_or(self.awarded_by_class.len(), |c| c as usize);
+        self.awarded_by_class[..classes]
+            .iter()
+            .flatten()
+            .filter_map(|k| self.reqs.get_key_value(k))
+    }
+
     fn lower_on_path<'r>(
         &self,
         r: &'r Req,
@@ -2227,6 +2244,7 @@ impl Coordinator {
         };
         r.rounds = rounds.max(1);
         r.messages += 1;
+        self.awarded_by_class[r.req.priority as usize].insert(key);
         r.state = State::Awarded(AwardState {
             version: 1,
             grant: grant.clone(),
@@ -2272,17 +2290,14 @@ impl Coordinator {
         while to < self.book.end() && full(to) {
             to += 1;
         }
-        let lowest = self
-            .reqs
-            .values()
-            .filter_map(|r| match &r.state {
-                State::Awarded(a) if a.booked.start < to && a.booked.end() > from => {
-                    let p = self.cfg.tree.path(self.devs[r.dev].rec.circuit);
-                    p.contains(&b.circuit).then_some(r.req.priority)
-                }
-                _ => None,
-            })
-            .min();
+        // Classes lowest first: the first grant found there is of the lowest class.
+        let lowest = self.awarded_below(None).find_map(|(_, r)| match &r.state {
+            State::Awarded(a) if a.booked.start < to && a.booked.end() > from => {
+                let p = self.cfg.tree.path(self.devs[r.dev].rec.circuit);
+                p.contains(&b.circuit).then_some(r.req.priority)
+            }
+            _ => None,
+        });
         RejectReason::Full {
             circuit: self.cfg.tree.name(b.circuit).into(),
             from_slot: from,
@@ -2501,6 +2516,7 @@ impl Coordinator {
         let Some(r) = self.reqs.remove(&key) else {
             return;
         };
+        self.awarded_by_class[r.req.priority as usize].remove(&key);
         let d = r.dev;
         self.devs[d].open.remove(&r.req.request);
         if let State::Awarded(a) = &r.state {
