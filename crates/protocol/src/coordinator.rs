@@ -2341,9 +2341,17 @@ impl Coordinator {
             State::Waiting { since, .. } => since,
             _ => self.slot,
         };
-        let reason = match binding {
-            Some(b) => self.reason_from(&b),
-            None => RejectReason::BeyondHorizon {
+        // Likewise the reason: a retransmitted request is answered with what the device
+        // heard. Working out a new one looks through the grants on the binding circuit,
+        // which every waiting request of every batch would otherwise pay for.
+        let heard_reason = match &r.state {
+            State::Waiting { reason, .. } if !tell => Some(reason.clone()),
+            _ => None,
+        };
+        let reason = match (heard_reason, binding) {
+            (Some(heard), _) => heard,
+            (None, Some(b)) => self.reason_from(&b),
+            (None, None) => RejectReason::BeyondHorizon {
                 horizon_end: self.book.end(),
             },
         };
