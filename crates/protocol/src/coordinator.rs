@@ -2197,8 +2197,6 @@ impl Coordinator {
         }
     }
 
-    /// `r`'s award, if it is a grant of a class below `class` that shares a circuit with
-    /// `path` (load nobody controls never is; with `spare_elastic`, nor are elastic loads).
     /// Awarded requests (maybe; see `awarded_by_class`) of the classes below `class`, or
     /// of every class with `None`, lowest class first.
     fn awarded_below(&self, class: Option<Priority>) -> impl Iterator<Item = (&Key, &Req)> {
@@ -2209,6 +2207,8 @@ impl Coordinator {
             .filter_map(|k| self.reqs.get_key_value(k))
     }
 
+    /// `r`'s award, if it is a grant of a class below `class` that shares a circuit with
+    /// `path` (load nobody controls never is; with `spare_elastic`, nor are elastic loads).
     fn lower_on_path<'r>(
         &self,
         r: &'r Req,
