@@ -203,6 +203,31 @@ impl Prep<'_> {
         }
     }
 
+    /// Power of variant `v` in its `k`-th slot.
+    #[inline]
+    fn power(&self, v: usize, k: usize) -> i64 {
+        match self.variants[v].level {
+            Some(q) => q,
+            None => self.fixed.map_or(0, |f| f[k]),
+        }
+    }
+
+    /// Σ power × path price of option (`v`, `start`) from the window's price prefix sums
+    /// ([`price_prefix`]), in mW × price; × slot hours ÷ 10⁶ gives the cost.
+    fn cost(&self, v: usize, start: Slot, prefix: &[f64]) -> f64 {
+        let var = &self.variants[v];
+        let off = (start - self.lo) as usize;
+        match (var.level, self.fixed) {
+            (Some(q), _) => q as f64 * (prefix[off + var.len as usize] - prefix[off]),
+            (None, Some(f)) => f
+                .iter()
+                .enumerate()
+                .map(|(k, &pw)| pw as f64 * (prefix[off + k + 1] - prefix[off + k]))
+                .sum::<f64>(),
+            (None, None) => 0.0,
+        }
+    }
+
     fn value(&self, v: usize, start: Slot) -> f64 {
         let var = &self.variants[v];
         let finish = start + var.len;
@@ -221,25 +246,54 @@ impl Prep<'_> {
     }
 }
 
-/// Prices per (circuit, slot) over the book's window.
+/// Prices per (circuit, slot) over the book's window, kept only for the circuits on some
+/// bidder's path: a batch's bidders hang from a few circuits of a tree that may have one per
+/// house, and a row per circuit of a large tree cost more to zero each round than the
+/// auction itself.
 struct Prices {
     origin: Slot,
     len: usize,
+    /// Row of each circuit in `lambda`, or [`Prices::NO_ROW`] where no bidder's path passes.
+    row: Vec<u32>,
+    /// The circuit of each row.
+    nodes: Vec<CircuitIx>,
     lambda: Vec<f64>,
 }
 
 impl Prices {
-    fn new(nodes: usize, book: &CapacityBook) -> Self {
+    const NO_ROW: u32 = u32::MAX;
+
+    fn new(nodes: usize, book: &CapacityBook, preps: &[Prep]) -> Self {
+        let mut row = vec![Self::NO_ROW; nodes];
+        let mut on_paths = Vec::new();
+        for p in preps {
+            for &n in p.path {
+                if row[n as usize] == Self::NO_ROW {
+                    row[n as usize] = on_paths.len() as u32;
+                    on_paths.push(n);
+                }
+            }
+        }
+        let len = book.horizon() as usize;
         Self {
             origin: book.origin(),
-            len: book.horizon() as usize,
-            lambda: vec![0.0; nodes * book.horizon() as usize],
+            len,
+            row,
+            lambda: vec![0.0; on_paths.len() * len],
+            nodes: on_paths,
         }
+    }
+
+    /// Index of (node, slot) in `lambda`, if the node has a row.
+    #[inline]
+    fn index(&self, node: CircuitIx, slot: Slot) -> Option<usize> {
+        let r = self.row[node as usize];
+        (r != Self::NO_ROW).then(|| r as usize * self.len + (slot - self.origin) as usize)
     }
 
     #[inline]
     fn at(&self, node: CircuitIx, slot: Slot) -> f64 {
-        self.lambda[node as usize * self.len + (slot - self.origin) as usize]
+        self.index(node, slot).map_or(0.0, |i| self.lambda[i])
     }
 
     fn path_price(&self, path: &[CircuitIx], slot: Slot) -> f64 {
@@ -331,36 +385,28 @@ fn best_response(
     if p.hi <= p.lo {
         return None;
     }
-    // Path price per slot of the window, and its prefix sums.
-    scratch.clear();
-    scratch.push(0.0);
-    let mut acc = 0.0;
-    for s in p.lo..p.hi {
-        acc += prices.path_price(p.path, s);
-        scratch.push(acc);
-    }
     let to_kwh = slot_ms as f64 / 3.6e12;
+    price_prefix(p, prices, scratch);
     let mut best: Option<(usize, Slot, f64)> = None;
     for (v, s) in p.options() {
-        let var = &p.variants[v];
-        let off = (s - p.lo) as usize;
-        let cost = match (var.level, p.fixed) {
-            (Some(q), _) => q as f64 * (scratch[off + var.len as usize] - scratch[off]) * to_kwh,
-            (None, Some(f)) => {
-                f.iter()
-                    .enumerate()
-                    .map(|(k, &pw)| pw as f64 * (scratch[off + k + 1] - scratch[off + k]))
-                    .sum::<f64>()
-                    * to_kwh
-            }
-            (None, None) => 0.0,
-        };
-        let surplus = p.value(v, s) - cost;
+        let surplus = p.value(v, s) - p.cost(v, s, scratch) * to_kwh;
         if best.is_none_or(|(_, _, b)| surplus > b + 1e-12) {
             best = Some((v, s, surplus));
         }
     }
     best
+}
+
+/// The path's price per slot of `p`'s window as prefix sums into `out` (`out[k]` is the sum
+/// over the first `k` slots), for [`Prep::cost`].
+fn price_prefix(p: &Prep, prices: &Prices, out: &mut Vec<f64>) {
+    out.clear();
+    out.push(0.0);
+    let mut acc = 0.0;
+    for s in p.lo..p.hi {
+        acc += prices.path_price(p.path, s);
+        out.push(acc);
+    }
 }
 
 /// Places a batch of candidates into `book` (see the module docs). `now` is the first slot
@@ -421,7 +467,8 @@ pub fn allocate(
             .iter()
             .map(|&i| prepare(tree, book, now, &cands[i], cfg))
             .collect();
-        let mut prices = Prices::new(tree.len(), book);
+        let mut prices = Prices::new(tree.len(), book, &preps);
+        let mut demand = vec![0i64; prices.lambda.len()];
         let mut choice: Vec<Option<(usize, Slot, f64)>> = vec![None; jobs.len()];
         let mut scratch = Vec::new();
         let vref = welfare::value_per_kwh(class, 1000);
@@ -449,14 +496,15 @@ pub fn allocate(
                 break;
             }
             // Demand on every (circuit, slot) the bids touch, on top of what is booked.
-            let mut demand = vec![0i64; prices.lambda.len()];
+            demand.fill(0);
             for (k, p) in preps.iter().enumerate() {
                 if let Some((v, s, _)) = choice[k] {
-                    for (off, pw) in p.powers(v).into_iter().enumerate() {
-                        let slot = s + off as Slot;
+                    for off in 0..p.variants[v].len as usize {
+                        let (pw, slot) = (p.power(v, off), s + off as Slot);
                         for &n in p.path {
-                            let i = n as usize * prices.len + (slot - prices.origin) as usize;
-                            demand[i] = demand[i].saturating_add(pw);
+                            if let Some(i) = prices.index(n, slot) {
+                                demand[i] = demand[i].saturating_add(pw);
+                            }
                         }
                     }
                 }
@@ -466,7 +514,7 @@ pub fn allocate(
                 if d == 0 {
                     continue;
                 }
-                let node = (i / prices.len) as CircuitIx;
+                let node = prices.nodes[i / prices.len];
                 let slot = prices.origin + (i % prices.len) as Slot;
                 let free = book.headroom(node, slot).max(0);
                 if d > free {
@@ -541,28 +589,20 @@ fn place_best_feasible(
     slot_ms: u64,
 ) -> Outcome {
     let to_kwh = slot_ms as f64 / 3.6e12;
-    let mut opts: Vec<(f64, f64, usize, Slot)> = p
+    let mut prefix = Vec::new();
+    price_prefix(p, prices, &mut prefix);
+    let mut opts: Vec<(f64, usize, Slot)> = p
         .options()
-        .map(|(v, s)| {
-            let pw = p.powers(v);
-            let cost: f64 = pw
-                .iter()
-                .enumerate()
-                .map(|(k, &x)| x as f64 * prices.path_price(p.path, s + k as Slot))
-                .sum::<f64>()
-                * to_kwh;
-            let value = p.value(v, s);
-            (value - cost, value, v, s)
-        })
+        .map(|(v, s)| (p.value(v, s) - p.cost(v, s, &prefix) * to_kwh, v, s))
         .collect();
     opts.sort_by(|a, b| {
         b.0.partial_cmp(&a.0)
             .unwrap_or(core::cmp::Ordering::Equal)
-            .then(a.3.cmp(&b.3))
             .then(a.2.cmp(&b.2))
+            .then(a.1.cmp(&b.1))
     });
     let mut first_binding = None;
-    for &(_, _, v, s) in &opts {
+    for &(_, v, s) in &opts {
         let pw = p.powers(v);
         match book.check(p.path, s, &pw) {
             Ok(()) => {

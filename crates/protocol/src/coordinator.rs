@@ -1766,30 +1766,48 @@ impl Coordinator {
         if to <= from {
             return Vec::new();
         }
-        // Per device: the most its open envelope requests ask, and what it holds per slot.
-        let mut wants: BTreeMap<usize, (i64, Vec<i64>)> = BTreeMap::new();
-        for r in self.reqs.values() {
-            let (true, Demand::PowerEnvelope { max_mw, .. }) =
-                (r.req.priority > class, &r.req.demand)
-            else {
+        // Per device (requests are keyed by device first, so a device's are adjacent): the
+        // most its open envelope requests ask, and what it holds in the first slot it could
+        // take back. Only a device held below what it asks there is pressing; the others,
+        // most of a large fleet, cost no more than this one pass.
+        let presses = |r: &Req| match (&r.req.demand, r.req.priority > class) {
+            (Demand::PowerEnvelope { max_mw, .. }, true) => Some(*max_mw),
+            _ => None,
+        };
+        let mut wants: Vec<(usize, i64, i64)> = Vec::new();
+        for (&(d, _), r) in &self.reqs {
+            let Some(max_mw) = presses(r) else {
                 continue;
             };
-            let e = wants
-                .entry(r.dev)
-                .or_insert_with(|| (0, vec![0; (to - from) as usize]));
-            e.0 = e.0.max(*max_mw);
-            if let State::Awarded(a) = &r.state {
-                for (k, x) in e.1.iter_mut().enumerate() {
-                    *x += a.booked.at(from + k as Slot);
+            let got = match &r.state {
+                State::Awarded(a) => a.booked.at(from),
+                _ => 0,
+            };
+            match wants.last_mut() {
+                Some(w) if w.0 == d => {
+                    w.1 = w.1.max(max_mw);
+                    w.2 += got;
                 }
+                _ => wants.push((d, max_mw, got)),
             }
         }
         let mut held = Vec::new();
-        for (d, (want, got)) in wants {
-            // Only a device held below what it asks in the first slot it could take back is
-            // pressing.
-            if got.first().copied().unwrap_or(0) >= want {
+        for (d, want, got_first) in wants {
+            if got_first >= want {
                 continue;
+            }
+            // What the pressing device holds per slot of the hold.
+            let mut got = vec![0; (to - from) as usize];
+            for r in self
+                .reqs
+                .range((d, RequestId::MIN)..=(d, RequestId::MAX))
+                .map(|e| e.1)
+            {
+                if let (Some(_), State::Awarded(a)) = (presses(r), &r.state) {
+                    for (k, x) in got.iter_mut().enumerate() {
+                        *x += a.booked.at(from + k as Slot);
+                    }
+                }
             }
             let path = self.cfg.tree.path(self.devs[d].rec.circuit).to_vec();
             let powers: Vec<i64> = got
