@@ -197,10 +197,9 @@ struct Prep<'a> {
 
 impl Prep<'_> {
     fn powers(&self, v: usize) -> Vec<i64> {
-        match self.variants[v].level {
-            Some(q) => vec![q; self.variants[v].len as usize],
-            None => self.fixed.map(|f| f.to_vec()).unwrap_or_default(),
-        }
+        (0..self.variants[v].len as usize)
+            .map(|k| self.power(v, k))
+            .collect()
     }
 
     /// Power of variant `v` in its `k`-th slot.
