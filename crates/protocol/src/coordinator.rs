@@ -107,6 +107,10 @@ pub struct CoordinatorConfig {
     pub rebook_slots: u32,
     /// A batch closes this long after its first request arrived, ms.
     pub batch_window_ms: u64,
+    /// Waiting requests are tried again at most this often, ms, when no new request comes
+    /// with them (room freed by a re-booked forecast, a release or a cut is gathered for
+    /// this long and offered once: on a busy site room frees in almost every batch).
+    pub retry_ms: u64,
     /// A waiting request's bid doubles every this many slots (aging).
     pub aging_slots: u32,
     /// Allocation rule.
@@ -138,6 +142,7 @@ impl CoordinatorConfig {
             firm_slots: 2,
             rebook_slots: 2,
             batch_window_ms: 200,
+            retry_ms: (clock.slot_ms / 10).max(200),
             aging_slots: 4,
             mechanism: Mechanism::Auction,
             auction: AuctionConfig::new(clock.slot_ms),
@@ -359,6 +364,8 @@ pub struct Coordinator {
     batch_at: Option<Instant>,
     /// The book's freed epoch when every waiting request was last tried (see `run_auction`).
     waiting_tried: Option<u64>,
+    /// When every waiting request was last tried (for `CoordinatorConfig::retry_ms`).
+    waiting_tried_at: Option<Instant>,
     /// Seed rule: highest bid seen per slot.
     highest_bid: BTreeMap<Slot, i64>,
     /// Devices whose load nobody controls is booked from a forecast (for the diversity of
@@ -435,6 +442,7 @@ impl Coordinator {
             durable_upto: 0,
             batch_at: None,
             waiting_tried: None,
+            waiting_tried_at: None,
             highest_bid: BTreeMap::new(),
             forecast_devs: BTreeSet::new(),
             stats: Stats::default(),
@@ -1696,6 +1704,14 @@ impl Coordinator {
         }
         let retry_waiting = self.waiting_tried != Some(epoch)
             || matches!((lowest_new, highest_waiting), (Some(n), Some(w)) if w > n);
+        if retry_waiting && lowest_new.is_none() {
+            // Only freed room to offer: gather it for `retry_ms` and offer it once.
+            let due = self.waiting_tried_at.map(|t| t.after_ms(self.cfg.retry_ms));
+            if let Some(due) = due.filter(|&d| d > self.now) {
+                self.batch_at = Some(self.batch_at.map_or(due, |b| b.min(due)));
+                return;
+            }
+        }
         let keys: Vec<(usize, RequestId)> = self
             .reqs
             .iter()
@@ -1736,6 +1752,9 @@ impl Coordinator {
         // Every waiting request has now been tried at `epoch` (a preemption in this batch
         // moved the epoch on, so the next batch tries them again).
         self.waiting_tried = Some(epoch);
+        if retry_waiting {
+            self.waiting_tried_at = Some(self.now);
+        }
         self.stats.batches += 1;
         self.out.push_back(Output::Event(Event::Batch {
             slot: self.slot,

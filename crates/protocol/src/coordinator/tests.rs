@@ -5,6 +5,8 @@ use crate::device::PowerValue;
 use crate::msg::Heartbeat;
 
 const SLOT_MS: u64 = 60_000;
+/// `CoordinatorConfig::retry_ms` by default: a tenth of a slot.
+const RETRY_MS: u64 = SLOT_MS / 10;
 
 fn id(s: &str) -> DeviceId {
     DeviceId::new(s).unwrap()
@@ -833,13 +835,12 @@ fn a_waiting_request_hears_a_new_offer_only_when_it_finishes_earlier() {
     c.handle_timeout(Instant(SLOT_MS + 10));
     assert!(offer_end(&drain(&mut c, Instant(SLOT_MS + 10), true)).is_empty());
     // `a` releases from slot 3: b can finish at 5, earlier than 8, and hears it.
+    // Freed room is gathered for `retry_ms` before it is offered.
     let rel = release("a", 2, 1, 3);
     c.handle(Instant(SLOT_MS + 500), rel).unwrap();
-    c.handle_timeout(Instant(SLOT_MS + 800));
-    assert_eq!(
-        offer_end(&drain(&mut c, Instant(SLOT_MS + 800), true)),
-        vec![5]
-    );
+    let t = Instant(SLOT_MS + 500 + RETRY_MS);
+    c.handle_timeout(t);
+    assert_eq!(offer_end(&drain(&mut c, t, true)), vec![5]);
 }
 
 #[test]
@@ -865,11 +866,15 @@ fn a_batch_of_new_arrivals_leaves_out_waiting_requests_until_room_appears() {
         .unwrap();
     c.handle_timeout(Instant(1_500));
     assert_eq!(batch_sizes(&drain(&mut c, Instant(1_500), true)), vec![1]);
-    // Room appears (a releases): the waiting request is tried with the next batch.
+    // Room appears (a releases): the waiting request is tried once `retry_ms` has passed
+    // since it was last tried, not in the very next batch.
     let rel = release("a", 2, 1, 1);
     c.handle(Instant(1_600), rel).unwrap();
     c.handle_timeout(Instant(1_900));
-    let outs = drain(&mut c, Instant(1_900), true);
+    assert!(batch_sizes(&drain(&mut c, Instant(1_900), true)).is_empty());
+    let t = Instant(1_600 + RETRY_MS);
+    c.handle_timeout(t);
+    let outs = drain(&mut c, t, true);
     assert_eq!(batch_sizes(&outs), vec![1]);
     assert!(awarded(&outs, "b"));
 }
@@ -906,8 +911,9 @@ fn a_waiting_request_is_served_when_capacity_frees_and_the_older_one_first() {
     // The EV releases from slot 2 on.
     let rel = release("ev", 2, 1, 2);
     c.handle(Instant(SLOT_MS + 500), rel).unwrap();
-    c.handle_timeout(Instant(SLOT_MS + 800));
-    let outs = drain(&mut c, Instant(SLOT_MS + 800), true);
+    let t = Instant(SLOT_MS + 500 + RETRY_MS);
+    c.handle_timeout(t);
+    let outs = drain(&mut c, t, true);
     let starts: Vec<(String, Slot)> = sent(&outs)
         .into_iter()
         .filter_map(|(to, b)| match b {
