@@ -347,8 +347,16 @@ pub struct Coordinator {
     /// awarded). Preemption, the top-up and a refusal's reason look for grants of the
     /// classes below one; on a large site most grants belong to others (the households'
     /// forecasts are critical), and scanning every request for each candidate made a
-    /// batch quadratic. It may hold keys no longer awarded: readers check the state.
+    /// batch quadratic. Load nobody controls (a forecast) is never a victim and is kept
+    /// apart, in `awarded_forecasts`. Both may hold keys no longer awarded: readers check
+    /// the state.
     awarded_by_class: [BTreeSet<Key>; 4],
+    /// The keys of awarded forecasts, by class (see `awarded_by_class`).
+    awarded_forecasts: [BTreeSet<Key>; 4],
+    /// The keys of requests not yet awarded (pending or waiting): each batch starts from
+    /// them, not from a scan of every request. It may hold keys since awarded or ended:
+    /// readers check the state.
+    open_keys: BTreeSet<Key>,
     arrivals: u64,
     out: VecDeque<Output>,
     /// Sends held until their store is durable: (store seq, output).
@@ -434,6 +442,8 @@ impl Coordinator {
             by_id: BTreeMap::new(),
             reqs: BTreeMap::new(),
             awarded_by_class: Default::default(),
+            awarded_forecasts: Default::default(),
+            open_keys: BTreeSet::new(),
             arrivals: 0,
             out: VecDeque::new(),
             held: VecDeque::new(),
@@ -490,6 +500,7 @@ impl Coordinator {
         }
         self.devs[d].open.insert(r.request);
         self.arrivals += 1;
+        self.open_keys.insert(key);
         self.reqs.insert(
             key,
             Req {
@@ -646,7 +657,8 @@ impl Coordinator {
             .valid_until
             .max(self.slot.saturating_add(self.cfg.lease_slots));
         self.arrivals += 1;
-        self.awarded_by_class[a.priority as usize].insert((d, a.request));
+        let forecast = matches!(demand, Demand::PowerForecast { .. });
+        self.index_award((d, a.request), a.priority, forecast);
         self.reqs.insert(
             (d, a.request),
             Req {
@@ -1272,6 +1284,7 @@ impl Coordinator {
         self.devs[d].open.insert(r.request);
         self.arrivals += 1;
         let forecast = matches!(r.demand, Demand::PowerForecast { .. });
+        self.open_keys.insert(key);
         self.reqs.insert(
             key,
             Req {
@@ -1692,7 +1705,7 @@ impl Coordinator {
         // busy site that keeps each batch's cost to what is new).
         let epoch = self.book.freed_epoch();
         let (mut lowest_new, mut highest_waiting) = (None::<Priority>, None::<Priority>);
-        for r in self.reqs.values() {
+        for r in self.open_keys.iter().filter_map(|k| self.reqs.get(k)) {
             let p = r.req.priority;
             match r.state {
                 State::Pending => lowest_new = Some(lowest_new.map_or(p, |x| x.min(p))),
@@ -1713,8 +1726,9 @@ impl Coordinator {
             }
         }
         let keys: Vec<(usize, RequestId)> = self
-            .reqs
+            .open_keys
             .iter()
+            .filter_map(|k| self.reqs.get_key_value(k))
             .filter(|(_, r)| match r.state {
                 State::Pending => true,
                 State::Waiting { .. } => retry_waiting,
@@ -2270,6 +2284,17 @@ impl Coordinator {
         (u64::from(self.devs[r.dev].rec.port) << 32) | (r.arrival & 0xffff_ffff)
     }
 
+    /// Moves `key` from the open requests to the awarded ones of its kind.
+    fn index_award(&mut self, key: Key, priority: Priority, forecast: bool) {
+        self.open_keys.remove(&key);
+        let index = if forecast {
+            &mut self.awarded_forecasts
+        } else {
+            &mut self.awarded_by_class
+        };
+        index[priority as usize].insert(key);
+    }
+
     fn award(&mut self, key: (usize, RequestId), p: Placement, rounds: u32) {
         let valid_until = self.slot.saturating_add(self.cfg.lease_slots);
         let Some(r) = self.reqs.get_mut(&key) else {
@@ -2281,7 +2306,10 @@ impl Coordinator {
         };
         r.rounds = rounds.max(1);
         r.messages += 1;
-        self.awarded_by_class[r.req.priority as usize].insert(key);
+        let (priority, forecast) = (
+            r.req.priority,
+            matches!(r.req.demand, Demand::PowerForecast { .. }),
+        );
         r.state = State::Awarded(AwardState {
             version: 1,
             grant: grant.clone(),
@@ -2291,6 +2319,7 @@ impl Coordinator {
         });
         let request = r.req.request;
         let d = r.dev;
+        self.index_award(key, priority, forecast);
         self.stats.awards += 1;
         let rec = self.record_for(key);
         let seq = self.store(Record::Award(rec));
@@ -2327,14 +2356,21 @@ impl Coordinator {
         while to < self.book.end() && full(to) {
             to += 1;
         }
-        // Classes lowest first: the first grant found there is of the lowest class.
-        let lowest = self.awarded_below(None).find_map(|(_, r)| match &r.state {
+        let there = |r: &Req| match &r.state {
             State::Awarded(a) if a.booked.start < to && a.booked.end() > from => {
                 let p = self.cfg.tree.path(self.devs[r.dev].rec.circuit);
                 p.contains(&b.circuit).then_some(r.req.priority)
             }
             _ => None,
-        });
+        };
+        // Classes lowest first (load nobody controls is committed there too): the first
+        // grant found there is of the lowest class.
+        let lowest = self
+            .awarded_by_class
+            .iter()
+            .zip(&self.awarded_forecasts)
+            .flat_map(|(controlled, forecasts)| controlled.iter().chain(forecasts))
+            .find_map(|k| self.reqs.get(k).and_then(there));
         RejectReason::Full {
             circuit: self.cfg.tree.name(b.circuit).into(),
             from_slot: from,
@@ -2562,6 +2598,8 @@ impl Coordinator {
             return;
         };
         self.awarded_by_class[r.req.priority as usize].remove(&key);
+        self.awarded_forecasts[r.req.priority as usize].remove(&key);
+        self.open_keys.remove(&key);
         let d = r.dev;
         self.devs[d].open.remove(&r.req.request);
         if let State::Awarded(a) = &r.state {
@@ -2751,8 +2789,7 @@ impl Coordinator {
             return;
         }
         let mut victims: Vec<(Key, (u8, Priority, u64))> = self
-            .reqs
-            .iter()
+            .awarded_below(None)
             .filter_map(|(k, r)| {
                 let State::Awarded(a) = &r.state else {
                     return None;
