@@ -353,10 +353,14 @@ pub struct Coordinator {
     awarded_by_class: [BTreeSet<Key>; 4],
     /// The keys of awarded forecasts, by class (see `awarded_by_class`).
     awarded_forecasts: [BTreeSet<Key>; 4],
-    /// The keys of requests not yet awarded (pending or waiting): each batch starts from
-    /// them, not from a scan of every request. It may hold keys since awarded or ended:
-    /// readers check the state.
-    open_keys: BTreeSet<Key>,
+    /// The keys of new requests, not yet tried: each batch starts from them (and from
+    /// `waiting_keys` when it retries those), not from a scan of every request.
+    pending_keys: BTreeSet<Key>,
+    /// The keys of waiting requests, by class (`Priority as usize`).
+    waiting_keys: [BTreeSet<Key>; 4],
+    /// Circuits that new forecasts of load nobody controls left overbooked beyond the firm
+    /// window, resolved once before the slot ends (see `resolve_forecast_overbooking`).
+    forecast_overbooked: BTreeSet<CircuitIx>,
     arrivals: u64,
     out: VecDeque<Output>,
     /// Sends held until their store is durable: (store seq, output).
@@ -443,7 +447,9 @@ impl Coordinator {
             reqs: BTreeMap::new(),
             awarded_by_class: Default::default(),
             awarded_forecasts: Default::default(),
-            open_keys: BTreeSet::new(),
+            pending_keys: BTreeSet::new(),
+            waiting_keys: Default::default(),
+            forecast_overbooked: BTreeSet::new(),
             arrivals: 0,
             out: VecDeque::new(),
             held: VecDeque::new(),
@@ -500,7 +506,7 @@ impl Coordinator {
         }
         self.devs[d].open.insert(r.request);
         self.arrivals += 1;
-        self.open_keys.insert(key);
+        self.pending_keys.insert(key);
         self.reqs.insert(
             key,
             Req {
@@ -1006,6 +1012,9 @@ impl Coordinator {
             self.now = now;
         }
         let slot = self.cfg.clock.slot_at(self.now);
+        if self.slot < slot {
+            self.resolve_forecast_overbooking();
+        }
         while self.slot < slot {
             self.slot += 1;
             let s = self.slot;
@@ -1284,7 +1293,7 @@ impl Coordinator {
         self.devs[d].open.insert(r.request);
         self.arrivals += 1;
         let forecast = matches!(r.demand, Demand::PowerForecast { .. });
-        self.open_keys.insert(key);
+        self.pending_keys.insert(key);
         self.reqs.insert(
             key,
             Req {
@@ -1552,7 +1561,14 @@ impl Coordinator {
             OperatorCommand::SetPriority { device, priority } => {
                 let d = dev_ix(self, &device)?;
                 self.devs[d].priority = Some(priority);
-                for r in self.reqs.values_mut().filter(|r| r.dev == d) {
+                for (k, r) in self
+                    .reqs
+                    .range_mut((d, RequestId::MIN)..=(d, RequestId::MAX))
+                {
+                    if matches!(r.state, State::Waiting { .. }) {
+                        self.waiting_keys[r.req.priority as usize].remove(k);
+                        self.waiting_keys[priority as usize].insert(*k);
+                    }
                     if !matches!(r.state, State::Awarded(_)) {
                         r.req.priority = priority;
                     }
@@ -1702,40 +1718,56 @@ impl Coordinator {
         // Waiting requests did not fit the last time they were tried; unless room has
         // appeared since, or a new arrival of a lower class could give way to them (a
         // preemption), they still do not, and a batch of new arrivals leaves them out (on a
-        // busy site that keeps each batch's cost to what is new).
+        // busy site that keeps each batch's cost to what is new). Freed room is gathered
+        // for `retry_ms` and offered once: on a busy site room frees in almost every batch.
         let epoch = self.book.freed_epoch();
-        let (mut lowest_new, mut highest_waiting) = (None::<Priority>, None::<Priority>);
-        for r in self.open_keys.iter().filter_map(|k| self.reqs.get(k)) {
-            let p = r.req.priority;
-            match r.state {
-                State::Pending => lowest_new = Some(lowest_new.map_or(p, |x| x.min(p))),
-                State::Waiting { .. } => {
-                    highest_waiting = Some(highest_waiting.map_or(p, |x| x.max(p)));
-                }
-                State::Awarded(_) => {}
-            }
-        }
-        let retry_waiting = self.waiting_tried != Some(epoch)
-            || matches!((lowest_new, highest_waiting), (Some(n), Some(w)) if w > n);
-        if retry_waiting && lowest_new.is_none() {
-            // Only freed room to offer: gather it for `retry_ms` and offer it once.
-            let due = self.waiting_tried_at.map(|t| t.after_ms(self.cfg.retry_ms));
-            if let Some(due) = due.filter(|&d| d > self.now) {
-                self.batch_at = Some(self.batch_at.map_or(due, |b| b.min(due)));
-                return;
-            }
-        }
-        let keys: Vec<(usize, RequestId)> = self
-            .open_keys
+        let lowest_new = self
+            .pending_keys
             .iter()
-            .filter_map(|k| self.reqs.get_key_value(k))
-            .filter(|(_, r)| match r.state {
-                State::Pending => true,
-                State::Waiting { .. } => retry_waiting,
-                State::Awarded(_) => false,
+            .filter_map(|k| self.reqs.get(k))
+            .filter(|r| matches!(r.state, State::Pending))
+            .map(|r| r.req.priority)
+            .min();
+        let room_freed = self.waiting_tried != Some(epoch);
+        let due = self
+            .waiting_tried_at
+            .map(|t| t.after_ms(self.cfg.retry_ms))
+            .filter(|&d| d > self.now);
+        let give_way = lowest_new.is_some_and(|n| {
+            // The highest class waiting: the first waiting request found, classes highest
+            // first.
+            self.waiting_keys
+                .iter()
+                .rev()
+                .flatten()
+                .filter_map(|k| self.reqs.get(k))
+                .find(|r| matches!(r.state, State::Waiting { .. }))
+                .is_some_and(|r| r.req.priority > n)
+        });
+        let retry_waiting = give_way || (room_freed && due.is_none());
+        // Room freed before the retry is due: the waiting requests get a batch of their own
+        // then.
+        if let Some(due) = due.filter(|_| room_freed && !retry_waiting) {
+            self.batch_at = Some(self.batch_at.map_or(due, |b| b.min(due)));
+        }
+        let mut keys: Vec<(usize, RequestId)> = self
+            .pending_keys
+            .iter()
+            .filter(|k| {
+                self.reqs
+                    .get(k)
+                    .is_some_and(|r| matches!(r.state, State::Pending))
             })
-            .map(|(k, _)| *k)
+            .copied()
             .collect();
+        if retry_waiting {
+            keys.extend(self.waiting_keys.iter().flatten().filter(|k| {
+                self.reqs
+                    .get(k)
+                    .is_some_and(|r| matches!(r.state, State::Waiting { .. }))
+            }));
+            keys.sort_unstable();
+        }
         if keys.is_empty() {
             return;
         }
@@ -1765,8 +1797,8 @@ impl Coordinator {
         }
         // Every waiting request has now been tried at `epoch` (a preemption in this batch
         // moved the epoch on, so the next batch tries them again).
-        self.waiting_tried = Some(epoch);
         if retry_waiting {
+            self.waiting_tried = Some(epoch);
             self.waiting_tried_at = Some(self.now);
         }
         self.stats.batches += 1;
@@ -2286,7 +2318,8 @@ impl Coordinator {
 
     /// Moves `key` from the open requests to the awarded ones of its kind.
     fn index_award(&mut self, key: Key, priority: Priority, forecast: bool) {
-        self.open_keys.remove(&key);
+        self.pending_keys.remove(&key);
+        self.waiting_keys[priority as usize].remove(&key);
         let index = if forecast {
             &mut self.awarded_forecasts
         } else {
@@ -2430,6 +2463,8 @@ impl Coordinator {
         };
         let r = self.reqs.get_mut(&key).expect("present");
         r.rounds = r.rounds.max(rounds);
+        self.pending_keys.remove(&key);
+        self.waiting_keys[r.req.priority as usize].insert(key);
         r.state = State::Waiting {
             since,
             best_offer: offer.clone(),
@@ -2599,7 +2634,8 @@ impl Coordinator {
         };
         self.awarded_by_class[r.req.priority as usize].remove(&key);
         self.awarded_forecasts[r.req.priority as usize].remove(&key);
-        self.open_keys.remove(&key);
+        self.pending_keys.remove(&key);
+        self.waiting_keys[r.req.priority as usize].remove(&key);
         let d = r.dev;
         self.devs[d].open.remove(&r.req.request);
         if let State::Awarded(a) = &r.state {
@@ -2709,7 +2745,7 @@ impl Coordinator {
         let rebook = self.rebook_from();
         self.stop_standing(d, rebook);
         self.award(key, Placement { start, powers }, 1);
-        self.resolve_overbooking("uncontrollable load above its forecast", &path);
+        self.forecast_overbooked.extend(path);
     }
 
     /// A new forecast of uncontrollable load: the reservation follows it beyond the firm
@@ -2765,10 +2801,26 @@ impl Coordinator {
             .iter()
             .any(|b| b.slot >= rebook)
         {
-            self.resolve_overbooking("uncontrollable load above its forecast", &path);
+            self.forecast_overbooked.extend(path);
         } else {
             self.schedule_batch(0);
         }
+    }
+
+    /// What new forecasts overbooked beyond the firm window in this slot is taken back once,
+    /// before the window moves on: on a large site a forecast rises on some house with
+    /// almost every telemetry, and another falls; resolving each rise at once scanned every
+    /// grant for victims each time and shed grants for rises that others' falls had made up
+    /// for by the end of the slot. Nothing is drawn beyond the firm window meanwhile, and
+    /// nothing new is placed where a circuit is overbooked (it has no headroom).
+    fn resolve_forecast_overbooking(&mut self) {
+        if self.forecast_overbooked.is_empty() {
+            return;
+        }
+        let scope: Vec<CircuitIx> = core::mem::take(&mut self.forecast_overbooked)
+            .into_iter()
+            .collect();
+        self.resolve_overbooking("uncontrollable load above its forecast", &scope);
     }
 
     /// Where grants exceed capacity beyond the firm window (a budget cut, more
