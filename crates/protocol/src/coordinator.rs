@@ -361,6 +361,9 @@ pub struct Coordinator {
     /// Circuits that new forecasts of load nobody controls left overbooked beyond the firm
     /// window, resolved once before the slot ends (see `resolve_forecast_overbooking`).
     forecast_overbooked: BTreeSet<CircuitIx>,
+    /// For the class being placed and a root: per slot from the book's origin, the most
+    /// preemption could free there (see `preemption_could_fit`). Reset for each class.
+    preempt_bound: Option<(Priority, CircuitIx, Vec<i64>)>,
     arrivals: u64,
     out: VecDeque<Output>,
     /// Sends held until their store is durable: (store seq, output).
@@ -450,6 +453,7 @@ impl Coordinator {
             pending_keys: BTreeSet::new(),
             waiting_keys: Default::default(),
             forecast_overbooked: BTreeSet::new(),
+            preempt_bound: None,
             arrivals: 0,
             out: VecDeque::new(),
             held: VecDeque::new(),
@@ -1903,6 +1907,7 @@ impl Coordinator {
         cands: &[Candidate],
         ckeys: &[(usize, RequestId)],
     ) -> (u32, u32, u32, u32) {
+        self.preempt_bound = None;
         let res = auction::allocate(
             &self.cfg.tree,
             &mut self.book,
@@ -2114,7 +2119,7 @@ impl Coordinator {
         let path = self.cfg.tree.path(c.circuit).to_vec();
         let lo = c.earliest.max(self.slot);
         let hi = c.deadline.min(self.book.end());
-        if hi <= lo {
+        if hi <= lo || !self.preemption_could_fit(c, &path, lo, hi) {
             return None;
         }
         let mut victims: Vec<((usize, RequestId), Priority, u64)> = self
@@ -2211,6 +2216,73 @@ impl Coordinator {
             self.set_grant(vkey, g, booked, kind, &why);
         }
         Some(placed)
+    }
+
+    /// Whether `c` could fit at its root if every grant it may preempt there gave up all it
+    /// has booked past its lease: if not, no choice of victims makes it fit, and the search
+    /// for them (a scan of every grant of the classes below, per waiting request) is
+    /// skipped. The bound is summed once per class batch; inside one, grants of lower
+    /// classes only shrink, so it stays an upper bound.
+    fn preemption_could_fit(
+        &mut self,
+        c: &Candidate,
+        path: &[CircuitIx],
+        lo: Slot,
+        hi: Slot,
+    ) -> bool {
+        let Some(&root) = path.last() else {
+            return true;
+        };
+        let (origin, end) = (self.book.origin(), self.book.end());
+        let fresh =
+            matches!(&self.preempt_bound, Some((p, r, _)) if *p == c.priority && *r == root);
+        if !fresh {
+            let mut free = vec![0i64; end.saturating_sub(origin) as usize];
+            for (_, r) in self.awarded_below(Some(c.priority)) {
+                let State::Awarded(a) = &r.state else {
+                    continue;
+                };
+                if !(r.preemptible() || c.priority == Priority::Critical)
+                    || self.cfg.tree.path(self.devs[r.dev].rec.circuit).last() != Some(&root)
+                {
+                    continue;
+                }
+                let cut = a.valid_until.max(self.slot).max(origin);
+                for (k, &p) in a.booked.power_mw.iter().enumerate() {
+                    let s = a.booked.start + k as Slot;
+                    if s >= cut && s < end {
+                        free[(s - origin) as usize] += p.max(0);
+                    }
+                }
+            }
+            self.preempt_bound = Some((c.priority, root, free));
+        }
+        let Some((_, _, free)) = &self.preempt_bound else {
+            return true;
+        };
+        let avail = |s: Slot| {
+            let f = free
+                .get(s.saturating_sub(origin) as usize)
+                .copied()
+                .unwrap_or(0);
+            self.book.path_headroom(&[root], s).saturating_add(f)
+        };
+        let lo = lo.max(origin);
+        match &c.shape {
+            // Its minimum in every slot of the window (as `auction::probe` asks).
+            Shape::Envelope { min_mw, .. } => (lo..hi).all(|s| avail(s) >= *min_mw),
+            // The whole profile from some start.
+            Shape::Fixed(profile) => (lo..hi).any(|s| {
+                profile
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &p)| (s + k as Slot, p))
+                    .take_while(|&(t, _)| t < end)
+                    .all(|(t, p)| avail(t) >= p)
+            }),
+            // At least its lowest power, somewhere.
+            Shape::Energy { min_mw, .. } => (lo..hi).any(|s| avail(s) >= *min_mw),
+        }
     }
 
     /// An elastic load placed below its maximum takes, beyond their leases, what jobs of
