@@ -238,6 +238,17 @@ pub struct Stats {
 /// A request's key: the device's index and the request's id on that device.
 type Key = (usize, RequestId);
 
+/// A grant a preemption may take from, as it stood when its class batch began.
+#[derive(Clone, Copy, Debug)]
+struct VictimEntry {
+    key: Key,
+    circuit: CircuitIx,
+    elastic: bool,
+    start: Slot,
+    end: Slot,
+    valid_until: Slot,
+}
+
 #[derive(Clone, Debug)]
 struct Dev {
     rec: DeviceRecord,
@@ -364,6 +375,9 @@ pub struct Coordinator {
     /// For the class being placed and a root: per slot from the book's origin, the most
     /// preemption could free there (see `preemption_could_fit`). Reset for each class.
     preempt_bound: Option<(Priority, CircuitIx, Vec<i64>)>,
+    /// For the class being placed: the grants of the classes below that a preemption may
+    /// take from, in the order it takes them (see `preemption_victims`). Reset per class.
+    preempt_victims: Option<(Priority, Vec<VictimEntry>)>,
     arrivals: u64,
     out: VecDeque<Output>,
     /// Sends held until their store is durable: (store seq, output).
@@ -454,6 +468,7 @@ impl Coordinator {
             waiting_keys: Default::default(),
             forecast_overbooked: BTreeSet::new(),
             preempt_bound: None,
+            preempt_victims: None,
             arrivals: 0,
             out: VecDeque::new(),
             held: VecDeque::new(),
@@ -1908,6 +1923,7 @@ impl Coordinator {
         ckeys: &[(usize, RequestId)],
     ) -> (u32, u32, u32, u32) {
         self.preempt_bound = None;
+        self.preempt_victims = None;
         let res = auction::allocate(
             &self.cfg.tree,
             &mut self.book,
@@ -2122,29 +2138,22 @@ impl Coordinator {
         if hi <= lo || !self.preemption_could_fit(c, &path, lo, hi) {
             return None;
         }
-        let mut victims: Vec<((usize, RequestId), Priority, u64)> = self
-            .awarded_below(Some(c.priority))
-            .filter_map(|(k, r)| {
-                let a = self.lower_on_path(r, c.priority, &path, spare_elastic)?;
-                if !(r.preemptible() || c.priority == Priority::Critical) {
-                    return None;
-                }
-                let overlaps = a.booked.start < hi && a.booked.end() > lo.max(a.valid_until);
-                overlaps.then(|| (*k, r.req.priority, self.tiebreak(r)))
-            })
-            .collect();
+        let victims = self.preemption_victims(c.priority, &path, spare_elastic, lo, hi);
         if victims.is_empty() {
             return None;
         }
-        // Lowest class first; inside a class the highest port gives way first.
-        victims.sort_by(|a, b| a.1.cmp(&b.1).then(b.2.cmp(&a.2)));
         let mut taken: Vec<((usize, RequestId), Grant)> = Vec::new();
         let mut result = None;
-        for (vkey, _, _) in victims {
+        for vkey in victims {
             let r = &self.reqs[&vkey];
-            let State::Awarded(a) = &r.state else {
+            // What the entry said when the class batch began, checked on the grant as it is
+            // now (inside a batch grants of lower classes only shrink).
+            let Some(a) = self.lower_on_path(r, c.priority, &path, spare_elastic) else {
                 continue;
             };
+            if !(a.booked.start < hi && a.booked.end() > lo.max(a.valid_until)) {
+                continue;
+            }
             let vpath = self.cfg.tree.path(self.devs[r.dev].rec.circuit).to_vec();
             // What the victim has booked from its lease end on can be taken.
             let cut = a.valid_until.max(self.slot);
@@ -2216,6 +2225,66 @@ impl Coordinator {
             self.set_grant(vkey, g, booked, kind, &why);
         }
         Some(placed)
+    }
+
+    /// The grants a preemption for a request of `class` on `path` may take from, overlapping
+    /// `lo..hi` past their leases, lowest class first and inside a class the highest port
+    /// first. The list of the classes below is gathered and sorted once per class batch (a
+    /// scan of every lower-class grant, per waiting request, made a batch quadratic); the
+    /// caller checks each entry on the grant as it is now.
+    fn preemption_victims(
+        &mut self,
+        class: Priority,
+        path: &[CircuitIx],
+        spare_elastic: bool,
+        lo: Slot,
+        hi: Slot,
+    ) -> Vec<Key> {
+        if !matches!(&self.preempt_victims, Some((p, _)) if *p == class) {
+            let mut all: Vec<(Priority, u64, VictimEntry)> = self
+                .awarded_below(Some(class))
+                .filter_map(|(k, r)| {
+                    let State::Awarded(a) = &r.state else {
+                        return None;
+                    };
+                    if r.req.priority >= class
+                        || matches!(r.req.demand, Demand::PowerForecast { .. })
+                        || !(r.preemptible() || class == Priority::Critical)
+                    {
+                        return None;
+                    }
+                    let entry = VictimEntry {
+                        key: *k,
+                        circuit: self.devs[r.dev].rec.circuit,
+                        elastic: matches!(r.req.demand, Demand::PowerEnvelope { .. }),
+                        start: a.booked.start,
+                        end: a.booked.end(),
+                        valid_until: a.valid_until,
+                    };
+                    Some((r.req.priority, self.tiebreak(r), entry))
+                })
+                .collect();
+            // Lowest class first; inside a class the highest port gives way first.
+            all.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+            self.preempt_victims = Some((class, all.into_iter().map(|e| e.2).collect()));
+        }
+        let Some((_, all)) = &self.preempt_victims else {
+            return Vec::new();
+        };
+        all.iter()
+            .filter(|v| {
+                !(spare_elastic && v.elastic)
+                    && v.start < hi
+                    && v.end > lo.max(v.valid_until)
+                    && self
+                        .cfg
+                        .tree
+                        .path(v.circuit)
+                        .iter()
+                        .any(|n| path.contains(n))
+            })
+            .map(|v| v.key)
+            .collect()
     }
 
     /// Whether `c` could fit at its root if every grant it may preempt there gave up all it
