@@ -2145,9 +2145,11 @@ impl Coordinator {
         let mut taken: Vec<((usize, RequestId), Grant)> = Vec::new();
         let mut result = None;
         for vkey in victims {
-            let r = &self.reqs[&vkey];
             // What the entry said when the class batch began, checked on the grant as it is
-            // now (inside a batch grants of lower classes only shrink).
+            // now (inside a batch grants of lower classes only shrink, or end).
+            let Some(r) = self.reqs.get(&vkey) else {
+                continue;
+            };
             let Some(a) = self.lower_on_path(r, c.priority, &path, spare_elastic) else {
                 continue;
             };

@@ -1295,3 +1295,87 @@ fn a_second_window_while_the_standing_reservation_winds_down_keeps_the_books() {
     drain(&mut c, t, true);
     c.audit().unwrap();
 }
+
+/// A 10 kW site: a household whose load is forecast at 1 kW over slots 0..20, and an 8 kW
+/// job of three slots booked from slot 2. Returns the coordinator and the household's
+/// telemetry `seq` in slot 0 forecasting `kw` from slot 1 on.
+fn job_beside_a_forecast() -> (Coordinator, impl Fn(u64, i64) -> CoordInput) {
+    let mut c = coordinator(
+        10_000_000,
+        &[("h", Priority::Critical, 1), ("w", Priority::Normal, 2)],
+    );
+    drain(&mut c, Instant(0), true);
+    let profile = vec![PowerValue::exact(1_000_000); 20];
+    let window = asks(
+        "h",
+        Priority::Critical,
+        20,
+        Demand::PowerForecast { profile },
+    );
+    c.handle(Instant(10), window).unwrap();
+    c.handle(Instant(10), request("w", 1, Priority::Normal, 8, 3, 2, 10))
+        .unwrap();
+    let outs = after_batch(&mut c, true);
+    assert!(awarded(&outs, "w"), "{outs:?}");
+    let forecast = |seq, kw: i64| {
+        CoordInput::Message(Envelope::new(
+            id("h"),
+            seq,
+            Body::Telemetry(Telemetry {
+                slot: 0,
+                measured_mw: 1_000_000,
+                forecast: vec![PowerValue::exact(kw * 1_000_000); 19],
+                holding: vec![(1, 1)],
+            }),
+        ))
+    };
+    (c, forecast)
+}
+
+/// `dev`'s first request: `demand` between slot 0 and `deadline`.
+fn asks(dev: &str, priority: Priority, deadline: Slot, demand: Demand) -> CoordInput {
+    let request = TimeslotRequest {
+        request: 1,
+        priority,
+        earliest_start: 0,
+        deadline,
+        demand,
+        bid_per_mille: 1000,
+    };
+    CoordInput::Message(Envelope::new(id(dev), 1, Body::TimeslotRequest(request)))
+}
+
+fn instructed(outs: &[Output], dev: &str) -> bool {
+    sent(outs)
+        .iter()
+        .any(|(to, b)| to.as_str() == dev && matches!(b, Body::Instruction(_)))
+}
+
+#[test]
+fn a_forecast_that_rises_is_made_room_for_once_before_the_slot_ends() {
+    // The household's forecast rises to 4 kW: 12 kW booked on 10 where the job runs,
+    // beyond the firm window. The job is not moved at once, but before the firm window
+    // reaches its slots: as the next slot begins.
+    let (mut c, forecast) = job_beside_a_forecast();
+    c.handle(Instant(1_000), forecast(2, 4)).unwrap();
+    assert!(!instructed(&drain(&mut c, Instant(1_000), true), "w"));
+    assert!(!c.book().overbooked_on(&[0]).is_empty());
+    c.handle_timeout(Instant(SLOT_MS));
+    let outs = drain(&mut c, Instant(SLOT_MS), true);
+    assert!(instructed(&outs, "w"), "{outs:?}");
+    assert!(
+        c.book().overbooked_on(&[0]).iter().all(|b| b.slot < 1 + 2),
+        "overbooked beyond the firm window"
+    );
+}
+
+#[test]
+fn a_forecast_that_rises_and_falls_inside_a_slot_moves_nothing() {
+    let (mut c, forecast) = job_beside_a_forecast();
+    c.handle(Instant(1_000), forecast(2, 4)).unwrap();
+    c.handle(Instant(2_000), forecast(3, 1)).unwrap();
+    c.handle_timeout(Instant(SLOT_MS));
+    let outs = drain(&mut c, Instant(SLOT_MS), true);
+    assert!(!instructed(&outs, "w"), "{outs:?}");
+    assert_eq!(c.stats().forced_moves, 0);
+}
