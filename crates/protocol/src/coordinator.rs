@@ -2249,10 +2249,8 @@ impl Coordinator {
                     let State::Awarded(a) = &r.state else {
                         return None;
                     };
-                    if r.req.priority >= class
-                        || matches!(r.req.demand, Demand::PowerForecast { .. })
-                        || !(r.preemptible() || class == Priority::Critical)
-                    {
+                    // `awarded_below` holds neither forecasts nor this class and above.
+                    if !(r.preemptible() || class == Priority::Critical) {
                         return None;
                     }
                     let entry = VictimEntry {
@@ -2308,16 +2306,14 @@ impl Coordinator {
         let fresh =
             matches!(&self.preempt_bound, Some((p, r, _)) if *p == c.priority && *r == root);
         if !fresh {
+            // Over every grant a preemption of this class may take from (its list is
+            // gathered once per class batch too).
+            let all = self.preemption_victims(c.priority, &[root], false, origin, end);
             let mut free = vec![0i64; end.saturating_sub(origin) as usize];
-            for (_, r) in self.awarded_below(Some(c.priority)) {
+            for r in all.iter().filter_map(|k| self.reqs.get(k)) {
                 let State::Awarded(a) = &r.state else {
                     continue;
                 };
-                if !(r.preemptible() || c.priority == Priority::Critical)
-                    || self.cfg.tree.path(self.devs[r.dev].rec.circuit).last() != Some(&root)
-                {
-                    continue;
-                }
                 let cut = a.valid_until.max(self.slot).max(origin);
                 for (k, &p) in a.booked.power_mw.iter().enumerate() {
                     let s = a.booked.start + k as Slot;
