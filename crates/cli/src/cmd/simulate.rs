@@ -7,7 +7,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Args as ClapArgs;
 use powerslot_protocol::Priority;
 use powerslot_sim::fleet::central::{Central, central};
-use powerslot_sim::fleet::engine::{self, MechResult, Mechanism, RunConfig};
+use powerslot_sim::fleet::engine::{self, Foresight, MechResult, Mechanism, RunConfig};
 use powerslot_sim::fleet::model::{Fleet, NetConfig, SimKind};
 use powerslot_sim::fleet::population::{self, BuildOptions, ScenarioKind};
 use powerslot_sim::fleet::scenario_file;
@@ -60,6 +60,12 @@ pub(crate) struct Args {
     /// The forecaster of uncontrollable loads (a `powerslot forecast` model name).
     #[arg(long, default_value = "seasonal-naive")]
     forecaster: String,
+    /// A diagnostic: what the mechanisms know of the future. `forecasts`: every forecast is
+    /// the real future (households, elastic loads, appliances' cycles, solar); `full`: also
+    /// every job asked as soon as its window fits the horizon. Against the central reference
+    /// it shows how much of a mechanism's gap is information and how much its rules.
+    #[arg(long, default_value = "none", value_parser = ["none", "forecasts", "full"])]
+    foresight: String,
     /// The central reference: exact MILP on small fleets, a proven upper bound beyond
     /// (`auto`), or `none`.
     #[arg(long, default_value = "auto", value_parser = ["auto", "none"])]
@@ -166,6 +172,8 @@ pub(crate) fn run(a: Args) -> Result<()> {
         net,
         seed,
         forecaster: a.forecaster.clone(),
+        foresight: Foresight::parse(&a.foresight)
+            .ok_or_else(|| anyhow!("--foresight: unknown '{}'", a.foresight))?,
         ..RunConfig::default()
     };
     if !a.json {
@@ -233,10 +241,15 @@ pub(crate) fn run(a: Args) -> Result<()> {
     if a.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&to_json(&fleet, &results, reference.as_ref()))?
+            serde_json::to_string_pretty(&to_json(
+                &fleet,
+                &results,
+                reference.as_ref(),
+                cfg.foresight
+            ))?
         );
     } else {
-        print_table(&fleet, &results, reference.as_ref());
+        print_table(&fleet, &results, reference.as_ref(), cfg.foresight);
     }
     if !a.no_figures {
         let mut files = figures(&fleet, &results, &a.out)?;
@@ -270,6 +283,7 @@ fn to_json(
     fleet: &Fleet,
     results: &[MechResult],
     reference: Option<&Central>,
+    foresight: Foresight,
 ) -> serde_json::Value {
     let mechanisms: Vec<_> = results
         .iter()
@@ -316,13 +330,19 @@ fn to_json(
         "devices": fleet.devices.len(),
         "slots": fleet.slots,
         "slot_minutes": fleet.slot_ms as f64 / 60_000.0,
+        "foresight": foresight.name(),
         "central": reference.map(|c| json!({"welfare": c.welfare, "kind": c.kind.name(), "seconds": c.seconds})),
         "mechanisms": mechanisms,
         "data": fleet.provenance,
     })
 }
 
-fn print_table(fleet: &Fleet, results: &[MechResult], reference: Option<&Central>) {
+fn print_table(
+    fleet: &Fleet,
+    results: &[MechResult],
+    reference: Option<&Central>,
+    foresight: Foresight,
+) {
     println!(
         "{}: {} devices, {} slots of {} min",
         fleet.name,
@@ -330,6 +350,12 @@ fn print_table(fleet: &Fleet, results: &[MechResult], reference: Option<&Central
         fleet.slots,
         fleet.slot_ms / 60_000
     );
+    if foresight != Foresight::None {
+        println!(
+            "foresight: {} (a diagnostic: the mechanisms were told the future)",
+            foresight.name()
+        );
+    }
     if let Some(c) = reference {
         println!(
             "central reference: welfare {:.1} ({}, {:.1} s)",

@@ -80,6 +80,9 @@ pub struct Publisher {
     uncontrolled_seen: Vec<Option<f64>>,
     /// Per slot of the run: the production forecast for it when it began, mW (NaN before).
     promised: Vec<f64>,
+    /// The production forecast is the real production (a diagnostic, see
+    /// [`Self::with_foresight`]).
+    foresight: bool,
 }
 
 impl Publisher {
@@ -135,7 +138,17 @@ impl Publisher {
             uncontrolled_profile: None,
             uncontrolled_seen: vec![None; slots_per_day],
             promised: Vec::new(),
+            foresight: false,
         }
+    }
+
+    /// With `foresight`, the production forecast is the real production and the coordinator's
+    /// expectation of the load nobody controls is taken as exact: no bad day's margin, no
+    /// meter's usual night. A diagnostic (`powerslot simulate --foresight`): what a mechanism
+    /// would do if the future were known.
+    pub fn with_foresight(mut self, foresight: bool) -> Self {
+        self.foresight = foresight;
+        self
     }
 
     /// Gives the publisher the site meter's history of the load nobody controls under its
@@ -221,6 +234,15 @@ impl Publisher {
 
     /// The production forecast for `from..from + n`, mW.
     pub fn forecast_production(&self, from: Slot, n: u32) -> Vec<f64> {
+        if let (true, BudgetSource::SolarBattery(sb)) = (self.foresight, &self.source) {
+            return (0..n as usize)
+                .map(|k| {
+                    sb.production_mw
+                        .get(from as usize + k)
+                        .map_or(0.0, |&p| p as f64)
+                })
+                .collect();
+        }
         if let Some(f) = &self.solar {
             // The forecaster stands after the last slot observed; skip to `from`.
             let ahead = (from as usize).saturating_sub(self.seen.len());
@@ -341,10 +363,10 @@ impl Publisher {
         let u: Vec<f64> = (0..n as usize)
             .map(|k| {
                 let expected = uncontrolled.expected.get(k).copied().unwrap_or(0).max(0) as f64;
-                let usual = self
-                    .uncontrolled_profile
-                    .as_ref()
-                    .map_or(0.0, |p| p[(now as usize + k) % spd]);
+                let usual = match &self.uncontrolled_profile {
+                    Some(p) if !self.foresight => p[(now as usize + k) % spd],
+                    _ => 0.0,
+                };
                 expected.max(usual)
             })
             .collect();
@@ -399,6 +421,9 @@ impl Publisher {
         let BudgetSource::SolarBattery(sb) = &self.source else {
             return 1.0;
         };
+        if self.foresight {
+            return 1.0;
+        }
         let spd = self.slots_per_day;
         let mut days: Vec<f64> = sb
             .history_mw

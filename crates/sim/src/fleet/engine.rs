@@ -117,6 +117,52 @@ pub struct RunConfig {
     pub forecaster: String,
     /// Time until a ledger write is durable, ms.
     pub store_latency_ms: u64,
+    /// What the devices and the budget publisher know of the future (a diagnostic: how much
+    /// of a mechanism's distance from the central reference is information).
+    pub foresight: Foresight,
+}
+
+/// What the mechanisms are told of the future. The central reference knows everything;
+/// running a mechanism with more foresight separates what it loses for want of information
+/// from what it loses by its rules.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Foresight {
+    /// As deployed: forecasters, and jobs known when they arrive.
+    #[default]
+    None,
+    /// Every forecast is the real future: the households' load, the elastic loads' wish, an
+    /// appliance's cycle and the solar production (the publisher then needs no margin for a
+    /// bad day or for the meter's usual night).
+    Forecasts,
+    /// Perfect forecasts, and every job asked as soon as its whole window lies inside the
+    /// coordinator's horizon (or at the start), not when it arrives.
+    Full,
+}
+
+impl Foresight {
+    /// Parses `none`, `forecasts` or `full`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "none" => Some(Self::None),
+            "forecasts" => Some(Self::Forecasts),
+            "full" => Some(Self::Full),
+            _ => None,
+        }
+    }
+
+    /// `none`, `forecasts` or `full`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Forecasts => "forecasts",
+            Self::Full => "full",
+        }
+    }
+
+    /// Whether forecasts are the real future.
+    pub fn forecasts(self) -> bool {
+        self != Self::None
+    }
 }
 
 impl Default for RunConfig {
@@ -129,6 +175,7 @@ impl Default for RunConfig {
             firm_slots: 2,
             forecaster: "seasonal-naive".into(),
             store_latency_ms: 2,
+            foresight: Foresight::None,
         }
     }
 }
@@ -539,7 +586,8 @@ impl<'a> Sim<'a> {
                     cfg.firm_slots,
                     fleet.slots,
                 )
-                .with_uncontrolled_history(&meter),
+                .with_uncontrolled_history(&meter)
+                .with_foresight(cfg.foresight.forecasts()),
             ));
         }
         // Jobs and their arrivals.
@@ -553,7 +601,14 @@ impl<'a> Sim<'a> {
                         continue;
                     }
                     dev_jobs[i].push(jobs.len());
-                    arrivals[job.arrival as usize].push(jobs.len());
+                    let asked = if cfg.foresight == Foresight::Full {
+                        // The whole window inside the horizon, with two slots to spare.
+                        let reach = horizon.saturating_sub(2);
+                        job.deadline.saturating_sub(reach).min(job.arrival)
+                    } else {
+                        job.arrival
+                    };
+                    arrivals[asked as usize].push(jobs.len());
                     jobs.push(JobRun {
                         dev: i,
                         job: j,
@@ -763,11 +818,24 @@ impl<'a> Sim<'a> {
             })
     }
 
-    /// The forecast of a base load from the slot after `slot`, as P50/P90 in mW.
-    fn base_forecast(&self, d: usize, len: usize) -> Vec<PowerValue> {
+    /// The forecast of a base load for `from..from + len` (its forecaster stands before
+    /// `from`), as P50/P90 in mW.
+    fn base_forecast(&self, d: usize, from: Slot, len: usize) -> Vec<PowerValue> {
         let Some(m) = self.forecasters.get(&d) else {
             return Vec::new();
         };
+        if self.cfg.foresight.forecasts() {
+            let SimKind::Base { actual_mw, .. } = &self.fleet.devices[d].kind else {
+                return Vec::new();
+            };
+            let last = actual_mw.last().copied().unwrap_or(0);
+            return (0..len)
+                .map(|k| {
+                    let v = actual_mw.get(from as usize + k).copied().unwrap_or(last);
+                    PowerValue::exact(v.max(0))
+                })
+                .collect();
+        }
         let f = m.predict(len);
         (0..len)
             .map(|k| {
@@ -957,7 +1025,7 @@ impl<'a> Sim<'a> {
             let horizon = self.horizon() as usize;
             for d in 0..self.fleet.devices.len() {
                 if let SimKind::Base { .. } = self.fleet.devices[d].kind {
-                    let profile = self.base_forecast(d, horizon);
+                    let profile = self.base_forecast(d, 0, horizon);
                     if profile.is_empty() {
                         continue;
                     }
@@ -1011,7 +1079,14 @@ impl<'a> Sim<'a> {
                     past_runs,
                     interruptible,
                 } => Demand::PowerProfile {
-                    profile: profile_forecast(past_runs, actual_mw),
+                    profile: if self.cfg.foresight.forecasts() {
+                        actual_mw
+                            .iter()
+                            .map(|&p| PowerValue::exact(p.max(0)))
+                            .collect()
+                    } else {
+                        profile_forecast(past_runs, actual_mw)
+                    },
                     interruptible: *interruptible,
                     min_on_slots: 0,
                     min_off_slots: 0,
@@ -1028,7 +1103,7 @@ impl<'a> Sim<'a> {
             };
             let need = Need {
                 priority: dev.priority,
-                earliest_start: job.earliest.max(s),
+                earliest_start: job.earliest.max(job.arrival).max(s),
                 deadline: job
                     .deadline
                     .min(self.fleet.slots.saturating_add(self.horizon())),
@@ -1499,7 +1574,18 @@ impl<'a> Sim<'a> {
                 let from = (s as usize + 1).saturating_sub(hour);
                 let recent =
                     &desired_mw[from.min(desired_mw.len())..(s as usize + 1).min(desired_mw.len())];
-                if recent.is_empty() {
+                if self.cfg.foresight.forecasts() {
+                    let max = match self.fleet.devices[d].kind {
+                        SimKind::Elastic { max_mw, .. } => max_mw,
+                        _ => 0,
+                    };
+                    (1..=4)
+                        .map(|k| {
+                            let v = desired_mw.get(s as usize + k).copied().unwrap_or(0);
+                            PowerValue::exact(v.clamp(0, max))
+                        })
+                        .collect()
+                } else if recent.is_empty() {
                     Vec::new()
                 } else {
                     let mean = recent.iter().sum::<i64>() / recent.len() as i64;
@@ -1533,7 +1619,7 @@ impl<'a> Sim<'a> {
                 let asked = if renew { from + window as Slot } else { until };
                 // One forecast serves the telemetry and, when a window is asked, its profile.
                 let forecast =
-                    self.base_forecast(d, horizon.min(asked.saturating_sub(next) as usize));
+                    self.base_forecast(d, next, horizon.min(asked.saturating_sub(next) as usize));
                 if renew {
                     let ahead = (from - next) as usize;
                     let profile = forecast.get(ahead..).unwrap_or_default().to_vec();
