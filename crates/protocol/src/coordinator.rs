@@ -1053,6 +1053,12 @@ impl Coordinator {
     }
 
     fn on_slot(&mut self, slot: Slot) {
+        // What the books allowed for in the slot that ended (forecasts, grants and standing
+        // reservations), before the window rolls past it: the timeslot manager reads the
+        // measured load against it.
+        let allowed_last: Vec<i64> = (0..self.cfg.tree.len() as CircuitIx)
+            .map(|n| self.book.committed(n, slot.saturating_sub(1)))
+            .collect();
         self.book.advance(slot);
         // Rolling standing reservations cover the slot that just entered the window.
         let entering = self.book.end() - 1;
@@ -1097,7 +1103,7 @@ impl Coordinator {
                 }
             }
         }
-        self.manage_overload(slot);
+        self.manage_overload(slot, &allowed_last);
         if self.cfg.mechanism == Mechanism::OneShotMarket {
             self.clear_market();
         }
@@ -3048,11 +3054,20 @@ impl Coordinator {
     }
 
     /// The site side of the timeslot manager: where the load measured in the last slot is
-    /// above this slot's capacity, first scale elastic grants towards their minimum, then
-    /// shed elastic and interruptible ones, lowest class first (inside a class the highest
-    /// port first), until the excess is covered. An elastic grant is shed whole rather than
-    /// left below its minimum.
-    fn manage_overload(&mut self, slot: Slot) {
+    /// above this slot's capacity and so is the load expected in it, first scale elastic
+    /// grants towards their minimum, then shed elastic and interruptible ones, lowest class
+    /// first (inside a class the highest port first), until the smaller of the two excesses
+    /// is covered. An elastic grant is shed whole rather than left below its minimum.
+    ///
+    /// The load expected is what the books hold for this slot (the forecasts of the load
+    /// nobody controls, and the grants) plus what the last slot's measured load was above
+    /// what the books held for it (`allowed_last`, per circuit): a forecast too low, a
+    /// device over its grant, taken to last a slot. Measured load alone read every fall of
+    /// the households' load from one slot to the next (the capacity follows their forecast)
+    /// as an overload: in a tight evening it shed every elastic load, critical ones too, one
+    /// slot in three. The books alone would shed for every forecast rise the battery is
+    /// there to bridge inside the firm window.
+    fn manage_overload(&mut self, slot: Slot, allowed_last: &[i64]) {
         let last = slot.saturating_sub(1);
         let mut measured = vec![0i64; self.cfg.tree.len()];
         for d in &self.devs {
@@ -3066,7 +3081,9 @@ impl Coordinator {
         }
         for n in 0..self.cfg.tree.len() as CircuitIx {
             let cap = self.book.capacity(n, slot);
-            let mut excess = measured[n as usize] - cap;
+            let above = measured[n as usize] - allowed_last.get(n as usize).copied().unwrap_or(0);
+            let expected = self.book.committed(n, slot) + above.max(0);
+            let mut excess = (expected - cap).min(measured[n as usize] - cap);
             if excess <= 0 {
                 continue;
             }
@@ -3134,13 +3151,14 @@ impl Coordinator {
                     } else {
                         InstructionKind::Scale
                     };
-                    self.change_grant(*vkey, g, kind, "measured load above the budget");
+                    self.change_grant(*vkey, g, kind, "load expected above the budget");
                 }
             }
             self.out.push_back(Output::Event(Event::Overload {
                 circuit: self.cfg.tree.name(n).into(),
                 slot,
                 measured_mw: measured[n as usize],
+                expected_mw: expected,
                 capacity_mw: cap,
                 shed,
             }));

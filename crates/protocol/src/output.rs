@@ -208,14 +208,19 @@ pub enum Event {
         /// Grants of lower classes paused or scaled to make room.
         preemptions: u32,
     },
-    /// Measured load on a circuit was above its capacity; what was done about it.
+    /// The load measured on a circuit in the slot before, and the load expected in this one
+    /// (what the books hold for it, plus what the measured load was above the books), were
+    /// both above this slot's capacity; what was done about it.
     Overload {
         /// The circuit.
         circuit: String,
         /// The slot.
         slot: Slot,
-        /// Measured load, mW.
+        /// Load measured in the slot before, mW.
         measured_mw: i64,
+        /// Load expected in the slot, mW.
+        #[serde(default)]
+        expected_mw: i64,
         /// Capacity, mW.
         capacity_mw: i64,
         /// Devices scaled or shed.
@@ -232,7 +237,9 @@ pub enum Event {
         /// Committed there, mW.
         committed_mw: i64,
     },
-    /// Device side: the coordinator has been silent too long; the device follows its safe rule.
+    /// Device side: the coordinator has been silent too long while the device expected word
+    /// from it (an answer to a request, the renewal of a lease it holds); the device follows
+    /// its safe rule. A device that expects nothing hears nothing, and reports nothing.
     Fallback {
         /// The device.
         device: DeviceId,

@@ -730,6 +730,64 @@ fn overload_scales_then_sheds_the_lowest_class_first() {
     assert_eq!(instructed.get("low"), Some(&1_000_000));
 }
 
+/// A site whose budget follows the households' evening: 8 kW in slot 0, 5 kW from slot 1,
+/// as their forecast falls from 6 to 3 kW. A 2 kW critical heater (from 1 kW) is granted
+/// both slots. In slot 0 the household draws `household_kw` and the heater 2 kW; what the
+/// coordinator sends as slot 1 begins, as the heater's grant in slot 1 (`None`: untouched).
+fn evening_overload(household_kw: i64) -> Option<i64> {
+    let mut c = coordinator(
+        10_000_000,
+        &[("h", Priority::Critical, 1), ("e", Priority::Critical, 2)],
+    );
+    c.handle(
+        Instant(0),
+        CoordInput::Budget {
+            circuit: 0,
+            from_slot: 0,
+            values_mw: vec![8_000_000, 5_000_000],
+        },
+    )
+    .unwrap();
+    drain(&mut c, Instant(0), true);
+    let mut profile = vec![PowerValue::exact(3_000_000); 10];
+    profile[0] = PowerValue::exact(6_000_000);
+    c.handle(
+        Instant(10),
+        asks(
+            "h",
+            Priority::Critical,
+            10,
+            Demand::PowerForecast { profile },
+        ),
+    )
+    .unwrap();
+    c.handle(
+        Instant(10),
+        envelope("e", 1, Priority::Critical, 1, 2, 0, 2),
+    )
+    .unwrap();
+    let outs = after_batch(&mut c, true);
+    assert!(awarded(&outs, "e"), "{outs:?}");
+    c.handle(Instant(1_000), telemetry("h", 2, 0, household_kw))
+        .unwrap();
+    c.handle(Instant(1_000), telemetry("e", 2, 0, 2)).unwrap();
+    drain(&mut c, Instant(1_000), true);
+    c.handle_timeout(Instant(SLOT_MS));
+    instructed_in_slot_1(&drain(&mut c, Instant(SLOT_MS), true))
+        .get("e")
+        .copied()
+}
+
+#[test]
+fn a_budget_that_falls_with_the_forecast_sheds_nothing_and_a_forecast_miss_still_does() {
+    // Slot 0 drew 8 kW, above slot 1's 5 kW, but slot 1 is expected to draw 3 + 2 kW: the
+    // books hold it, nothing is shed.
+    assert_eq!(evening_overload(6), None);
+    // The household drew 1 kW more than forecast: 6 kW expected on 5, the heater scales to
+    // its minimum.
+    assert_eq!(evening_overload(7), Some(1_000_000));
+}
+
 #[test]
 fn an_elastic_load_is_shed_whole_rather_than_left_below_its_minimum() {
     // The oven draws 7 kW: 15 kW. Scaling both heat pumps to their 2 kW minimum leaves 1 kW

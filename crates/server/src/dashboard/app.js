@@ -584,7 +584,7 @@ function describe(e) {
     case 'ended': return `grant ended: ${String(d.reason).replace(/_/g, ' ')}`;
     case 'security': return `refused: ${String(d.problem).replace(/_/g, ' ')}${d.detail ? ' — ' + d.detail : ''}`;
     case 'batch': return `round at slot ${d.slot}: ${d.requests} requests, ${d.placed} placed, ${d.waiting} waiting, ${d.iterations} bidding iterations, ${d.preemptions} preemptions`;
-    case 'overload': return `circuit ${d.circuit} measured ${kw(d.measured_mw)} kW over ${kw(d.capacity_mw)} kW in slot ${d.slot}; shed ${(d.shed || []).join(', ') || 'nobody'}`;
+    case 'overload': return `circuit ${d.circuit} expected ${kw(d.expected_mw || 0)} kW over ${kw(d.capacity_mw)} kW in slot ${d.slot} (measured ${kw(d.measured_mw)} kW in the slot before); shed ${(d.shed || []).join(', ') || 'nobody'}`;
     case 'budget_breach': return `budget of ${d.circuit} cut to ${kw(d.capacity_mw)} kW in slot ${d.slot} with ${kw(d.committed_mw)} kW committed`;
     case 'operator': return d.what || '';
     case 'fallback': return 'coordinator silent: fallback rule';
