@@ -199,6 +199,9 @@ pub struct Agent {
     seq: u64,
     replay: ReplayWindow,
     last_heard: Instant,
+    /// Since when the device has been expecting word from the coordinator (an answer to a
+    /// request, or the renewal of a lease it holds); `None` while it expects none.
+    expecting_since: Option<Instant>,
     fallback_reported: bool,
     needs: BTreeMap<RequestId, Tracked>,
     /// Request id → the need it speaks for (the need's first request id).
@@ -225,6 +228,7 @@ impl Agent {
             seq: last_seq,
             replay: ReplayWindow::default(),
             last_heard: now,
+            expecting_since: None,
             fallback_reported: false,
             needs: BTreeMap::new(),
             alias: BTreeMap::new(),
@@ -273,6 +277,31 @@ impl Agent {
         self.now.since(self.last_heard) > self.cfg.silence_ms
     }
 
+    /// Whether the device waits on the coordinator: a request not yet answered, or a grant
+    /// whose lease the coordinator renews. A device with neither hears nothing, and that
+    /// silence is no sign of a coordinator gone.
+    fn expects_word(&self) -> bool {
+        self.needs
+            .values()
+            .any(|t| t.state == NeedState::Asked || !t.held.is_empty())
+    }
+
+    /// Starts (or stops) the clock of silence as the device begins (or stops) expecting
+    /// word.
+    fn note_expecting(&mut self) {
+        match (self.expects_word(), self.expecting_since) {
+            (true, None) => self.expecting_since = Some(self.now),
+            (false, Some(_)) => self.expecting_since = None,
+            _ => {}
+        }
+    }
+
+    /// When silence since then means the coordinator is unreachable: `None` while the
+    /// device expects no word.
+    fn silent_from(&self) -> Option<Instant> {
+        self.expecting_since.map(|since| since.max(self.last_heard))
+    }
+
     /// Uncoordinated: every need runs from its earliest start at full power.
     fn self_granted(&self, slot: Slot) -> i64 {
         self.needs
@@ -309,6 +338,12 @@ impl Agent {
     /// Feeds one input; a `Need` returns the id of the request that speaks for it.
     pub fn handle(&mut self, now: Instant, input: AgentInput) -> Option<RequestId> {
         self.tick(now);
+        let id = self.on_input(input);
+        self.note_expecting();
+        id
+    }
+
+    fn on_input(&mut self, input: AgentInput) -> Option<RequestId> {
         match input {
             AgentInput::Message(env) => {
                 self.on_message(env);
@@ -356,8 +391,8 @@ impl Agent {
                     at = at.min(t.next_retransmit);
                 }
             }
-            if !self.fallback_reported {
-                at = at.min(self.last_heard.after_ms(self.cfg.silence_ms + 1));
+            if let (false, Some(from)) = (self.fallback_reported, self.silent_from()) {
+                at = at.min(from.after_ms(self.cfg.silence_ms + 1));
             }
         }
         Output::Timeout(at.max(self.now))
@@ -379,7 +414,11 @@ impl Agent {
         if self.cfg.mode == AgentMode::Uncoordinated {
             return;
         }
-        if self.unreachable() && !self.fallback_reported {
+        self.note_expecting();
+        let silent = self
+            .silent_from()
+            .is_some_and(|from| self.now.since(from) > self.cfg.silence_ms);
+        if silent && !self.fallback_reported {
             self.fallback_reported = true;
             self.out.push_back(Output::Event(Event::Fallback {
                 device: self.cfg.id.clone(),

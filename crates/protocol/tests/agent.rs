@@ -114,6 +114,34 @@ fn a_grant_is_followed_only_inside_its_lease() {
     assert_eq!(a.limit_at(1), 3_000_000);
 }
 
+fn fell_back(outs: &[Output]) -> bool {
+    outs.iter()
+        .any(|o| matches!(o, Output::Event(Event::Fallback { .. })))
+}
+
+#[test]
+fn silence_counts_only_while_the_device_expects_word() {
+    // A device with nothing asked and nothing held hears nothing: no fallback, however long.
+    let mut idle = Agent::new(
+        AgentConfig::new(
+            DeviceId::new("idle").unwrap(),
+            SlotClock::new(Instant(0), SLOT_MS),
+        ),
+        Instant(0),
+        0,
+    );
+    for k in 1..=5 {
+        idle.handle_timeout(Instant(k * SLOT_MS + 1));
+        assert!(!fell_back(&drain(&mut idle)), "slot {k}");
+    }
+    // A request unanswered for a slot is silence.
+    let (mut a, _) = agent();
+    a.handle_timeout(Instant(SLOT_MS / 2));
+    assert!(!fell_back(&drain(&mut a)));
+    a.handle_timeout(Instant(SLOT_MS + 1));
+    assert!(fell_back(&drain(&mut a)));
+}
+
 #[test]
 fn a_silent_coordinator_triggers_the_safe_rule() {
     let (mut a, req) = agent();
