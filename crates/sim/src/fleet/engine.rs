@@ -1378,8 +1378,14 @@ impl<'a> Sim<'a> {
                     .needs()
                     .map(|(k, st, p)| format!("{k}:{st:?}:{p}"))
                     .collect();
+                let want = match &dev.kind {
+                    SimKind::Elastic { desired_mw, .. } => {
+                        desired_mw.get(s as usize).copied().unwrap_or(0)
+                    }
+                    _ => draw,
+                };
                 eprintln!(
-                    "{} slot {s}: limit {limit} draw {draw} held {held:?} needs {needs:?}",
+                    "{} slot {s}: limit {limit} want {want} draw {draw} held {held:?} needs {needs:?}",
                     self.mech.name()
                 );
             }
