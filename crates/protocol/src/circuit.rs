@@ -480,6 +480,32 @@ impl CapacityBook {
         self.overbooked_on(&all)
     }
 
+    /// Whether any of `nodes` is overbooked in a slot from `from` to the window's end: what
+    /// [`Self::overbooked_on`] would list there, without listing it. Reads the rings as at
+    /// most two runs per node (the check after every re-booked forecast, 12 % of a
+    /// 100,000-device day when it went slot by slot).
+    pub fn overbooked_from(&self, nodes: &[CircuitIx], from: u32) -> bool {
+        let (from, end) = (from.max(self.origin), self.end());
+        if from >= end {
+            return false;
+        }
+        let len = self.len as usize;
+        let count = (end - from) as usize;
+        let first = from as usize % len;
+        let run = count.min(len - first);
+        let over = |lo: usize, hi: usize| {
+            self.used[lo..hi]
+                .iter()
+                .zip(&self.cap[lo..hi])
+                .any(|(u, c)| u > c)
+        };
+        nodes.iter().any(|&n| {
+            let base = n as usize * len;
+            (n as usize) < self.nodes
+                && (over(base + first, base + first + run) || over(base, base + count - run))
+        })
+    }
+
     /// Like [`Self::overbooked`], for the given nodes only.
     pub fn overbooked_on(&self, nodes: &[CircuitIx]) -> Vec<Binding> {
         let mut out = Vec::new();
@@ -581,5 +607,31 @@ mod tests {
         assert_eq!(b.capacity(0, 12), 50_000);
         assert_eq!(b.committed(switch, 9), 0);
         assert!(b.overbooked().is_empty());
+    }
+
+    #[test]
+    fn the_quick_overbooking_check_agrees_with_the_list() {
+        // A ring rolled to every offset, overbooked in one slot at a time: the check from
+        // each slot agrees with the list, on every node and on the empty list of nodes.
+        let t = tree();
+        let port = t.index_of("port-1").unwrap();
+        for origin in 0..8 {
+            for over in 0..8 {
+                let mut b = CapacityBook::new(&t, 0, 8);
+                b.advance(origin);
+                b.add(t.path(port), origin + over, &[30_001]);
+                for n in 0..t.len() as CircuitIx {
+                    for from in 0..origin + 10 {
+                        let listed = b.overbooked_on(&[n]).iter().any(|x| x.slot >= from);
+                        assert_eq!(
+                            b.overbooked_from(&[n], from),
+                            listed,
+                            "{origin} {over} {n} {from}"
+                        );
+                    }
+                }
+                assert!(!b.overbooked_from(&[], origin));
+            }
+        }
     }
 }

@@ -2946,12 +2946,7 @@ impl Coordinator {
             a.grant = new.clone();
             a.booked = new;
         }
-        if self
-            .book
-            .overbooked_on(&path)
-            .iter()
-            .any(|b| b.slot >= rebook)
-        {
+        if self.book.overbooked_from(&path, rebook) {
             self.forecast_overbooked.extend(path);
         } else {
             self.schedule_batch(0);
@@ -2987,10 +2982,11 @@ impl Coordinator {
                 .filter(|b| b.slot >= firm)
                 .collect()
         };
-        let over = over_now(self);
+        let mut over = over_now(self);
         if over.is_empty() {
             return;
         }
+        let in_scope: BTreeSet<CircuitIx> = scope.iter().copied().collect();
         let mut victims: Vec<(Key, (u8, Priority, u64))> = self
             .awarded_below(None)
             .filter_map(|(k, r)| {
@@ -3019,7 +3015,6 @@ impl Coordinator {
             .collect();
         victims.sort_by_key(|v| v.1);
         for (vkey, (rank, _, _)) in victims {
-            let over = over_now(self);
             if over.is_empty() {
                 break;
             }
@@ -3055,6 +3050,17 @@ impl Coordinator {
                     self.change_grant(vkey, g, InstructionKind::Revoke, why);
                 }
             }
+            // Only the victim's path changed: its circuits' overbookings are listed again
+            // (listing the whole scope per victim made a large site's repair quadratic).
+            let touched: Vec<CircuitIx> =
+                p.iter().copied().filter(|n| in_scope.contains(n)).collect();
+            over.retain(|b| !touched.contains(&b.circuit));
+            over.extend(
+                self.book
+                    .overbooked_on(&touched)
+                    .into_iter()
+                    .filter(|b| b.slot >= firm),
+            );
         }
         self.schedule_batch(0);
     }
