@@ -37,6 +37,13 @@ fn the_json_report_has_every_field_and_no_run_leaves_the_reference() {
     let reference = v["central"]["welfare"]
         .as_f64()
         .expect("a reference welfare");
+    // A feasible schedule lies at or below the reference: the optimum is between the two.
+    let schedule = v["central"]["schedule_welfare"]
+        .as_f64()
+        .expect("a full-knowledge schedule");
+    assert!(schedule <= reference + 1e-6, "{schedule} above {reference}");
+    let kept = v["central"]["reserve_schedule_welfare"].as_f64().unwrap();
+    assert!(kept <= reference + 1e-6, "{kept} above {reference}");
     let runs = v["mechanisms"].as_array().unwrap();
     assert_eq!(runs.len(), 3);
     for r in runs {

@@ -298,6 +298,43 @@ fn the_central_reference_bounds_every_safe_run_behind_a_battery() {
     let results = run_all(&fleet, &[], 42);
     let room = central::room_of_runs(&fleet, &results);
     let reference = central::central(&fleet, &room, &[], 4).unwrap();
+    // The full-knowledge schedule keeps the same model and lies below the bound: the optimum
+    // is bracketed.
+    let schedule = central::feasible_schedule(&fleet, &room, &[], 4, false).unwrap();
+    let a = central::audit(&fleet, &room, &schedule.drawn_mw, &schedule.lost_mw).unwrap();
+    assert!(a.over_room.is_empty(), "schedule: {:?}", a.over_room);
+    assert!(a.over_energy.is_empty(), "schedule: {:?}", a.over_energy);
+    assert!(schedule.drawn_mw.iter().flatten().sum::<f64>() > 0.0);
+    assert!((schedule.welfare - reference.schedule_welfare).abs() < 1e-6);
+    assert!(
+        schedule.welfare <= reference.welfare + 1e-6,
+        "a feasible schedule {} above the bound {}",
+        schedule.welfare,
+        reference.welfare
+    );
+    eprintln!("full-knowledge schedule: {:.1}", schedule.welfare);
+    // What it counts as lost is the households' load only: a controllable load the battery
+    // could not serve is not credited either.
+    let tree = powerslot_protocol::CircuitTree::new(fleet.circuits.clone()).unwrap();
+    let mut households = vec![0.0f64; fleet.slots as usize];
+    for (actual_mw, _) in fleet.uncontrolled_under(&tree, 0) {
+        for (h, &p) in households.iter_mut().zip(actual_mw) {
+            *h += p as f64;
+        }
+    }
+    for (s, (&lost, &load)) in schedule.lost_mw.iter().zip(&households).enumerate() {
+        assert!(lost <= load + 1.0, "slot {s}: {lost} mW lost of {load}");
+    }
+    for r in results.iter().filter(|r| r.budget_violations == 0) {
+        // With all the knowledge, the schedule does at least as well as any run here.
+        assert!(
+            schedule.welfare >= r.welfare,
+            "{}: {} above the full-knowledge schedule {}",
+            r.name,
+            r.welfare,
+            schedule.welfare
+        );
+    }
     for r in results.iter().filter(|r| r.budget_violations == 0) {
         eprintln!(
             "{}: welfare {:.1}, households lost {:.1} kWh; reference {:.1}",

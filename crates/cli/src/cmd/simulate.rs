@@ -269,6 +269,13 @@ fn ratio_to(welfare: f64, reference: Option<&Central>) -> Option<f64> {
         .map(|c| welfare / c.welfare)
 }
 
+/// A run's welfare as a share of the full-knowledge schedule's, where both are positive.
+fn ratio_to_schedule(welfare: f64, reference: Option<&Central>) -> Option<f64> {
+    reference
+        .filter(|c| c.schedule_welfare > 0.0 && welfare > 0.0)
+        .map(|c| welfare / c.schedule_welfare)
+}
+
 fn median_p99(v: &[u32]) -> (f64, f64) {
     if v.is_empty() {
         return (0.0, 0.0);
@@ -306,6 +313,7 @@ fn to_json(
                     .map(|&p| (p.name().to_string(), json!(r.welfare_by_class[p as usize])))
                     .collect::<serde_json::Map<_, _>>(),
                 "welfare_ratio": ratio_to(r.welfare, reference),
+                "welfare_ratio_to_schedule": ratio_to_schedule(r.welfare, reference),
                 "rounds_median": rm,
                 "rounds_p99": rp,
                 "messages_per_request_median": mm,
@@ -331,7 +339,19 @@ fn to_json(
         "slots": fleet.slots,
         "slot_minutes": fleet.slot_ms as f64 / 60_000.0,
         "foresight": foresight.name(),
-        "central": reference.map(|c| json!({"welfare": c.welfare, "kind": c.kind.name(), "seconds": c.seconds})),
+        "central": reference.map(|c| json!({
+            "welfare": c.welfare,
+            "kind": c.kind.name(),
+            "seconds": c.seconds,
+            "schedule_welfare": c.schedule_welfare,
+            "reserve_schedule_welfare": c.reserve_schedule_welfare,
+            "schedule_value_by_class": {
+                "critical": c.schedule_value_by_class[3],
+                "high": c.schedule_value_by_class[2],
+                "normal": c.schedule_value_by_class[1],
+                "low": c.schedule_value_by_class[0],
+            },
+        })),
         "mechanisms": mechanisms,
         "data": fleet.provenance,
     })
@@ -358,10 +378,18 @@ fn print_table(
     }
     if let Some(c) = reference {
         println!(
-            "central reference: welfare {:.1} ({}, {:.1} s)",
+            "central reference: welfare {:.1} ({}, {:.1} s); a feasible full-knowledge schedule reaches {:.1}{}",
             c.welfare,
             c.kind.name(),
-            c.seconds
+            c.seconds,
+            c.schedule_welfare,
+            ratio_to(c.schedule_welfare, reference)
+                .map_or_else(String::new, |x| format!(" ({x:.3})"))
+        );
+        let v = &c.schedule_value_by_class;
+        println!(
+            "  that schedule serves value crit / high / norm / low {:.0}/{:.0}/{:.0}/{:.0}; kept above the batteries' reserve it reaches {:.1}",
+            v[3], v[2], v[1], v[0], c.reserve_schedule_welfare
         );
     }
     type Row<'a> = (&'static str, Box<dyn Fn(&MechResult) -> String + 'a>);
@@ -402,6 +430,13 @@ fn print_table(
         ),
         ("welfare", Box::new(|r| format!("{:.1}", r.welfare))),
         ("welfare ÷ central", Box::new(ratio)),
+        (
+            "welfare ÷ full-knowledge schedule",
+            Box::new(move |r| {
+                ratio_to_schedule(r.welfare, reference)
+                    .map_or_else(|| "-".into(), |x| format!("{x:.3}"))
+            }),
+        ),
         (
             "value served crit / high / norm / low",
             Box::new(|r| {

@@ -558,6 +558,33 @@ impl Projection {
     }
 }
 
+/// One slot of the real battery: `load_mw` against the real production of `slot`, with
+/// `stored_mwh` moved by what the battery gives (up to the inverter's rating, the grid after
+/// it) or takes (95 % efficient, up to full). Returns the energy no source could serve and
+/// the production that had nowhere to go, both mWh.
+pub fn battery_step(
+    sb: &SolarBattery,
+    slot_h: f64,
+    slot: Slot,
+    stored_mwh: &mut f64,
+    load_mw: i64,
+) -> (f64, f64) {
+    let pv = sb.production_mw.get(slot as usize).copied().unwrap_or(0) as f64;
+    let net = load_mw as f64 - pv;
+    if net > 0.0 {
+        let want = net.min(sb.inverter_mw as f64) * slot_h;
+        let from_battery = want.min(*stored_mwh);
+        *stored_mwh -= from_battery;
+        let short = net * slot_h - from_battery - sb.grid_mw as f64 * slot_h;
+        (short.max(0.0), 0.0)
+    } else {
+        let charge = -net * slot_h * 0.95;
+        let room = sb.battery_mwh as f64 - *stored_mwh;
+        *stored_mwh += charge.min(room);
+        (0.0, (charge - room).max(0.0) / 0.95)
+    }
+}
+
 /// The real battery under the real load: what it holds, and what it could not serve.
 #[derive(Clone, Debug)]
 pub struct BatteryPhysics {
@@ -591,29 +618,13 @@ impl BatteryPhysics {
     /// One slot of `load_mw` against the real production of `slot`; returns the energy
     /// stored after it, mWh.
     pub fn step(&mut self, slot: Slot, load_mw: i64) -> i64 {
-        let pv = self
-            .sb
-            .production_mw
-            .get(slot as usize)
-            .copied()
-            .unwrap_or(0) as f64;
-        let net = load_mw as f64 - pv;
-        if net > 0.0 {
-            let want = net.min(self.sb.inverter_mw as f64) * self.slot_h;
-            let from_battery = want.min(self.stored_mwh);
-            self.stored_mwh -= from_battery;
-            let short = net * self.slot_h - from_battery - self.sb.grid_mw as f64 * self.slot_h;
-            if short > 1e-6 {
-                self.unserved_mwh += short;
-                self.blackout_slots += 1;
-            }
-        } else {
-            // Charging at 95 % efficiency, curtailing what does not fit.
-            let charge = -net * self.slot_h * 0.95;
-            let room = self.sb.battery_mwh as f64 - self.stored_mwh;
-            self.stored_mwh += charge.min(room);
-            self.curtailed_mwh += (charge - room).max(0.0) / 0.95;
+        let (short, curtailed) =
+            battery_step(&self.sb, self.slot_h, slot, &mut self.stored_mwh, load_mw);
+        if short > 1e-6 {
+            self.unserved_mwh += short;
+            self.blackout_slots += 1;
         }
+        self.curtailed_mwh += curtailed;
         self.min_stored_mwh = self.min_stored_mwh.min(self.stored_mwh);
         self.stored_mwh as i64
     }

@@ -41,11 +41,14 @@ use good_lp::{
 use powerslot_core::Slot;
 use powerslot_protocol::device::slots_for_energy;
 use powerslot_protocol::welfare;
-use powerslot_protocol::{CircuitIx, CircuitTree};
+use powerslot_protocol::{CircuitIx, CircuitTree, Priority};
 
 use super::engine::{MechResult, profile_forecast};
 use super::model::{BudgetSource, Fleet, SimKind, Work};
 use crate::SimError;
+
+mod schedule;
+pub use schedule::Schedule;
 
 /// How the reference was obtained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +80,14 @@ pub struct Central {
     pub seconds: f64,
     /// Binary variables of the programme (0 for the bound).
     pub binaries: usize,
+    /// Welfare of a feasible schedule with the same knowledge ([`feasible_schedule`]): the
+    /// optimum lies between it and `welfare`.
+    pub schedule_welfare: f64,
+    /// That schedule's value served per class, lowest first (low, normal, high, critical).
+    pub schedule_value_by_class: [f64; 4],
+    /// Welfare of the same schedule kept above each battery's reserve, as the site asks and
+    /// the mechanisms' budget publisher plans (the reference and the bound leave it out).
+    pub reserve_schedule_welfare: f64,
 }
 
 /// One option of one job: start, powers, value.
@@ -87,12 +98,20 @@ struct Opt {
 }
 
 struct Job {
+    /// Index of its device in the fleet.
+    device: usize,
     circuit: CircuitIx,
+    priority: Priority,
+    /// Value of a kWh served on time (its class's).
+    vpk: f64,
     opts: Vec<Opt>,
 }
 
 struct ElasticLoad {
+    /// Index of its device in the fleet.
+    device: usize,
     circuit: CircuitIx,
+    priority: Priority,
     vpk: f64,
     min_mw: i64,
     /// Most it can use per slot, mW.
@@ -247,6 +266,86 @@ pub fn central(
     levels: usize,
 ) -> Result<Central, SimError> {
     let started = WallClock::now();
+    let p = problem(fleet, capacity, reserved, levels)?;
+    let (tree, residual, jobs, elastic) = (&p.tree, &p.residual, &p.jobs, &p.elastic);
+    let slots = fleet.slots;
+    let slot_h = fleet.slot_ms as f64 / 3.6e6;
+    let feasible = p.schedule(fleet, false);
+    let keeping = p.schedule(fleet, true);
+    let energy = energy_limits(fleet, tree, slots as usize);
+    let binaries: usize =
+        jobs.iter().map(|j| j.opts.len()).sum::<usize>() + elastic.len() * slots as usize;
+    if binaries <= MAX_EXACT_BINARIES
+        && let Some(welfare) = exact(tree, residual, &energy, jobs, elastic, slot_h)?
+    {
+        return Ok(Central {
+            welfare,
+            kind: CentralKind::ExactMilp,
+            seconds: started.elapsed().as_secs_f64(),
+            binaries,
+            schedule_welfare: feasible.welfare,
+            schedule_value_by_class: feasible.value_by_class,
+            reserve_schedule_welfare: keeping.welfare,
+        });
+    }
+    let welfare = lagrangian_bound(tree, residual, &energy, jobs, elastic, slot_h, slots);
+    Ok(Central {
+        welfare,
+        kind: CentralKind::UpperBound,
+        seconds: started.elapsed().as_secs_f64(),
+        binaries: 0,
+        schedule_welfare: feasible.welfare,
+        schedule_value_by_class: feasible.value_by_class,
+        reserve_schedule_welfare: keeping.welfare,
+    })
+}
+
+/// A schedule with the reference's knowledge that keeps every one of its constraints and the
+/// real battery (see [`Schedule`]): its welfare is a lower bound on the reference's optimum,
+/// as [`Central::welfare`] is an upper one. With `keep_reserve`, each battery is also kept
+/// above its reserve.
+pub fn feasible_schedule(
+    fleet: &Fleet,
+    capacity: &[Vec<i64>],
+    reserved: &[Vec<i64>],
+    levels: usize,
+    keep_reserve: bool,
+) -> Result<Schedule, SimError> {
+    Ok(problem(fleet, capacity, reserved, levels)?.schedule(fleet, keep_reserve))
+}
+
+/// The reference's problem: the room per circuit and slot, every job's options, every
+/// elastic load's wish, and the batteries with the households' real load under them.
+struct Problem<'a> {
+    tree: CircuitTree,
+    residual: Vec<Vec<i64>>,
+    jobs: Vec<Job>,
+    elastic: Vec<ElasticLoad>,
+    batteries: Vec<schedule::BatterySite<'a>>,
+}
+
+impl Problem<'_> {
+    fn schedule(&self, fleet: &Fleet, keep_reserve: bool) -> Schedule {
+        schedule::schedule(
+            &self.tree,
+            &self.residual,
+            &self.jobs,
+            &self.elastic,
+            &self.batteries,
+            fleet.slot_ms as f64 / 3.6e6,
+            fleet.slots as usize,
+            fleet.devices.len(),
+            keep_reserve,
+        )
+    }
+}
+
+fn problem<'a>(
+    fleet: &'a Fleet,
+    capacity: &[Vec<i64>],
+    reserved: &[Vec<i64>],
+    levels: usize,
+) -> Result<Problem<'a>, SimError> {
     let tree = CircuitTree::new(fleet.circuits.clone())
         .map_err(|e| SimError::BadParameter(format!("circuits: {e}")))?;
     let slots = fleet.slots;
@@ -269,7 +368,7 @@ pub fn central(
         .collect();
     let mut jobs = Vec::new();
     let mut elastic = Vec::new();
-    for d in &fleet.devices {
+    for (device, d) in fleet.devices.iter().enumerate() {
         let Some(circuit) = tree.index_of(&d.circuit) else {
             return Err(SimError::BadParameter(format!(
                 "device {} hangs from unknown circuit '{}'",
@@ -361,7 +460,13 @@ pub fn central(
                         }
                     }
                     if !opts.is_empty() {
-                        jobs.push(Job { circuit, opts });
+                        jobs.push(Job {
+                            device,
+                            circuit,
+                            priority: d.priority,
+                            vpk,
+                            opts,
+                        });
                     }
                 }
             }
@@ -371,7 +476,9 @@ pub fn central(
                 desired_mw,
             } => {
                 elastic.push(ElasticLoad {
+                    device,
                     circuit,
+                    priority: d.priority,
                     vpk,
                     min_mw: *min_mw,
                     cap: (0..slots as usize)
@@ -382,25 +489,33 @@ pub fn central(
             SimKind::Base { .. } => {}
         }
     }
-    let energy = energy_limits(fleet, &tree, slots as usize);
-    let binaries: usize =
-        jobs.iter().map(|j| j.opts.len()).sum::<usize>() + elastic.len() * slots as usize;
-    if binaries <= MAX_EXACT_BINARIES
-        && let Some(welfare) = exact(&tree, &residual, &energy, &jobs, &elastic, slot_h)?
-    {
-        return Ok(Central {
-            welfare,
-            kind: CentralKind::ExactMilp,
-            seconds: started.elapsed().as_secs_f64(),
-            binaries,
-        });
-    }
-    let welfare = lagrangian_bound(&tree, &residual, &energy, &jobs, &elastic, slot_h, slots);
-    Ok(Central {
-        welfare,
-        kind: CentralKind::UpperBound,
-        seconds: started.elapsed().as_secs_f64(),
-        binaries: 0,
+    let batteries = fleet
+        .budgets
+        .iter()
+        .filter_map(|(name, src)| match src {
+            BudgetSource::SolarBattery(sb) => tree.index_of(name).map(|c| (c, sb)),
+            _ => None,
+        })
+        .map(|(circuit, sb)| {
+            let mut uncontrolled_mw = vec![0i64; slots as usize];
+            for (actual_mw, _) in fleet.uncontrolled_under(&tree, circuit) {
+                for (u, &p) in uncontrolled_mw.iter_mut().zip(actual_mw) {
+                    *u += p;
+                }
+            }
+            schedule::BatterySite {
+                circuit,
+                sb,
+                uncontrolled_mw,
+            }
+        })
+        .collect();
+    Ok(Problem {
+        tree,
+        residual,
+        jobs,
+        elastic,
+        batteries,
     })
 }
 
@@ -899,6 +1014,18 @@ mod tests {
         )];
     }
 
+    /// `c` is the exact optimum `want`, and the greedy schedule finds it too (on the cases
+    /// worked by hand below).
+    fn exact_and_greedy(c: &Central, want: f64) {
+        assert_eq!(c.kind, CentralKind::ExactMilp);
+        assert!((c.welfare - want).abs() < 1e-6, "{} for {want}", c.welfare);
+        assert!(
+            (c.schedule_welfare - want).abs() < 1e-6,
+            "schedule {} for {want}",
+            c.schedule_welfare
+        );
+    }
+
     #[test]
     fn the_milp_and_the_bound_agree_on_a_case_worked_by_hand() {
         // 4 kW for 4 hours; jobs of 2 kW × 2 h, window 4 h, latency 2. Four fit (two at a
@@ -907,7 +1034,7 @@ mod tests {
         let c = central(&f, &[], &[], 4).unwrap();
         assert_eq!(c.kind, CentralKind::ExactMilp);
         // Two start at 0 (decay 1), two at 2 (decay 0.5): 2·40 + 2·20 = 120.
-        assert!((c.welfare - 120.0).abs() < 1e-6, "{}", c.welfare);
+        exact_and_greedy(&c, 120.0);
         let tree = CircuitTree::new(f.circuits.clone()).unwrap();
         let residual = vec![vec![4_000_000; 4]];
         let (jobs, elastic) = (prepare_for_test(&f), vec![]);
@@ -924,8 +1051,13 @@ mod tests {
         let mut f = fleet(5);
         behind_a_battery(&mut f, vec![0; 4], 8_000_000, 4_000_000, 2_000_000);
         let c = central(&f, &[], &[], 4).unwrap();
-        assert_eq!(c.kind, CentralKind::ExactMilp);
-        assert!((c.welfare - 80.0).abs() < 1e-6, "{}", c.welfare);
+        exact_and_greedy(&c, 80.0);
+        // Kept above the 2 kWh reserve, the second job (which would empty the battery) waits.
+        assert!(
+            (c.reserve_schedule_welfare - 40.0).abs() < 1e-6,
+            "{}",
+            c.reserve_schedule_welfare
+        );
         let tree = CircuitTree::new(f.circuits.clone()).unwrap();
         let energy = energy_limits(&f, &tree, 4);
         // From the start: the 8 kWh it holds; from any later hour: the 20 kWh a full battery
@@ -973,12 +1105,14 @@ mod tests {
         behind_a_battery(&mut f, vec![0; 4], 8_000_000, 10_000_000, 0);
         let room = vec![vec![10_000_000; 4]];
         let c = central(&f, &room, &[], 4).unwrap();
-        assert_eq!(c.kind, CentralKind::ExactMilp);
-        assert!((c.welfare + 2_000.0).abs() < 1e-6, "{}", c.welfare);
+        exact_and_greedy(&c, -2_000.0);
         let tree = CircuitTree::new(f.circuits.clone()).unwrap();
         let energy = energy_limits(&f, &tree, 4);
         let jobs = vec![Job {
+            device: 0,
             circuit: 0,
+            priority: Priority::Normal,
+            vpk: 10.0,
             opts: vec![Opt {
                 start: 0,
                 powers: vec![2_000_000; 2],
@@ -1004,8 +1138,7 @@ mod tests {
         };
         behind_a_battery(&mut f, vec![0; 4], 20_000_000, 2_000_000, 0);
         let c = central(&f, &[], &[], 4).unwrap();
-        assert_eq!(c.kind, CentralKind::ExactMilp);
-        assert!((c.welfare + 4_000.0).abs() < 1e-6, "{}", c.welfare);
+        exact_and_greedy(&c, -4_000.0);
         let tree = CircuitTree::new(f.circuits.clone()).unwrap();
         let energy = energy_limits(&f, &tree, 4);
         let ub = lagrangian_bound(&tree, &[vec![0; 4]], &energy, &[], &[], 1.0, 4);
@@ -1023,19 +1156,22 @@ mod tests {
         }
         behind_a_battery(&mut f, vec![2_000_000, 2_000_000, 0, 0], 0, 4_000_000, 0);
         let c = central(&f, &[], &[], 4).unwrap();
-        assert_eq!(c.kind, CentralKind::ExactMilp);
-        assert!(c.welfare.abs() < 1e-6, "{}", c.welfare);
+        exact_and_greedy(&c, 0.0);
         // With a little more sun it fits: 0.95 · 4.4 = 4.18 kWh.
         behind_a_battery(&mut f, vec![2_200_000, 2_200_000, 0, 0], 0, 4_000_000, 0);
         let c = central(&f, &[], &[], 4).unwrap();
-        assert!((c.welfare - 40.0).abs() < 1e-6, "{}", c.welfare);
+        exact_and_greedy(&c, 40.0);
     }
 
     fn prepare_for_test(f: &Fleet) -> Vec<Job> {
         f.devices
             .iter()
-            .map(|_| Job {
+            .enumerate()
+            .map(|(device, _)| Job {
+                device,
                 circuit: 0,
+                priority: Priority::Normal,
+                vpk: 10.0,
                 opts: (0..=2)
                     .map(|s| Opt {
                         start: s,
