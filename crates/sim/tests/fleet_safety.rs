@@ -306,6 +306,14 @@ fn the_central_reference_bounds_every_safe_run_behind_a_battery() {
     assert!(a.over_energy.is_empty(), "schedule: {:?}", a.over_energy);
     assert!(schedule.drawn_mw.iter().flatten().sum::<f64>() > 0.0);
     assert!((schedule.welfare - reference.schedule_welfare).abs() < 1e-6);
+    // Device by device, the value adds up to the classes'.
+    let by_device: f64 = reference.schedule_by_device.iter().map(|d| d.1).sum();
+    let by_class: f64 = schedule.value_by_class.iter().sum();
+    assert_eq!(reference.schedule_by_device.len(), fleet.devices.len());
+    assert!(
+        (by_device - by_class).abs() < 1e-6,
+        "{by_device} vs {by_class}"
+    );
     assert!(
         schedule.welfare <= reference.welfare + 1e-6,
         "a feasible schedule {} above the bound {}",

@@ -253,7 +253,12 @@ pub(crate) fn run(a: Args) -> Result<()> {
     }
     if !a.no_figures {
         let mut files = figures(&fleet, &results, &a.out)?;
-        files.push(write_device_outcomes(&fleet, &results, &a.out)?);
+        files.push(write_device_outcomes(
+            &fleet,
+            &results,
+            reference.as_ref(),
+            &a.out,
+        )?);
         if !a.json {
             eprintln!("figures: {}", files.join(", "));
         }
@@ -525,12 +530,19 @@ fn print_table(
 fn write_device_outcomes(
     fleet: &Fleet,
     results: &[MechResult],
+    reference: Option<&Central>,
     out: &std::path::Path,
 ) -> Result<String> {
     use std::fmt::Write as _;
     let mut csv = String::from("device,circuit,class,kind,asked_kwh");
     for r in results {
         let _ = write!(csv, ",{0}_served_kwh,{0}_welfare,{0}_misses", r.name);
+    }
+    // The full-knowledge schedule beside them: what a mechanism left on the table, device
+    // by device (its energy is what it books: a job's P90 profile).
+    let schedule = reference.map(|c| &c.schedule_by_device);
+    if schedule.is_some() {
+        csv.push_str(",schedule_booked_kwh,schedule_welfare");
     }
     csv.push('\n');
     for (d, dev) in fleet.devices.iter().enumerate() {
@@ -557,6 +569,10 @@ fn write_device_outcomes(
                 ",{:.3},{:.1},{}",
                 o.served_kwh, o.welfare, o.deadline_misses
             );
+        }
+        if let Some(v) = schedule {
+            let (kwh, value) = v.get(d).copied().unwrap_or_default();
+            let _ = write!(csv, ",{kwh:.3},{value:.1}");
         }
         csv.push('\n');
     }

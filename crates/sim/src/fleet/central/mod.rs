@@ -85,6 +85,8 @@ pub struct Central {
     pub schedule_welfare: f64,
     /// That schedule's value served per class, lowest first (low, normal, high, critical).
     pub schedule_value_by_class: [f64; 4],
+    /// That schedule per device (the fleet's order): energy booked (kWh) and value served.
+    pub schedule_by_device: Vec<(f64, f64)>,
     /// Welfare of the same schedule kept above each battery's reserve, as the site asks and
     /// the mechanisms' budget publisher plans (the reference and the bound leave it out).
     pub reserve_schedule_welfare: f64,
@@ -285,6 +287,7 @@ pub fn central(
             binaries,
             schedule_welfare: feasible.welfare,
             schedule_value_by_class: feasible.value_by_class,
+            schedule_by_device: feasible.by_device(slot_h),
             reserve_schedule_welfare: keeping.welfare,
         });
     }
@@ -296,6 +299,7 @@ pub fn central(
         binaries: 0,
         schedule_welfare: feasible.welfare,
         schedule_value_by_class: feasible.value_by_class,
+        schedule_by_device: feasible.by_device(slot_h),
         reserve_schedule_welfare: keeping.welfare,
     })
 }

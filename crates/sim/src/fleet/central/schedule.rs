@@ -38,11 +38,24 @@ pub struct Schedule {
     pub welfare: f64,
     /// Value served per class, lowest first (low, normal, high, critical).
     pub value_by_class: [f64; 4],
+    /// Value served per device (the fleet's order).
+    pub value_by_device: Vec<f64>,
     /// Power per device and slot, mW.
     pub drawn_mw: Vec<Vec<f64>>,
     /// What the households under the root went without per slot, mW (as
     /// [`MechResult::household_unserved_mw`](super::super::engine::MechResult::household_unserved_mw)).
     pub lost_mw: Vec<f64>,
+}
+
+impl Schedule {
+    /// Per device: energy booked (kWh, for slots of `slot_h` hours) and value served.
+    pub fn by_device(&self, slot_h: f64) -> Vec<(f64, f64)> {
+        self.drawn_mw
+            .iter()
+            .zip(&self.value_by_device)
+            .map(|(mw, &v)| (mw.iter().sum::<f64>() * slot_h / 1e6, v))
+            .collect()
+    }
 }
 
 /// Tolerance of the battery check, mWh (a microwatt-hour: float noise, nothing physical).
@@ -144,6 +157,7 @@ struct Builder<'a> {
     batteries: Vec<Battery<'a>>,
     drawn_mw: Vec<Vec<f64>>,
     value_by_class: [f64; 4],
+    value_by_device: Vec<f64>,
 }
 
 impl Builder<'_> {
@@ -195,6 +209,7 @@ impl Builder<'_> {
             if self.fits(job.circuit, &extra) {
                 self.place(job.device, job.circuit, &extra);
                 self.value_by_class[job.priority as usize] += o.value;
+                self.value_by_device[job.device] += o.value;
                 return;
             }
         }
@@ -231,7 +246,9 @@ impl Builder<'_> {
                 ok
             };
             self.place(e.device, e.circuit, &[(s, q)]);
-            self.value_by_class[e.priority as usize] += e.vpk * slot_h * q as f64 / 1e6;
+            let value = e.vpk * slot_h * q as f64 / 1e6;
+            self.value_by_class[e.priority as usize] += value;
+            self.value_by_device[e.device] += value;
         }
     }
 }
@@ -303,6 +320,7 @@ fn build(
             .collect(),
         drawn_mw: vec![vec![0.0; slots]; devices],
         value_by_class: [0.0; 4],
+        value_by_device: vec![0.0; devices],
     };
     // Highest value per kWh first; within a class, the chosen kind first, and among jobs the
     // least flexible (fewest options) first.
@@ -345,6 +363,7 @@ fn build(
         welfare: b.value_by_class.iter().sum::<f64>()
             - welfare::value_of_lost_load() * lost_mwh / 1e6,
         value_by_class: b.value_by_class,
+        value_by_device: b.value_by_device,
         drawn_mw: b.drawn_mw,
         lost_mw,
     }
