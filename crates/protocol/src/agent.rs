@@ -14,9 +14,7 @@
 //! Re-negotiation is the device's job: when a grant is shed, revoked or scaled below what the
 //! device still needs, it asks again for the rest (the rest of an interruptible profile, the
 //! energy still missing, the next timeslot of an envelope; a running non-interruptible job
-//! that was cut has failed and is reported, not repeated). An elastic load whose forecast
-//! rises above what it holds asks for the difference at once, from the next slot (a
-//! top-up), instead of waiting for its next timeslot.
+//! that was cut has failed and is reported, not repeated).
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
@@ -176,8 +174,6 @@ struct Tracked {
     progress: i64,
     /// Whether the run has started.
     started: bool,
-    /// An elastic load's top-up in flight: its request and the slot it ends.
-    top_up: Option<(RequestId, Slot)>,
 }
 
 impl Tracked {
@@ -187,12 +183,6 @@ impl Tracked {
             .filter(|h| slot < h.valid_until)
             .map(|h| h.grant.at(slot))
             .sum()
-    }
-
-    /// What the grants held allow in `slot`, leases aside (they are renewed while the
-    /// device heartbeats).
-    fn booked_at(&self, slot: Slot) -> i64 {
-        self.held.iter().map(|h| h.grant.at(slot)).sum()
     }
 
     fn grants_end(&self) -> Slot {
@@ -374,7 +364,6 @@ impl Agent {
                 });
                 // Telemetry goes out at once: it is also the heartbeat.
                 self.heartbeat();
-                self.top_up_envelopes();
                 None
             }
             AgentInput::Done(request) => {
@@ -601,7 +590,6 @@ impl Agent {
             backoff_ms: self.cfg.retransmit_ms,
             progress: 0,
             started: false,
-            top_up: None,
         };
         self.needs.insert(id, t);
         self.alias.insert(id, id);
@@ -705,67 +693,6 @@ impl Agent {
             .max()
             .unwrap_or(max_mw);
         p90.clamp(min_mw.max(1), max_mw)
-    }
-
-    /// An elastic load whose new forecast for the rest of its timeslot rises above what it
-    /// holds there asks for the difference at once, from the next slot to the timeslot's
-    /// end, besides the grant it holds. Without it the rise waited for the next timeslot:
-    /// a water heater whose wish jumped within a slot was granted it two slots later, when
-    /// the wish had often passed. The top-up fits only where room is free (it lies inside
-    /// the leases, where nothing is taken back), is not retransmitted (the next forecast
-    /// asks again), and one is in flight at a time.
-    fn top_up_envelopes(&mut self) {
-        if self.cfg.mode != AgentMode::Negotiate {
-            return;
-        }
-        let next = self.slot + 1;
-        let mut asks = Vec::new();
-        for (&key, t) in self.needs.iter_mut() {
-            let Demand::PowerEnvelope { min_mw, max_mw } = t.need.demand else {
-                continue;
-            };
-            if t.top_up.is_some_and(|(_, end)| end > next) {
-                continue;
-            }
-            t.top_up = None;
-            let end = t.grants_end().min(t.need.deadline);
-            if matches!(t.state, NeedState::Over(_)) || end <= next {
-                continue;
-            }
-            let len = (end - next) as usize;
-            let want = self
-                .predicted
-                .iter()
-                .take(len)
-                .map(|v| v.p90_mw)
-                .max()
-                .unwrap_or(0)
-                .min(max_mw);
-            let held = (next..end).map(|s| t.booked_at(s)).min().unwrap_or(0);
-            let more = want - held;
-            if more < min_mw.max(1).max(max_mw / 10) {
-                continue;
-            }
-            asks.push((key, end, more, t.need.priority, t.need.bid_per_mille));
-        }
-        for (key, end, more, priority, bid_per_mille) in asks {
-            let req = TimeslotRequest {
-                request: self.seq + 1,
-                priority,
-                earliest_start: next,
-                deadline: end,
-                demand: Demand::PowerProfile {
-                    profile: alloc::vec![PowerValue::exact(more); (end - next) as usize],
-                    interruptible: true,
-                    min_on_slots: 0,
-                    min_off_slots: 0,
-                },
-                bid_per_mille,
-            };
-            self.needs.get_mut(&key).expect("listed").top_up = Some((req.request, end));
-            self.alias.insert(req.request, key);
-            self.send(Body::TimeslotRequest(req));
-        }
     }
 
     /// Asks again for what a need still lacks, under a new request id.
@@ -1002,9 +929,6 @@ impl Agent {
             }
             return;
         }
-        if t.top_up.is_some_and(|(top, _)| top == request) {
-            t.top_up = None;
-        }
         let holds = t.held.iter().any(|h| h.request == request);
         if !holds && matches!(t.state, NeedState::Over(_)) && kind != Some(InstructionKind::Revoke)
         {
@@ -1062,19 +986,6 @@ impl Agent {
         let Some(t) = self.needs.get_mut(&key) else {
             return;
         };
-        if t.top_up.is_some_and(|(top, _)| top == r.request) {
-            // A top-up is for now or never: withdrawn rather than left waiting, so that the
-            // next forecast's top-up cannot be granted beside it.
-            t.top_up = None;
-            if r.waiting {
-                let from_slot = self.slot;
-                self.send(Body::Release(Release {
-                    request: r.request,
-                    from_slot,
-                }));
-            }
-            return;
-        }
         if t.request.request != r.request
             || matches!(t.state, NeedState::Granted | NeedState::Over(_))
         {

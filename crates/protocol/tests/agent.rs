@@ -9,7 +9,13 @@ use powerslot_protocol::{Demand, DeviceId, Instant, PowerValue, Priority, SlotCl
 const SLOT_MS: u64 = 60_000;
 
 fn agent() -> (Agent, u64) {
-    agent_with(Need {
+    let id = DeviceId::new("ev").unwrap();
+    let mut a = Agent::new(
+        AgentConfig::new(id, SlotClock::new(Instant(0), SLOT_MS)),
+        Instant(0),
+        0,
+    );
+    let need = Need {
         priority: Priority::Normal,
         earliest_start: 0,
         deadline: 20,
@@ -21,17 +27,7 @@ fn agent() -> (Agent, u64) {
         },
         bid_per_mille: 1000,
         accept_until: 20,
-    })
-}
-
-/// A device that asked for `need` at time 0, and the request it sent.
-fn agent_with(need: Need) -> (Agent, u64) {
-    let id = DeviceId::new("ev").unwrap();
-    let mut a = Agent::new(
-        AgentConfig::new(id, SlotClock::new(Instant(0), SLOT_MS)),
-        Instant(0),
-        0,
-    );
+    };
     let req = a.handle(Instant(0), AgentInput::Need(need)).unwrap();
     (a, req)
 }
@@ -192,128 +188,4 @@ fn a_grant_for_a_need_already_over_is_handed_back() {
         )),
         "{outs:?}"
     );
-}
-
-/// The time `tenths` tenths into `slot`.
-fn at(slot: u64, tenths: u64) -> Instant {
-    Instant(slot * SLOT_MS + tenths * SLOT_MS / 10)
-}
-
-fn requests(outs: &[Output]) -> Vec<powerslot_protocol::msg::TimeslotRequest> {
-    outs.iter()
-        .filter_map(|o| match o {
-            Output::Send { msg, .. } => match &msg.body {
-                Body::TimeslotRequest(r) => Some(r.clone()),
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect()
-}
-
-#[test]
-fn an_elastic_load_whose_forecast_rises_asks_for_the_difference_at_once() {
-    // A water heater holds 0.5 kW for slots 0..4. Its wish jumps to 1.5 kW in slot 0: at the
-    // measurement it asks for the 1 kW more from slot 1 to its timeslot's end, not at the
-    // next timeslot (two slots later).
-    let (mut a, req) = agent_with(Need {
-        priority: Priority::High,
-        earliest_start: 0,
-        deadline: 20,
-        demand: Demand::PowerEnvelope {
-            min_mw: 100_000,
-            max_mw: 2_000_000,
-        },
-        bid_per_mille: 1000,
-        accept_until: 20,
-    });
-    drain(&mut a);
-    let grant = |start, kw: i64, n| Grant {
-        start,
-        power_mw: vec![kw * 1_000; n],
-    };
-    a.handle(
-        at(0, 1),
-        from_coordinator(
-            1,
-            Body::Award(Award {
-                request: req,
-                version: 1,
-                grant: grant(0, 500, 4),
-                valid_until: 2,
-            }),
-        ),
-    );
-    drain(&mut a);
-    let measured = |p90_kw: i64| AgentInput::Measured {
-        slot: 0,
-        measured_mw: 500_000,
-        forecast: vec![
-            PowerValue {
-                p50_mw: p90_kw * 500,
-                p90_mw: p90_kw * 1_000,
-            };
-            4
-        ],
-    };
-    // A forecast no higher than what it holds asks nothing.
-    a.handle(at(0, 8), measured(500));
-    assert!(requests(&drain(&mut a)).is_empty());
-    a.handle(at(0, 9), measured(1_500));
-    let asked = requests(&drain(&mut a));
-    assert_eq!(asked.len(), 1, "{asked:?}");
-    let top = &asked[0];
-    assert_eq!((top.earliest_start, top.deadline), (1, 4));
-    assert_eq!(top.priority, Priority::High);
-    match &top.demand {
-        Demand::PowerProfile { profile, .. } => {
-            assert_eq!(profile, &vec![PowerValue::exact(1_000_000); 3]);
-        }
-        d => panic!("a top-up asks a profile: {d:?}"),
-    }
-    // One in flight at a time.
-    a.handle(at(0, 9), measured(2_000));
-    assert!(requests(&drain(&mut a)).is_empty());
-    // Granted, it adds to what the device holds.
-    a.handle(
-        at(0, 9),
-        from_coordinator(
-            2,
-            Body::Award(Award {
-                request: top.request,
-                version: 1,
-                grant: grant(1, 1_000, 3),
-                valid_until: 2,
-            }),
-        ),
-    );
-    assert_eq!(a.limit_at(1), 1_500_000);
-    // A top-up the coordinator would keep waiting is withdrawn: it is for now or never.
-    a.handle(at(1, 9), measured(2_000));
-    let asked = requests(&drain(&mut a));
-    assert_eq!(asked.len(), 1, "{asked:?}");
-    a.handle(
-        at(1, 9),
-        from_coordinator(
-            3,
-            Body::Reject(powerslot_protocol::msg::Reject {
-                request: asked[0].request,
-                reason: powerslot_protocol::msg::RejectReason::Full {
-                    circuit: "site".into(),
-                    from_slot: 2,
-                    to_slot: 4,
-                    capacity_mw: 0,
-                    committed_mw: 0,
-                    lowest_class_there: None,
-                },
-                best_offer: None,
-                waiting: true,
-            }),
-        ),
-    );
-    let released = drain(&mut a).iter().any(|o| {
-        matches!(o, Output::Send { msg, .. }
-            if matches!(&msg.body, Body::Release(r) if r.request == asked[0].request))
-    });
-    assert!(released, "a waiting top-up is withdrawn");
 }
