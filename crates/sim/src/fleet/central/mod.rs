@@ -30,6 +30,8 @@
 //! of the capacity constraints: for any prices λ ≥ 0 on (circuit, slot),
 //! `Σ λ·capacity + Σ_jobs max(0, max_option value − λ·power) + Σ_elastic …` bounds the optimum
 //! from above; projected subgradient steps lower it and the smallest value seen is reported.
+//! Beside either, [`feasible_schedule`] builds one allocation that keeps every constraint
+//! (greedy, on the real battery): its welfare is a lower bound, so the optimum is bracketed.
 
 use std::collections::HashMap;
 use std::time::Instant as WallClock;
