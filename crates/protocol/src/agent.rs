@@ -11,6 +11,12 @@
 //! starts nothing new, and, if it is critical, may draw its registered fallback power (which
 //! the site books for it as uncontrollable load).
 //!
+//! **In the running slot.** Told what its load calls for there ([`AgentInput::Wants`]), the
+//! device draws no more than that and says so at once in a heartbeat, so the coordinator can
+//! lend what it holds above it and top it up when it holds less. A request the coordinator
+//! said waits is named in every heartbeat (as version 0): were its award or final refusal
+//! lost, the award is sent again, or the device hears that it is not held and asks again.
+//!
 //! Re-negotiation is the device's job: when a grant is shed, revoked or scaled below what the
 //! device still needs, it asks again for the rest (the rest of an interruptible profile, the
 //! energy still missing, the next timeslot of an envelope; a running non-interruptible job
@@ -25,7 +31,8 @@ use crate::codec::ReplayWindow;
 use crate::device::{Demand, DeviceId, PowerValue, Priority};
 use crate::msg::{
     Award, Body, CounterBid, CounterChoice, Envelope, Grant, Heartbeat, Instruction,
-    InstructionKind, Lease, Reject, Release, RequestId, Telemetry, TimeslotRequest,
+    InstructionKind, Lease, Reject, RejectReason, Release, RequestId, SlotWant, Telemetry,
+    TimeslotRequest,
 };
 use crate::output::{Event, Output};
 use crate::time::{Instant, SlotClock};
@@ -115,6 +122,16 @@ pub enum AgentInput {
     },
     /// The device finished a need early: its grant's rest is released.
     Done(RequestId),
+    /// What the device's own load calls for in a slot (the one now running), before any
+    /// limit. The device then draws at most this in that slot, and says so to the
+    /// coordinator at once (a [`SlotWant`] in a heartbeat), which may lend what it holds
+    /// above it to others, or top it up from the spare.
+    Wants {
+        /// The slot.
+        slot: Slot,
+        /// Mean power, mW.
+        power_mw: i64,
+    },
 }
 
 /// Where a need stands (its current request).
@@ -211,6 +228,8 @@ pub struct Agent {
     /// The device's own latest forecast of its demand (P50/P90 from the next slot on): an
     /// elastic load asks for what it expects to need, not for its nameplate.
     predicted: Vec<PowerValue>,
+    /// What the device said its load calls for in a slot: its limit there is at most that.
+    want: Option<SlotWant>,
     out: VecDeque<Output>,
     actuated: Option<(Slot, i64)>,
 }
@@ -234,6 +253,7 @@ impl Agent {
             alias: BTreeMap::new(),
             pending_telemetry: None,
             predicted: Vec::new(),
+            want: None,
             out: VecDeque::new(),
             actuated: None,
         }
@@ -266,10 +286,16 @@ impl Agent {
             return self.self_granted(slot);
         }
         let granted: i64 = self.needs.values().map(|t| t.granted_at(slot)).sum();
-        if granted == 0 && self.unreachable() {
+        let limit = if granted == 0 && self.unreachable() {
             self.cfg.fallback_mw
         } else {
             granted
+        };
+        // What the device said it wants there is a promise to the coordinator, which may
+        // have lent the rest to others for the slot.
+        match self.want {
+            Some(w) if w.slot == slot => limit.min(w.power_mw),
+            _ => limit,
         }
     }
 
@@ -370,6 +396,25 @@ impl Agent {
                 self.on_done(request);
                 None
             }
+            AgentInput::Wants { slot, power_mw } => {
+                if self.cfg.mode == AgentMode::Uncoordinated || slot < self.slot {
+                    return None;
+                }
+                // Only ever lowered inside a slot: the coordinator may already have lent
+                // what a first word left free.
+                let power_mw = match self.want {
+                    Some(w) if w.slot == slot => w.power_mw.min(power_mw.max(0)),
+                    _ => power_mw.max(0),
+                };
+                self.want = Some(SlotWant { slot, power_mw });
+                self.actuate();
+                // Said at once (a heartbeat): the slot is running. A device that holds
+                // nothing stays quiet: there is no grant to top up.
+                if self.held().next().is_some() {
+                    self.heartbeat();
+                }
+                None
+            }
         }
     }
 
@@ -465,7 +510,17 @@ impl Agent {
             self.pending_telemetry = None;
             return;
         }
-        let holding = self.holding();
+        let mut holding = self.holding();
+        // Requests the coordinator said wait, as version 0: were their award or final
+        // refusal lost, the device would wait for ever.
+        if self.cfg.mode == AgentMode::Negotiate {
+            holding.extend(
+                self.needs
+                    .values()
+                    .filter(|t| t.state == NeedState::Waiting)
+                    .map(|t| (t.request.request, 0)),
+            );
+        }
         match self.pending_telemetry.take() {
             Some(mut t) => {
                 t.holding = holding;
@@ -473,7 +528,10 @@ impl Agent {
             }
             // A device that holds nothing has no lease to renew: it stays quiet.
             None if holding.is_empty() => {}
-            None => self.send(Body::Heartbeat(Heartbeat { holding })),
+            None => {
+                let want = self.want.filter(|w| w.slot >= self.slot);
+                self.send(Body::Heartbeat(Heartbeat { holding, want }))
+            }
         }
     }
 
@@ -1000,6 +1058,13 @@ impl Agent {
                 round: 1,
                 choice: CounterChoice::Accept { option: 0 },
             }));
+            return;
+        }
+        if r.reason == RejectReason::NotHeld {
+            // The coordinator lost track of it (an answer lost): ask again.
+            if self.cfg.mode == AgentMode::Negotiate {
+                self.ask_rest(key);
+            }
             return;
         }
         let elastic = matches!(t.need.demand, Demand::PowerEnvelope { .. });

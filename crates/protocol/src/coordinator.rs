@@ -21,6 +21,10 @@
 //! critical request may also take it from running jobs. Critical elastic loads are reported
 //! to the budget publisher beside the load nobody controls, so that their energy is kept
 //! first.
+//! **Inside the running slot** a device may say what its load calls for there (a
+//! [`SlotWant`] in a heartbeat) and then draws no more: what it holds above that is taken
+//! off the book and, with what the book left free, tops up the elastic loads whose load calls
+//! for more than they hold, class first (`hand_out_spare`).
 //! Awarded future slots of non-interruptible jobs are never moved by a re-plan, except when
 //! uncontrollable load or a budget cut leaves no other way (counted in
 //! [`Stats::forced_moves`]).
@@ -50,7 +54,7 @@ use crate::device::{Demand, DeviceId, Priority};
 use crate::limits;
 use crate::msg::{
     Award, Body, CounterBid, CounterChoice, Envelope, Grant, Instruction, InstructionKind, Lease,
-    Reject, RejectReason, Release, RequestId, Telemetry, TimeslotRequest,
+    Reject, RejectReason, Release, RequestId, SlotWant, Telemetry, TimeslotRequest,
 };
 use crate::output::{AwardRecord, EndReason, Event, Output, Record, SecurityProblem, Snapshot};
 use crate::time::{Instant, SlotClock};
@@ -124,12 +128,16 @@ pub struct CoordinatorConfig {
     /// How long what higher-class elastic loads still want is held from lower classes'
     /// new placements, slots past the leases (see `hold_for_classes_above`).
     pub class_hold_slots: u32,
+    /// Whether the timeslot manager hands out the spare inside the running slot (see
+    /// `hand_out_spare`; the auction only).
+    pub hand_out_spare: bool,
 }
 
 impl CoordinatorConfig {
     /// Defaults: a day of horizon, leases of two slots, firm window of two slots, batches
     /// of 200 ms, aging doubles a bid every 4 slots, 120 messages a minute with bursts of 60,
-    /// what higher classes still want held for four hours (at most 96 slots).
+    /// what higher classes still want held for four hours (at most 96 slots), the spare
+    /// handed out inside the slot.
     pub fn new(tree: CircuitTree, clock: SlotClock, devices: Vec<DeviceRecord>) -> Self {
         let per_day =
             (86_400_000 / clock.slot_ms.max(1)).clamp(1, u64::from(limits::MAX_HORIZON_SLOTS));
@@ -149,6 +157,7 @@ impl CoordinatorConfig {
             rate_per_minute: 120,
             rate_burst: 60,
             class_hold_slots: (4 * 3_600_000 / clock.slot_ms.max(1)).clamp(1, 96) as u32,
+            hand_out_spare: true,
         }
     }
 }
@@ -203,6 +212,19 @@ pub enum CoordInput {
         /// Capacity per slot; the last value holds.
         values_mw: Vec<i64>,
     },
+    /// What the budget source would give a circuit in the running slot now, were it not
+    /// held to what it promised inside the firm window. The firm window protects the grants
+    /// made; power handed out inside the slot (`hand_out_spare`) is new, and stays within
+    /// this: a source whose night turned out short gives no spare, even where the
+    /// capacity it promised earlier would.
+    SlotAllowance {
+        /// The circuit.
+        circuit: CircuitIx,
+        /// The slot (the running one).
+        slot: Slot,
+        /// Power, mW.
+        mw: i64,
+    },
     /// Register a device.
     AddDevice(DeviceRecord),
     /// An operator's action.
@@ -233,6 +255,8 @@ pub struct Stats {
     pub overloads: u64,
     /// Negotiation messages sent and received.
     pub negotiation_messages: u64,
+    /// Elastic grants topped up inside the running slot from the spare.
+    pub spare_handouts: u64,
 }
 
 /// A request's key: the device's index and the request's id on that device.
@@ -267,6 +291,8 @@ struct Dev {
     /// The latest forecast of this load nobody controls, as expected (P50, capped at the
     /// rating), from its first slot: what its energy will most likely be.
     expected: Option<(Slot, Vec<i64>)>,
+    /// What the device said its load calls for in a slot (it draws no more there).
+    want: Option<SlotWant>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -317,6 +343,21 @@ impl Req {
 struct ClassBatch {
     cands: Vec<Candidate>,
     keys: Vec<(usize, RequestId)>,
+}
+
+/// A device whose load calls for more than it holds in the running slot, and the elastic
+/// request of it the timeslot manager would top up (see `hand_out_spare`).
+struct TopUp {
+    priority: Priority,
+    bid_per_mille: u32,
+    tiebreak: u64,
+    key: Key,
+    /// What the device holds in the slot, mW.
+    granted: i64,
+    /// What its load calls for there, mW.
+    want: i64,
+    /// The envelope's minimum, mW.
+    min_mw: i64,
 }
 
 /// A temporary booking for the length of one class's placement.
@@ -391,6 +432,11 @@ pub struct Coordinator {
     store_seq: u64,
     durable_upto: u64,
     batch_at: Option<Instant>,
+    /// When the timeslot manager next hands out the spare of the running slot.
+    handout_at: Option<Instant>,
+    /// Per circuit, what its budget source would give in a slot now (see
+    /// [`CoordInput::SlotAllowance`]).
+    slot_allowance: BTreeMap<CircuitIx, (Slot, i64)>,
     /// The book's freed epoch when every waiting request was last tried (see `run_auction`).
     waiting_tried: Option<u64>,
     /// When every waiting request was last tried (for `CoordinatorConfig::retry_ms`).
@@ -476,6 +522,8 @@ impl Coordinator {
             store_seq: 0,
             durable_upto: 0,
             batch_at: None,
+            handout_at: None,
+            slot_allowance: BTreeMap::new(),
             waiting_tried: None,
             waiting_tried_at: None,
             highest_bid: BTreeMap::new(),
@@ -568,6 +616,7 @@ impl Coordinator {
             open: BTreeSet::new(),
             standing: None,
             expected: None,
+            want: None,
         });
         if self.devs[i].rec.standing_mw > 0 {
             let from = self.slot;
@@ -727,6 +776,15 @@ impl Coordinator {
                 from_slot,
                 values_mw,
             } => self.on_budget(circuit, from_slot, &values_mw),
+            CoordInput::SlotAllowance { circuit, slot, mw } => {
+                if circuit as usize >= self.cfg.tree.len() {
+                    return Err(ProtocolError::Config(format!(
+                        "circuit {circuit} does not exist"
+                    )));
+                }
+                self.slot_allowance.insert(circuit, (slot, mw.max(0)));
+                Ok(())
+            }
             CoordInput::AddDevice(rec) => self.add_device(rec),
             CoordInput::Operator(cmd) => self.on_operator(cmd),
         }
@@ -761,10 +819,10 @@ impl Coordinator {
             return o;
         }
         let next_slot = self.cfg.clock.start_of(self.slot.saturating_add(1));
-        let at = match self.batch_at {
-            Some(b) if b < next_slot => b,
-            _ => next_slot,
-        };
+        let at = [self.batch_at, self.handout_at]
+            .into_iter()
+            .flatten()
+            .fold(next_slot, Instant::min);
         Output::Timeout(at)
     }
 
@@ -1043,6 +1101,10 @@ impl Coordinator {
             self.batch_at = None;
             self.run_batch();
         }
+        if self.handout_at.is_some_and(|b| b <= self.now) {
+            self.handout_at = None;
+            self.hand_out_spare();
+        }
     }
 
     fn schedule_batch(&mut self, after_ms: u64) {
@@ -1166,7 +1228,12 @@ impl Coordinator {
             Body::CounterBid(c) => self.on_counter(d, c),
             Body::Release(r) => self.on_release(d, r),
             Body::Telemetry(t) => self.on_telemetry(d, t),
-            Body::Heartbeat(h) => self.renew(d, &h.holding),
+            Body::Heartbeat(h) => {
+                self.renew(d, &h.holding);
+                if let Some(w) = h.want {
+                    self.on_want(d, w);
+                }
+            }
             _ => unreachable!("directions are checked above"),
         }
         Ok(())
@@ -1478,7 +1545,7 @@ impl Coordinator {
                     // A device that holds no version at all (its award was lost, then the
                     // grant changed) is sent the award: it follows no change to a grant it
                     // does not hold.
-                    let body = if a.version == 1 || holds.is_none() {
+                    let body = if a.version == 1 || matches!(holds, None | Some(0)) {
                         Body::Award(Award {
                             request,
                             version: a.version,
@@ -1499,10 +1566,25 @@ impl Coordinator {
             }
         }
         for (&request, &v) in &held {
-            let known = self
-                .reqs
-                .get(&(d, request))
-                .is_some_and(|r| matches!(r.state, State::Awarded(_)));
+            let state = self.reqs.get(&(d, request)).map(|r| &r.state);
+            if v == 0 {
+                // Named as waiting: still waiting, or awarded (sent again above), is
+                // nothing to answer; unknown here means its answer was lost and it ended.
+                if state.is_none() {
+                    self.send(
+                        d,
+                        Body::Reject(Reject {
+                            request,
+                            reason: RejectReason::NotHeld,
+                            best_offer: None,
+                            waiting: false,
+                        }),
+                        None,
+                    );
+                }
+                continue;
+            }
+            let known = matches!(state, Some(State::Awarded(_)));
             if !known {
                 // It follows a grant that ended here (after a lapse or a restart): stop it.
                 self.send(
@@ -3063,6 +3145,169 @@ impl Coordinator {
             );
         }
         self.schedule_batch(0);
+    }
+
+    /// A device says what its load calls for in a slot: kept (the latest word per device),
+    /// and the spare of that slot handed out one batch window after the slot starts, or
+    /// after this word if later. Repeated words change nothing.
+    fn on_want(&mut self, d: usize, w: SlotWant) {
+        if self.cfg.mechanism != Mechanism::Auction
+            || !self.cfg.hand_out_spare
+            || w.slot < self.slot
+            || w.slot > self.slot.saturating_add(1)
+            || self.devs[d].want == Some(w)
+        {
+            return;
+        }
+        self.devs[d].want = Some(w);
+        let at = self
+            .cfg
+            .clock
+            .start_of(w.slot)
+            .max(self.now)
+            .after_ms(self.cfg.batch_window_ms);
+        if self.handout_at.is_none_or(|h| h > at) {
+            self.handout_at = Some(at);
+        }
+    }
+
+    /// The in-slot side of the timeslot manager: **dynamic power scaling upwards**. In the
+    /// running slot, a device that said its load calls for less than the book holds for it
+    /// draws no more than that (its word, [`SlotWant`]), so the rest of its booking there is
+    /// taken off the book. Then the book's headroom tops up the elastic grants of devices
+    /// whose load calls for more than they hold — class first, then bid, then the lower
+    /// port — on every circuit of their path, for this slot only (an
+    /// [`InstructionKind::Scale`], stored before it is sent), and never to less than the
+    /// envelope's minimum, nor beyond what the budget source would give the slot now
+    /// ([`CoordInput::SlotAllowance`], where one came). The book keeps holding at least what
+    /// every device may draw, so granted power stays within every circuit's capacity
+    /// whatever is lost. Why: an elastic
+    /// load asks from its own forecast, which sees a water heater's demand a slot late; the
+    /// grant then follows the real load inside the slot, with what others leave undrawn.
+    fn hand_out_spare(&mut self) {
+        let s = self.slot;
+        let mut wanting: Vec<TopUp> = Vec::new();
+        let mut undrawn: Vec<(usize, i64)> = Vec::new();
+        for d in 0..self.devs.len() {
+            let Some(w) = self.devs[d].want.filter(|w| w.slot == s) else {
+                continue;
+            };
+            let (mut booked, mut granted) = (0i64, 0i64);
+            // The elastic grant to top up: the one running now, or the next one (already
+            // leased), which then starts now.
+            let mut elastic: Option<(Key, Slot)> = None;
+            for &request in &self.devs[d].open {
+                let Some(r) = self.reqs.get(&(d, request)) else {
+                    continue;
+                };
+                let State::Awarded(a) = &r.state else {
+                    continue;
+                };
+                booked += a.booked.at(s);
+                granted += a.grant.at(s);
+                let usable = s < a.grant.end() && s < a.valid_until;
+                if usable
+                    && matches!(r.req.demand, Demand::PowerEnvelope { .. })
+                    && elastic.is_none_or(|(_, start)| start > a.grant.start)
+                {
+                    elastic = Some(((d, request), a.grant.start));
+                }
+            }
+            if w.power_mw < booked {
+                undrawn.push((d, booked - w.power_mw));
+            } else if w.power_mw > granted
+                && !self.devs[d].paused
+                && let Some((key, _)) = elastic
+            {
+                let r = &self.reqs[&key];
+                let min_mw = match r.req.demand {
+                    Demand::PowerEnvelope { min_mw, .. } => min_mw,
+                    _ => 0,
+                };
+                wanting.push(TopUp {
+                    priority: r.req.priority,
+                    bid_per_mille: r.req.bid_per_mille,
+                    tiebreak: self.tiebreak(r),
+                    key,
+                    granted,
+                    want: w.power_mw,
+                    min_mw,
+                });
+            }
+        }
+        // What a device said it leaves undrawn is no longer booked for it in this slot.
+        for (d, mut free) in undrawn {
+            let path = self.cfg.tree.path(self.devs[d].rec.circuit).to_vec();
+            let open: Vec<RequestId> = self.devs[d].open.iter().copied().collect();
+            for request in open {
+                let Some(State::Awarded(a)) =
+                    self.reqs.get_mut(&(d, request)).map(|r| &mut r.state)
+                else {
+                    continue;
+                };
+                let Some(p) = s
+                    .checked_sub(a.booked.start)
+                    .and_then(|k| a.booked.power_mw.get_mut(k as usize))
+                else {
+                    continue;
+                };
+                let cut = (*p).min(free);
+                *p -= cut;
+                free -= cut;
+                self.book.remove(&path, s, &[cut]);
+                if free == 0 {
+                    break;
+                }
+            }
+        }
+        let mut spare: Vec<i64> = (0..self.cfg.tree.len() as CircuitIx)
+            .map(|n| {
+                let headroom = self.book.headroom(n, s);
+                match self.slot_allowance.get(&n) {
+                    Some(&(at, mw)) if at == s => headroom.min(mw - self.book.committed(n, s)),
+                    _ => headroom,
+                }
+            })
+            .collect();
+        wanting.sort_by(|a, b| {
+            (b.priority, b.bid_per_mille)
+                .cmp(&(a.priority, a.bid_per_mille))
+                .then(a.tiebreak.cmp(&b.tiebreak))
+        });
+        for TopUp {
+            key,
+            granted,
+            want,
+            min_mw,
+            ..
+        } in wanting
+        {
+            let path = self.cfg.tree.path(self.devs[key.0].rec.circuit).to_vec();
+            let room = path.iter().map(|&n| spare[n as usize]).min().unwrap_or(0);
+            let give = room.min(want - granted);
+            // A load runs at its minimum or not at all: less than that is no use to it.
+            if give <= 0 || (granted + give < want && granted + give < min_mw) {
+                continue;
+            }
+            let Some(State::Awarded(a)) = self.reqs.get(&key).map(|r| &r.state) else {
+                continue;
+            };
+            let mut g = a.grant.clone();
+            if g.start > s {
+                let mut power_mw = vec![0; (g.start - s) as usize];
+                power_mw.append(&mut g.power_mw);
+                g = Grant { start: s, power_mw };
+            }
+            let Some(p) = g.power_mw.get_mut((s - g.start) as usize) else {
+                continue;
+            };
+            *p += give;
+            for &n in &path {
+                spare[n as usize] -= give;
+            }
+            self.stats.spare_handouts += 1;
+            self.change_grant(key, g, InstructionKind::Scale, "spare in the running slot");
+        }
     }
 
     /// The site side of the timeslot manager: where the load measured in the last slot is

@@ -19,7 +19,8 @@
 //!   then an exact repair; [`welfare`] is the yardstick every mechanism is measured with.
 //! * [`coordinator::Coordinator`] — the site's machine (or a peer owner's, over its own
 //!   circuits): negotiation, grants with leases, store-before-announce, the site half of the
-//!   timeslot manager (scaling and shedding by priority), and the baselines
+//!   timeslot manager (scaling and shedding by priority, the spare handed out inside the
+//!   running slot), and the baselines
 //!   ([`coordinator::Mechanism`]: the seed's rule, a one-shot market).
 //! * [`agent::Agent`] — the device's machine: requests, counter-bids, following grants slot
 //!   by slot within their leases, telemetry, heartbeats, retransmission and a safe fallback.

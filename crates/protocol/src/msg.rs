@@ -238,6 +238,9 @@ pub enum RejectReason {
         /// The bid that won, in the mechanism's units.
         winning_bid: i64,
     },
+    /// The device named, as waiting, a request the coordinator no longer holds (its award
+    /// or refusal was lost, and it ended since): ask again.
+    NotHeld,
 }
 
 /// Coordinator → device: the request is not served as asked.
@@ -326,10 +329,32 @@ pub struct Telemetry {
 /// answers with a [`Lease`] for those in their current version, an [`Instruction`] for one
 /// held in an older version, and an [`Award`] (in its current version) for one it granted
 /// that the device does not name: devices follow no change to a grant they do not hold.
+///
+/// A heartbeat may also say what the device wants in the slot now running ([`SlotWant`]):
+/// the timeslot manager's in-slot view of the real load, with which it hands out the spare.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Heartbeat {
-    /// `(request, version)` of every grant the device holds.
+    /// `(request, version)` of every grant the device holds, and `(request, 0)` of every
+    /// request it was told waits: an answer lost on the way is sent again.
     pub holding: Vec<(RequestId, u32)>,
+    /// What the device wants to draw in a slot (the one now running), if it says.
+    #[serde(default)]
+    pub want: Option<SlotWant>,
+}
+
+/// Device → coordinator, inside a [`Heartbeat`]: the power a device's own load calls for in
+/// one slot, before any limit (a water heater's thermostat calling, a duty cycle's
+/// demand). Saying it is a promise: the device draws **at most** this in that slot, so
+/// what it holds above it is the coordinator's to hand to others for the slot; and a device
+/// that wants more than it holds may be topped up from what is free, or so lent, there
+/// (the seed's timeslot manager: "when load falls short it hands the spare to waiting
+/// requests").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotWant {
+    /// The slot.
+    pub slot: Slot,
+    /// Mean power the load calls for in it, mW.
+    pub power_mw: i64,
 }
 
 /// What an instruction does to a grant.
@@ -465,6 +490,9 @@ impl Envelope {
                 }
             }
             Body::Heartbeat(h) => {
+                if let Some(w) = &h.want {
+                    power(w.power_mw, "want")?;
+                }
                 if h.holding.len() > limits::MAX_OPEN_REQUESTS_PER_DEVICE * 4 {
                     return Err(E::Value {
                         field: "holding",

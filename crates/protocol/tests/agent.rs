@@ -1,8 +1,12 @@
 //! The device machine on its own: the safe rule when the coordinator goes silent, leases,
-//! duplicates and stale versions.
+//! duplicates and stale versions, its word on what its load calls for in the running slot,
+//! and a waiting request whose answer was lost.
 
 use powerslot_protocol::agent::{Agent, AgentConfig, AgentInput, Need};
-use powerslot_protocol::msg::{Award, Body, Envelope, Grant, Instruction, InstructionKind, Lease};
+use powerslot_protocol::msg::{
+    Award, Body, Envelope, Grant, Instruction, InstructionKind, Lease, Reject, RejectReason,
+    SlotWant,
+};
 use powerslot_protocol::output::{Event, Output};
 use powerslot_protocol::{Demand, DeviceId, Instant, PowerValue, Priority, SlotClock};
 
@@ -188,4 +192,125 @@ fn a_grant_for_a_need_already_over_is_handed_back() {
         )),
         "{outs:?}"
     );
+}
+
+/// The heartbeats `outs` sends.
+fn heartbeats(outs: &[Output]) -> Vec<powerslot_protocol::msg::Heartbeat> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Send { msg, .. } => match &msg.body {
+                Body::Heartbeat(h) => Some(h.clone()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn what_the_load_calls_for_caps_the_limit_for_the_slot_and_is_said_at_once() {
+    let (mut a, req) = agent();
+    drain(&mut a);
+    a.handle(Instant(100), from_coordinator(1, award(req, 1)));
+    drain(&mut a);
+    // The load calls for 1 kW of the 3 kW held in slot 0: the device draws at most that,
+    // and says so in a heartbeat at once (the coordinator may lend the rest).
+    a.handle(
+        Instant(200),
+        AgentInput::Wants {
+            slot: 0,
+            power_mw: 1_000_000,
+        },
+    );
+    assert_eq!(a.limit_at(0), 1_000_000);
+    assert_eq!(a.limit_at(1), 3_000_000, "the next slot is not promised");
+    let hb = heartbeats(&drain(&mut a));
+    assert_eq!(hb.len(), 1);
+    assert_eq!(
+        hb[0].want,
+        Some(SlotWant {
+            slot: 0,
+            power_mw: 1_000_000
+        })
+    );
+    assert_eq!(hb[0].holding, vec![(req, 1)]);
+    // Inside the slot the promise only tightens: what was left free may be lent already.
+    a.handle(
+        Instant(300),
+        AgentInput::Wants {
+            slot: 0,
+            power_mw: 2_500_000,
+        },
+    );
+    assert_eq!(a.limit_at(0), 1_000_000);
+    // A top-up for the slot (a new version) raises the grant, never above the word.
+    let mut more = vec![3_000_000; 10];
+    more[0] = 5_000_000;
+    a.handle(
+        Instant(400),
+        from_coordinator(
+            2,
+            Body::Instruction(Instruction {
+                request: req,
+                version: 2,
+                kind: InstructionKind::Scale,
+                grant: Grant {
+                    start: 0,
+                    power_mw: more,
+                },
+                valid_until: 2,
+            }),
+        ),
+    );
+    assert_eq!(a.limit_at(0), 1_000_000);
+}
+
+#[test]
+fn a_waiting_request_is_named_in_heartbeats_and_asked_again_when_the_coordinator_lost_it() {
+    let (mut a, req) = agent();
+    drain(&mut a);
+    // Told to wait.
+    a.handle(
+        Instant(100),
+        from_coordinator(
+            1,
+            Body::Reject(Reject {
+                request: req,
+                reason: RejectReason::Expired { now: 0 },
+                best_offer: None,
+                waiting: true,
+            }),
+        ),
+    );
+    drain(&mut a);
+    // Its heartbeats name it as version 0, so that an award or refusal lost on the way is
+    // sent again.
+    a.handle_timeout(Instant(SLOT_MS / 4 + 1));
+    let hb = heartbeats(&drain(&mut a));
+    assert!(hb.iter().any(|h| h.holding.contains(&(req, 0))), "{hb:?}");
+    // The coordinator no longer holds it: the device asks again, under a new request.
+    a.handle(
+        Instant(SLOT_MS / 4 + 50),
+        from_coordinator(
+            2,
+            Body::Reject(Reject {
+                request: req,
+                reason: RejectReason::NotHeld,
+                best_offer: None,
+                waiting: false,
+            }),
+        ),
+    );
+    let asked: Vec<u64> = drain(&mut a)
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { msg, .. } => match &msg.body {
+                Body::TimeslotRequest(r) => Some(r.request),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked.len(), 1);
+    assert_ne!(asked[0], req);
 }

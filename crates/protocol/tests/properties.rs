@@ -91,7 +91,7 @@ proptest! {
                 bid_per_mille: 1000,
             }),
             Body::Telemetry(Telemetry { slot: earliest, measured_mw: measured, forecast: vec![], holding: vec![(seq, 3)] }),
-            Body::Heartbeat(Heartbeat { holding: vec![(seq, 1)] }),
+            Body::Heartbeat(Heartbeat { holding: vec![(seq, 1)], want: None }),
         ];
         for body in bodies {
             let env = Envelope::new(id.clone(), seq, body);

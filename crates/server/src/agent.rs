@@ -105,6 +105,11 @@ pub struct AgentOptions {
     pub state_dir: Option<PathBuf>,
     /// Wire encoding.
     pub encoding: Encoding,
+    /// What the device's own load calls for per slot, mW, from a first protocol slot (a
+    /// replayed trace; a thermostat would say it live). Said at the start of each slot
+    /// ([`AgentInput::Wants`]): the device then draws no more than that, the coordinator
+    /// lends what it holds above it and tops it up from the spare when it holds less.
+    pub load_calls_mw: Option<(Slot, Vec<i64>)>,
 }
 
 impl AgentOptions {
@@ -130,6 +135,7 @@ impl AgentOptions {
             forecast_window: per_day.saturating_sub(4).max(1),
             state_dir: None,
             encoding: Encoding::Json,
+            load_calls_mw: None,
         }
     }
 }
@@ -344,6 +350,7 @@ pub async fn run(
     let mut limit_now = 0i64;
     let mut next_timeout;
     let mut readings_open = true;
+    let mut said_for: Option<Slot> = None;
 
     loop {
         // Jobs that are due.
@@ -423,6 +430,15 @@ pub async fn run(
                 );
             }
             current += 1;
+        }
+        // What the load calls for in the slot now running, said once at its start.
+        if let Some((from, calls)) = &opts.load_calls_mw
+            && said_for != Some(slot)
+        {
+            said_for = Some(slot);
+            if let Some(&power_mw) = slot.checked_sub(*from).and_then(|k| calls.get(k as usize)) {
+                agent.handle(now, AgentInput::Wants { slot, power_mw });
+            }
         }
         agent.handle_timeout(now);
         // Drain the machine.

@@ -401,6 +401,18 @@ pub enum Command {
         /// The answer.
         reply: oneshot::Sender<Result<(), String>>,
     },
+    /// What the budget source would give a circuit in a slot now, beside what it promised
+    /// inside the firm window: the spare handed out inside that slot stays within it.
+    SlotAllowance {
+        /// The circuit (`None`: the root).
+        circuit: Option<String>,
+        /// The slot.
+        slot: Slot,
+        /// Power, mW.
+        mw: i64,
+        /// The answer.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
     /// An operator's action.
     Operator {
         /// The action.
@@ -1419,6 +1431,21 @@ impl Loop {
         }
     }
 
+    /// Hands the coordinator an input about a circuit named by the operator (`None`: the
+    /// root); the circuit's index, or why not.
+    fn circuit_input(
+        &mut self,
+        name: Option<&str>,
+        input: impl FnOnce(u32) -> CoordInput,
+    ) -> Result<u32, String> {
+        let c = self.circuit(name)?;
+        let now = self.now();
+        self.coord
+            .handle(now, input(c))
+            .map_err(|e| e.to_string())?;
+        Ok(c)
+    }
+
     fn on_command(&mut self, cmd: Command) {
         let now = self.now();
         match cmd {
@@ -1538,25 +1565,29 @@ impl Loop {
                 values_mw,
                 reply,
             } => {
-                let r = self.circuit(circuit.as_deref()).and_then(|c| {
-                    self.coord
-                        .handle(
-                            now,
-                            CoordInput::Budget {
-                                circuit: c,
-                                from_slot,
-                                values_mw: values_mw.clone(),
-                            },
-                        )
-                        .map_err(|e| e.to_string())
-                        .map(|()| {
-                            self.batch.budget.push((
-                                self.tree.name(c).to_string(),
-                                from_slot,
-                                values_mw,
-                            ));
-                        })
+                let input = |c| CoordInput::Budget {
+                    circuit: c,
+                    from_slot,
+                    values_mw: values_mw.clone(),
+                };
+                let r = self.circuit_input(circuit.as_deref(), input).map(|c| {
+                    let name = self.tree.name(c).to_string();
+                    self.batch.budget.push((name, from_slot, values_mw));
                 });
+                let _ = reply.send(r);
+            }
+            Command::SlotAllowance {
+                circuit,
+                slot,
+                mw,
+                reply,
+            } => {
+                let input = |c| CoordInput::SlotAllowance {
+                    circuit: c,
+                    slot,
+                    mw,
+                };
+                let r = self.circuit_input(circuit.as_deref(), input).map(|_| ());
                 let _ = reply.send(r);
             }
             Command::Operator { cmd, reply } => {

@@ -330,6 +330,7 @@ fn to_json(
                 "jobs_cut": r.jobs_cut,
                 "coordinator_ms_per_round": r.coordinator_ms_per_round,
                 "rounds_run": r.batches,
+                "spare_handouts": r.spare_handouts,
                 "unstored_announcements": r.unstored_announcements,
                 "fallbacks": r.fallbacks,
                 "blackout_slots": r.blackout_slots,
@@ -466,6 +467,10 @@ fn print_table(
         (
             "messages in all",
             Box::new(|r| r.messages_total.to_string()),
+        ),
+        (
+            "in-slot top-ups from the spare",
+            Box::new(|r| r.spare_handouts.to_string()),
         ),
         (
             "Jain (elastic loads)",

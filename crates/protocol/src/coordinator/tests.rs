@@ -436,6 +436,7 @@ fn heartbeats_renew_the_current_version_only() {
             seq,
             Body::Heartbeat(Heartbeat {
                 holding: vec![(1, version)],
+                want: None,
             }),
         ))
     };
@@ -539,7 +540,10 @@ fn a_restarted_coordinator_keeps_waiting_requests_and_refuses_old_sequence_numbe
         CoordInput::Message(Envelope::new(
             id("dw"),
             seq,
-            Body::Heartbeat(Heartbeat { holding: vec![] }),
+            Body::Heartbeat(Heartbeat {
+                holding: vec![],
+                want: None,
+            }),
         ))
     };
     assert!(matches!(
@@ -590,6 +594,7 @@ fn restored_grants_get_a_lease_to_be_renewed_after_a_long_outage() {
             9,
             Body::Heartbeat(Heartbeat {
                 holding: vec![(1, 1)],
+                want: None,
             }),
         )),
     )
@@ -1183,7 +1188,10 @@ fn a_device_that_lost_its_award_is_sent_the_award_after_a_change() {
         CoordInput::Message(Envelope::new(
             id("normal"),
             seq,
-            Body::Heartbeat(Heartbeat { holding }),
+            Body::Heartbeat(Heartbeat {
+                holding,
+                want: None,
+            }),
         ))
     };
     let answer = |c: &mut Coordinator, at, input| {
@@ -1309,6 +1317,7 @@ fn the_next_forecast_window_keeps_the_standing_reservation_away() {
         seq += 1;
         let hb = Heartbeat {
             holding: vec![(1, 1), (2, 1)],
+            want: None,
         };
         c.handle(
             at(s),
@@ -1436,4 +1445,173 @@ fn a_forecast_that_rises_and_falls_inside_a_slot_moves_nothing() {
     let outs = drain(&mut c, Instant(SLOT_MS), true);
     assert!(!instructed(&outs, "w"), "{outs:?}");
     assert_eq!(c.stats().forced_moves, 0);
+}
+
+/// `dev`'s heartbeat (message `seq`) holding request 1 in `version`, saying its load calls
+/// for `want_mw` in `slot`.
+fn wants(dev: &str, seq: u64, version: u32, slot: Slot, want_mw: i64) -> CoordInput {
+    CoordInput::Message(Envelope::new(
+        id(dev),
+        seq,
+        Body::Heartbeat(Heartbeat {
+            holding: vec![(1, version)],
+            want: Some(SlotWant {
+                slot,
+                power_mw: want_mw,
+            }),
+        }),
+    ))
+}
+
+/// The power the instructions in `outs` give each device in `slot`.
+fn instructed_at(outs: &[Output], slot: Slot) -> Vec<(String, i64)> {
+    sent(outs)
+        .into_iter()
+        .filter_map(|(to, b)| match b {
+            Body::Instruction(i) => Some((to.to_string(), i.grant.at(slot))),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A 4 kW site, full: heaters a (2 kW) and b (1 kW), high; a pump c (1 kW), low; each an
+/// elastic grant from 0.5 kW for slots 0..4.
+fn a_full_site_of_three_elastic_loads() -> Coordinator {
+    let mut c = coordinator(
+        4_000_000,
+        &[
+            ("a", Priority::High, 1),
+            ("b", Priority::High, 2),
+            ("c", Priority::Low, 3),
+        ],
+    );
+    drain(&mut c, Instant(0), true);
+    for (dev, p, max_mw) in [
+        ("a", Priority::High, 2_000_000),
+        ("b", Priority::High, 1_000_000),
+        ("c", Priority::Low, 1_000_000),
+    ] {
+        c.handle(Instant(10), elastic(dev, p, 500_000, max_mw, 4))
+            .unwrap();
+    }
+    let outs = after_batch(&mut c, true);
+    for dev in ["a", "b", "c"] {
+        assert!(awarded(&outs, dev), "{dev}: {outs:?}");
+    }
+    assert_eq!(c.book().headroom(0, 0), 0, "the site is full");
+    c
+}
+
+#[test]
+fn the_spare_a_load_leaves_undrawn_tops_up_others_in_the_running_slot_class_first() {
+    let mut c = a_full_site_of_three_elastic_loads();
+    // b and c want 2 kW in slot 0; with nothing free and nobody leaving anything, nobody
+    // is topped up.
+    c.handle(Instant(400), wants("b", 2, 1, 0, 2_000_000))
+        .unwrap();
+    c.handle(Instant(400), wants("c", 2, 1, 0, 2_000_000))
+        .unwrap();
+    c.handle_timeout(Instant(700));
+    let outs = drain(&mut c, Instant(700), true);
+    assert!(instructed_at(&outs, 0).is_empty(), "{outs:?}");
+    // a's load calls for 0.5 kW of its 2: its 1.5 kW go to b first (its 1 kW more), then
+    // to c (the 0.5 kW left, its minimum), for slot 0 only.
+    c.handle(Instant(800), wants("a", 2, 1, 0, 500_000))
+        .unwrap();
+    c.handle_timeout(Instant(1_100));
+    let outs = drain(&mut c, Instant(1_100), true);
+    let mut given = instructed_at(&outs, 0);
+    given.sort();
+    assert_eq!(
+        given,
+        vec![("b".to_string(), 2_000_000), ("c".to_string(), 1_500_000)]
+    );
+    // a at its word, b and c topped up: 0.5 + 2 + 1.5 kW, the site exactly, and so the
+    // book (a's booking there is its word). Slot 1 is as it was.
+    assert_eq!(c.book().committed(0, 0), 4_000_000);
+    assert!(c.audit().is_ok());
+    assert!(instructed_at(&outs, 1).iter().all(|(_, p)| *p == 1_000_000));
+    // The same words again change nothing.
+    c.handle(Instant(1_200), wants("a", 3, 1, 0, 500_000))
+        .unwrap();
+    c.handle(Instant(1_200), wants("b", 3, 2, 0, 2_000_000))
+        .unwrap();
+    c.handle_timeout(Instant(1_500));
+    assert!(instructed_at(&drain(&mut c, Instant(1_500), true), 0).is_empty());
+    assert_eq!(c.stats().spare_handouts, 2);
+}
+
+#[test]
+fn a_request_named_as_waiting_gets_its_award_again_or_is_said_to_be_unknown() {
+    let mut c = coordinator(4_000_000, &[("a", Priority::High, 1)]);
+    drain(&mut c, Instant(0), true);
+    c.handle(
+        Instant(10),
+        elastic("a", Priority::High, 500_000, 2_000_000, 4),
+    )
+    .unwrap();
+    assert!(awarded(&after_batch(&mut c, true), "a"));
+    // The award was lost; the device names request 1 as waiting: it is sent again.
+    let waiting = |seq: u64, request: RequestId| {
+        CoordInput::Message(Envelope::new(
+            id("a"),
+            seq,
+            Body::Heartbeat(Heartbeat {
+                holding: vec![(request, 0)],
+                want: None,
+            }),
+        ))
+    };
+    c.handle(Instant(400), waiting(2, 1)).unwrap();
+    let outs = drain(&mut c, Instant(400), true);
+    assert!(awarded(&outs, "a"), "{outs:?}");
+    // A request the coordinator does not hold (its refusal was lost, and it ended).
+    c.handle(Instant(500), waiting(3, 7)).unwrap();
+    let outs = drain(&mut c, Instant(500), true);
+    assert!(
+        sent(&outs).iter().any(|(_, b)| matches!(
+            b,
+            Body::Reject(r) if r.request == 7 && r.reason == RejectReason::NotHeld && !r.waiting
+        )),
+        "{outs:?}"
+    );
+}
+
+#[test]
+fn the_spare_stays_within_what_the_budget_source_gives_the_slot_now() {
+    // The source promised 4 kW for slot 0; it would give 3 kW now (its night turned out
+    // short). a leaves 1.5 kW undrawn, but only 0.5 kW more may be drawn: b gets it.
+    let mut c = a_full_site_of_three_elastic_loads();
+    c.handle(
+        Instant(350),
+        CoordInput::SlotAllowance {
+            circuit: 0,
+            slot: 0,
+            mw: 3_000_000,
+        },
+    )
+    .unwrap();
+    for (dev, want) in [("a", 500_000), ("b", 2_000_000), ("c", 2_000_000)] {
+        c.handle(Instant(400), wants(dev, 2, 1, 0, want)).unwrap();
+    }
+    c.handle_timeout(Instant(700));
+    let outs = drain(&mut c, Instant(700), true);
+    assert_eq!(
+        instructed_at(&outs, 0),
+        vec![("b".to_string(), 1_500_000)],
+        "{outs:?}"
+    );
+    assert_eq!(c.book().committed(0, 0), 3_000_000);
+    // An allowance for a circuit that does not exist is refused.
+    assert!(
+        c.handle(
+            Instant(800),
+            CoordInput::SlotAllowance {
+                circuit: 9,
+                slot: 0,
+                mw: 0,
+            },
+        )
+        .is_err()
+    );
 }

@@ -241,6 +241,9 @@ pub struct MechResult {
     pub coordinator_ms_per_round: f64,
     /// Negotiation rounds (batches) run.
     pub batches: u64,
+    /// Elastic grants the timeslot manager topped up inside their running slot from the
+    /// spare (what others said they leave undrawn, and what was free).
+    pub spare_handouts: u64,
     /// Every message sent (negotiation, telemetry, heartbeats, leases).
     pub messages_total: u64,
     /// Awards or instructions announced before their store was durable (must be 0).
@@ -1064,6 +1067,31 @@ impl<'a> Sim<'a> {
                 }
             }
         }
+        // The timeslot manager's in-slot view: each elastic load says what it calls for in
+        // the slot now starting (and draws no more), so the coordinator can hand what some
+        // hold above their load to those whose load is above their grant.
+        if matches!(self.mech, Mechanism::Powerslot | Mechanism::PowerslotPeer) {
+            for d in 0..self.fleet.devices.len() {
+                if let SimKind::Elastic {
+                    max_mw, desired_mw, ..
+                } = &self.fleet.devices[d].kind
+                {
+                    let want = desired_mw
+                        .get(s as usize)
+                        .copied()
+                        .unwrap_or(0)
+                        .min(*max_mw);
+                    self.agents[d].handle(
+                        now,
+                        AgentInput::Wants {
+                            slot: s,
+                            power_mw: want,
+                        },
+                    );
+                    self.drain_agent(d);
+                }
+            }
+        }
         // Jobs that arrive now.
         let arriving = std::mem::take(&mut self.arrivals[s as usize]);
         for j in arriving {
@@ -1124,6 +1152,8 @@ impl<'a> Sim<'a> {
     fn publish_budgets(&mut self, s: Slot) -> Result<(), SimError> {
         let now = Instant(self.now);
         let mut values: HashMap<CircuitIx, Vec<i64>> = HashMap::new();
+        // The sources' view of this slot now, beside what the firm window holds them to.
+        let mut unfrozen: HashMap<CircuitIx, i64> = HashMap::new();
         let horizon = self.horizon();
         // Per owner: what it reserves for its own load nobody controls under its root (kept
         // for peer mode's split of the site's root below).
@@ -1158,6 +1188,7 @@ impl<'a> Sim<'a> {
                 }
             }
             values.insert(*c, p.publish(s, &load));
+            unfrozen.insert(*c, p.unfrozen_now());
         }
         for c in 0..self.tree.len() {
             if (s as usize) < self.cap_exec[c].len() {
@@ -1180,6 +1211,20 @@ impl<'a> Sim<'a> {
         // final reservation, and a grant made on an earlier part that no longer fits lies
         // where its owner may still take it back.
         let firm = self.cfg.firm_slots.max(self.cfg.lease_slots) as usize;
+        // In peer mode, each owner's part of the root as the source sees this slot now.
+        let unfrozen_parts: Vec<Option<i64>> = match unfrozen.get(&0) {
+            Some(&root) if self.mech == Mechanism::PowerslotPeer => {
+                let now_held = |h: &Vec<i64>| h.first().copied().unwrap_or(0);
+                let all: i64 = owner_held.iter().map(now_held).sum();
+                (0..self.owners.len())
+                    .map(|o| {
+                        let mine = now_held(&owner_held[o]);
+                        Some(peer_share(root, mine, all, self.owners[o].share))
+                    })
+                    .collect()
+            }
+            _ => vec![None; self.owners.len()],
+        };
         let parts: Vec<Vec<i64>> = match values.get(&0) {
             Some(root) if self.mech == Mechanism::PowerslotPeer => {
                 // Every owner's root lies under the site's, so its reservation was read above.
@@ -1230,6 +1275,23 @@ impl<'a> Sim<'a> {
                     from_slot: s,
                     values_mw: vals,
                 });
+                let now_own = unfrozen.get(&g).copied();
+                let now_part = if l == 0 && g != 0 {
+                    unfrozen_parts.get(o).copied().flatten()
+                } else {
+                    None
+                };
+                let allowance = match (now_own, now_part) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                if let Some(mw) = allowance {
+                    inputs.push(CoordInput::SlotAllowance {
+                        circuit: l as CircuitIx,
+                        slot: s,
+                        mw,
+                    });
+                }
             }
             for input in inputs {
                 self.owners[o]
@@ -1287,7 +1349,15 @@ impl<'a> Sim<'a> {
                         .copied()
                         .unwrap_or(0)
                         .min(*max_mw);
-                    let got = if limit < *min_mw { 0 } else { want.min(limit) };
+                    // A limit that covers the load runs it; one below it scales the load
+                    // down, but not below its minimum (then it is off).
+                    let got = if limit >= want {
+                        want
+                    } else if limit < *min_mw {
+                        0
+                    } else {
+                        limit
+                    };
                     self.elastic_desired[d] += want as f64 * slot_h;
                     self.elastic_served[d] += got as f64 * slot_h;
                     credited.push((d, None, got));
@@ -1789,6 +1859,11 @@ impl<'a> Sim<'a> {
         self.res.messages_per_request = self.msg_count.values().copied().collect();
         // Measured on the devices, alike for every mechanism: a run whose power stopped.
         self.res.jobs_cut = self.jobs.iter().filter(|j| j.broken).count() as u64;
+        self.res.spare_handouts = self
+            .owners
+            .iter()
+            .map(|ow| ow.coord.stats().spare_handouts)
+            .sum();
         self.res.coordinator_ms_per_round = if self.res.batches > 0 {
             self.coord_ms / self.res.batches as f64
         } else {
