@@ -2796,13 +2796,25 @@ impl Coordinator {
             start,
             power_mw: vec![0; (end - start) as usize],
         };
+        // The device's word on the running slot bounds what it may draw there, whatever
+        // version it follows: a lender's booking, lowered to its word, is not raised back.
+        let word = self.devs[r.dev]
+            .want
+            .filter(|w| w.slot == self.slot)
+            .map(|w| w.power_mw);
         for s in start..end {
             let keep_old = s < a.valid_until;
-            booked.power_mw[(s - start) as usize] = if keep_old {
+            let mut b = if keep_old {
                 new.at(s).max(old.at(s))
             } else {
                 new.at(s)
             };
+            if let Some(w) = word
+                && s == self.slot
+            {
+                b = b.min(old.at(s).max(w));
+            }
+            booked.power_mw[(s - start) as usize] = b;
         }
         self.set_grant(key, new, booked, kind, why);
     }

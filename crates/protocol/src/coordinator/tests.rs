@@ -1531,8 +1531,14 @@ fn the_spare_a_load_leaves_undrawn_tops_up_others_in_the_running_slot_class_firs
     assert_eq!(c.book().committed(0, 0), 4_000_000);
     assert!(c.audit().is_ok());
     assert!(instructed_at(&outs, 1).iter().all(|(_, p)| *p == 1_000_000));
+    // a's grant changing later in the slot (it releases slot 2 on) does not book its
+    // word's slot back up: the book still holds the site exactly.
+    c.handle(Instant(1_150), release("a", 3, 1, 2)).unwrap();
+    drain(&mut c, Instant(1_150), true);
+    assert_eq!(c.book().committed(0, 0), 4_000_000);
+    assert!(c.audit().is_ok());
     // The same words again change nothing.
-    c.handle(Instant(1_200), wants("a", 3, 1, 0, 500_000))
+    c.handle(Instant(1_200), wants("a", 4, 2, 0, 500_000))
         .unwrap();
     c.handle(Instant(1_200), wants("b", 3, 2, 0, 2_000_000))
         .unwrap();
