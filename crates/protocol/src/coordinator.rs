@@ -128,16 +128,12 @@ pub struct CoordinatorConfig {
     /// How long what higher-class elastic loads still want is held from lower classes'
     /// new placements, slots past the leases (see `hold_for_classes_above`).
     pub class_hold_slots: u32,
-    /// Whether the timeslot manager hands out the spare inside the running slot (see
-    /// `hand_out_spare`; the auction only).
-    pub hand_out_spare: bool,
 }
 
 impl CoordinatorConfig {
     /// Defaults: a day of horizon, leases of two slots, firm window of two slots, batches
     /// of 200 ms, aging doubles a bid every 4 slots, 120 messages a minute with bursts of 60,
-    /// what higher classes still want held for four hours (at most 96 slots), the spare
-    /// handed out inside the slot.
+    /// what higher classes still want held for four hours (at most 96 slots).
     pub fn new(tree: CircuitTree, clock: SlotClock, devices: Vec<DeviceRecord>) -> Self {
         let per_day =
             (86_400_000 / clock.slot_ms.max(1)).clamp(1, u64::from(limits::MAX_HORIZON_SLOTS));
@@ -157,7 +153,6 @@ impl CoordinatorConfig {
             rate_per_minute: 120,
             rate_burst: 60,
             class_hold_slots: (4 * 3_600_000 / clock.slot_ms.max(1)).clamp(1, 96) as u32,
-            hand_out_spare: true,
         }
     }
 }
@@ -3164,7 +3159,6 @@ impl Coordinator {
     /// after this word if later. Repeated words change nothing.
     fn on_want(&mut self, d: usize, w: SlotWant) {
         if self.cfg.mechanism != Mechanism::Auction
-            || !self.cfg.hand_out_spare
             || w.slot < self.slot
             || w.slot > self.slot.saturating_add(1)
             || self.devs[d].want == Some(w)
@@ -3264,9 +3258,11 @@ impl Coordinator {
                     continue;
                 };
                 let cut = (*p).min(free);
-                *p -= cut;
-                free -= cut;
-                self.book.remove(&path, s, &[cut]);
+                if cut > 0 {
+                    *p -= cut;
+                    free -= cut;
+                    self.book.remove(&path, s, &[cut]);
+                }
                 if free == 0 {
                     break;
                 }
@@ -3274,11 +3270,11 @@ impl Coordinator {
         }
         let mut spare: Vec<i64> = (0..self.cfg.tree.len() as CircuitIx)
             .map(|n| {
-                let headroom = self.book.headroom(n, s);
-                match self.slot_allowance.get(&n) {
-                    Some(&(at, mw)) if at == s => headroom.min(mw - self.book.committed(n, s)),
-                    _ => headroom,
-                }
+                let cap = match self.slot_allowance.get(&n) {
+                    Some(&(at, mw)) if at == s => self.book.capacity(n, s).min(mw),
+                    _ => self.book.capacity(n, s),
+                };
+                cap - self.book.committed(n, s)
             })
             .collect();
         wanting.sort_by(|a, b| {

@@ -194,14 +194,19 @@ fn a_grant_for_a_need_already_over_is_handed_back() {
     );
 }
 
+/// What `outs` sends.
+fn bodies(outs: &[Output]) -> impl Iterator<Item = &Body> {
+    outs.iter().filter_map(|o| match o {
+        Output::Send { msg, .. } => Some(&msg.body),
+        _ => None,
+    })
+}
+
 /// The heartbeats `outs` sends.
 fn heartbeats(outs: &[Output]) -> Vec<powerslot_protocol::msg::Heartbeat> {
-    outs.iter()
-        .filter_map(|o| match o {
-            Output::Send { msg, .. } => match &msg.body {
-                Body::Heartbeat(h) => Some(h.clone()),
-                _ => None,
-            },
+    bodies(outs)
+        .filter_map(|b| match b {
+            Body::Heartbeat(h) => Some(h.clone()),
             _ => None,
         })
         .collect()
@@ -301,13 +306,10 @@ fn a_waiting_request_is_named_in_heartbeats_and_asked_again_when_the_coordinator
             }),
         ),
     );
-    let asked: Vec<u64> = drain(&mut a)
-        .iter()
-        .filter_map(|o| match o {
-            Output::Send { msg, .. } => match &msg.body {
-                Body::TimeslotRequest(r) => Some(r.request),
-                _ => None,
-            },
+    let outs = drain(&mut a);
+    let asked: Vec<u64> = bodies(&outs)
+        .filter_map(|b| match b {
+            Body::TimeslotRequest(r) => Some(r.request),
             _ => None,
         })
         .collect();
