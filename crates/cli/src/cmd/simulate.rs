@@ -259,6 +259,12 @@ pub(crate) fn run(a: Args) -> Result<()> {
             reference.as_ref(),
             &a.out,
         )?);
+        files.push(write_slot_outcomes(
+            &fleet,
+            &results,
+            reference.as_ref(),
+            &a.out,
+        )?);
         if !a.json {
             eprintln!("figures: {}", files.join(", "));
         }
@@ -582,6 +588,85 @@ fn write_device_outcomes(
         csv.push('\n');
     }
     let path = out.join("devices.csv");
+    std::fs::write(&path, csv).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path.display().to_string())
+}
+
+/// One row per slot: per mechanism what the root was given, reserved, allocated and really
+/// drew, the battery, and the controllable loads' power by class; beside them the room the
+/// reference had and what its full-knowledge schedule served by class — when a mechanism
+/// won or lost, slot by slot (all kW, the battery kWh).
+fn write_slot_outcomes(
+    fleet: &Fleet,
+    results: &[MechResult],
+    reference: Option<&Central>,
+    out: &std::path::Path,
+) -> Result<String> {
+    use std::fmt::Write as _;
+    const CLASSES: [Priority; 4] = [
+        Priority::Critical,
+        Priority::High,
+        Priority::Normal,
+        Priority::Low,
+    ];
+    let mut csv = String::from("slot,time");
+    for r in results {
+        let _ = write!(
+            csv,
+            ",{0}_capacity_kw,{0}_reserved_kw,{0}_allocated_kw,{0}_measured_kw,{0}_battery_kwh",
+            r.name
+        );
+        for p in CLASSES {
+            let _ = write!(csv, ",{}_{}_kw", r.name, p.name());
+        }
+    }
+    if reference.is_some() {
+        csv.push_str(",reference_room_kw");
+        for p in CLASSES {
+            let _ = write!(csv, ",schedule_{}_kw", p.name());
+        }
+    }
+    csv.push('\n');
+    // Per mechanism and slot, the controllable loads' credited power by class.
+    let by_class: Vec<Vec<[f64; 4]>> = results
+        .iter()
+        .map(|r| fleet.controllable_by_class(&r.credited_mw))
+        .collect();
+    let kw = |v: Option<f64>| v.map_or(String::new(), |x| format!("{:.3}", x / 1e6));
+    for s in 0..fleet.slots as usize {
+        let secs = u64::from(fleet.start_of_day_s) + s as u64 * fleet.slot_ms / 1000;
+        let _ = write!(csv, "{s},{:02}:{:02}", secs / 3600 % 24, secs / 60 % 60);
+        for (r, classes) in results.iter().zip(&by_class) {
+            let w = |v: &[f64]| v.get(s).map(|x| x * 1e3);
+            let _ = write!(
+                csv,
+                ",{},{},{},{},{}",
+                kw(w(&r.series.capacity_w)),
+                kw(r.reserved_mw
+                    .first()
+                    .and_then(|v| v.get(s))
+                    .map(|&x| x as f64)),
+                kw(w(&r.series.allocated_w)),
+                kw(w(&r.series.measured_w)),
+                kw(w(&r.series.battery_wh)),
+            );
+            for p in CLASSES {
+                let _ = write!(csv, ",{}", kw(classes.get(s).map(|c| c[p as usize])));
+            }
+        }
+        if let Some(c) = reference {
+            let _ = write!(csv, ",{}", kw(c.root_room_mw.get(s).map(|&x| x as f64)));
+            for p in CLASSES {
+                let _ = write!(
+                    csv,
+                    ",{}",
+                    kw(c.schedule_by_slot.get(s).map(|v| v[p as usize]))
+                );
+            }
+        }
+        csv.push('\n');
+    }
+    let path = out.join("slots.csv");
     std::fs::write(&path, csv).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path.display().to_string())
 }

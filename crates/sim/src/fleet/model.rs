@@ -34,6 +34,22 @@ pub struct Fleet {
 }
 
 impl Fleet {
+    /// Per slot, the controllable devices' power in `mw` (per device in the fleet's order,
+    /// then per slot) summed by class, lowest first (low, normal, high, critical): where a
+    /// run or a schedule spent its room.
+    pub fn controllable_by_class(&self, mw: &[Vec<f64>]) -> Vec<[f64; 4]> {
+        let mut out = vec![[0.0; 4]; self.slots as usize];
+        for (dev, mw) in self.devices.iter().zip(mw) {
+            if matches!(dev.kind, SimKind::Base { .. }) {
+                continue;
+            }
+            for (slot, &p) in out.iter_mut().zip(mw) {
+                slot[dev.priority as usize] += p;
+            }
+        }
+        out
+    }
+
     /// The loads nobody controls hanging under circuit `c` of `tree` (built from this
     /// fleet's circuits), each as (real power per slot of the run, history before it), mW.
     pub fn uncontrolled_under<'a>(

@@ -89,6 +89,12 @@ pub struct Central {
     pub schedule_value_by_class: [f64; 4],
     /// That schedule per device (the fleet's order): energy booked (kWh) and value served.
     pub schedule_by_device: Vec<(f64, f64)>,
+    /// That schedule per slot: the controllable loads' power by class, lowest first (low,
+    /// normal, high, critical), mW: when it served what a run did not.
+    pub schedule_by_slot: Vec<[f64; 4]>,
+    /// The room the reference gives the root per slot (capacity less the reservations for
+    /// load nobody controls, the most any safe run was given), mW.
+    pub root_room_mw: Vec<i64>,
     /// Welfare of the same schedule kept above each battery's reserve, as the site asks and
     /// the mechanisms' budget publisher plans (the reference and the bound leave it out).
     pub reserve_schedule_welfare: f64,
@@ -290,6 +296,8 @@ pub fn central(
             schedule_welfare: feasible.welfare,
             schedule_value_by_class: feasible.value_by_class,
             schedule_by_device: feasible.by_device(slot_h),
+            schedule_by_slot: feasible.by_slot(fleet),
+            root_room_mw: capacity.first().cloned().unwrap_or_default(),
             reserve_schedule_welfare: keeping.welfare,
         });
     }
@@ -302,6 +310,8 @@ pub fn central(
         schedule_welfare: feasible.welfare,
         schedule_value_by_class: feasible.value_by_class,
         schedule_by_device: feasible.by_device(slot_h),
+        schedule_by_slot: feasible.by_slot(fleet),
+        root_room_mw: capacity.first().cloned().unwrap_or_default(),
         reserve_schedule_welfare: keeping.welfare,
     })
 }
