@@ -154,6 +154,13 @@ fn the_slot_table_adds_up_to_the_device_table_and_stays_in_the_room() {
             );
         }
     }
+    // Its picture: per mechanism, the classes' power against the schedule's.
+    for m in ["one-shot-market", "powerslot"] {
+        for ext in ["svg", "png"] {
+            let f = figures.join(format!("classes_{m}.{ext}"));
+            assert!(f.exists(), "no {}", f.display());
+        }
+    }
     let devices = std::fs::read_to_string(figures.join("devices.csv")).expect("devices.csv");
     let mut dl = devices.lines();
     let dh: Vec<&str> = dl.next().unwrap().split(',').collect();

@@ -252,7 +252,7 @@ pub(crate) fn run(a: Args) -> Result<()> {
         print_table(&fleet, &results, reference.as_ref(), cfg.foresight);
     }
     if !a.no_figures {
-        let mut files = figures(&fleet, &results, &a.out)?;
+        let mut files = figures(&fleet, &results, reference.as_ref(), &a.out)?;
         files.push(write_device_outcomes(
             &fleet,
             &results,
@@ -671,7 +671,12 @@ fn write_slot_outcomes(
     Ok(path.display().to_string())
 }
 
-fn figures(fleet: &Fleet, results: &[MechResult], out: &std::path::Path) -> Result<Vec<String>> {
+fn figures(
+    fleet: &Fleet,
+    results: &[MechResult],
+    reference: Option<&Central>,
+    out: &std::path::Path,
+) -> Result<Vec<String>> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let hours = |s: usize| {
         (fleet.start_of_day_s as f64 + s as f64 * fleet.slot_ms as f64 / 1000.0) / 3600.0
@@ -706,6 +711,49 @@ fn figures(fleet: &Fleet, results: &[MechResult], out: &std::path::Path) -> Resu
         .with(Series::new("budget", pts(&r.series.capacity_w), Style::Dashed).color(0));
         for p in chart.save(out, &format!("load_{}", r.name))? {
             files.push(p.display().to_string());
+        }
+        // Where the room went, class by class, beside the full-knowledge schedule (the
+        // picture of `slots.csv`): the high and normal classes, where mechanisms differ.
+        if let Some(c) = reference
+            && !matches!(r.name.as_str(), "uncoordinated")
+        {
+            let by_class = fleet.controllable_by_class(&r.credited_mw);
+            let class_pts = |v: &[[f64; 4]], p: Priority| {
+                v.iter()
+                    .enumerate()
+                    .map(|(s, c)| (hours(s), c[p as usize] / 1e6))
+                    .collect::<Vec<_>>()
+            };
+            let mut chart = Chart::new(
+                format!(
+                    "{} — {}: power by class against the schedule",
+                    fleet.name, r.name
+                ),
+                "hours from the start of the first day",
+                "controllable power (kW)",
+            );
+            for (i, p) in [Priority::High, Priority::Normal].into_iter().enumerate() {
+                chart = chart
+                    .with(
+                        Series::new(
+                            format!("{} ({})", p.name(), r.name),
+                            class_pts(&by_class, p),
+                            Style::Step,
+                        )
+                        .color(i + 1),
+                    )
+                    .with(
+                        Series::new(
+                            format!("{} (schedule)", p.name()),
+                            class_pts(&c.schedule_by_slot, p),
+                            Style::DashedStep,
+                        )
+                        .color(i + 1),
+                    );
+            }
+            for p in chart.save(out, &format!("classes_{}", r.name))? {
+                files.push(p.display().to_string());
+            }
         }
     }
     // On a solar-and-battery site: the battery's charge under every mechanism in one chart,
