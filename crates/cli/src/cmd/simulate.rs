@@ -252,7 +252,13 @@ pub(crate) fn run(a: Args) -> Result<()> {
         print_table(&fleet, &results, reference.as_ref(), cfg.foresight);
     }
     if !a.no_figures {
-        let mut files = figures(&fleet, &results, reference.as_ref(), &a.out)?;
+        // Per mechanism and slot, the controllable loads' credited power by class (the class
+        // figures and `slots.csv` both show it).
+        let by_class: Vec<Vec<[f64; 4]>> = results
+            .iter()
+            .map(|r| fleet.controllable_by_class(&r.credited_mw))
+            .collect();
+        let mut files = figures(&fleet, &results, &by_class, reference.as_ref(), &a.out)?;
         files.push(write_device_outcomes(
             &fleet,
             &results,
@@ -262,6 +268,7 @@ pub(crate) fn run(a: Args) -> Result<()> {
         files.push(write_slot_outcomes(
             &fleet,
             &results,
+            &by_class,
             reference.as_ref(),
             &a.out,
         )?);
@@ -595,10 +602,12 @@ fn write_device_outcomes(
 /// One row per slot: per mechanism what the root was given, reserved, allocated and really
 /// drew, the battery, and the controllable loads' power by class; beside them the room the
 /// reference had and what its full-knowledge schedule served by class — when a mechanism
-/// won or lost, slot by slot (all kW, the battery kWh).
+/// won or lost, slot by slot (all kW, the battery kWh). `by_class` is per mechanism (in
+/// `results`' order) and slot, mW.
 fn write_slot_outcomes(
     fleet: &Fleet,
     results: &[MechResult],
+    by_class: &[Vec<[f64; 4]>],
     reference: Option<&Central>,
     out: &std::path::Path,
 ) -> Result<String> {
@@ -627,16 +636,11 @@ fn write_slot_outcomes(
         }
     }
     csv.push('\n');
-    // Per mechanism and slot, the controllable loads' credited power by class.
-    let by_class: Vec<Vec<[f64; 4]>> = results
-        .iter()
-        .map(|r| fleet.controllable_by_class(&r.credited_mw))
-        .collect();
     let kw = |v: Option<f64>| v.map_or(String::new(), |x| format!("{:.3}", x / 1e6));
     for s in 0..fleet.slots as usize {
         let secs = u64::from(fleet.start_of_day_s) + s as u64 * fleet.slot_ms / 1000;
         let _ = write!(csv, "{s},{:02}:{:02}", secs / 3600 % 24, secs / 60 % 60);
-        for (r, classes) in results.iter().zip(&by_class) {
+        for (r, classes) in results.iter().zip(by_class) {
             let w = |v: &[f64]| v.get(s).map(|x| x * 1e3);
             let _ = write!(
                 csv,
@@ -674,6 +678,7 @@ fn write_slot_outcomes(
 fn figures(
     fleet: &Fleet,
     results: &[MechResult],
+    by_class: &[Vec<[f64; 4]>],
     reference: Option<&Central>,
     out: &std::path::Path,
 ) -> Result<Vec<String>> {
@@ -682,7 +687,7 @@ fn figures(
         (fleet.start_of_day_s as f64 + s as f64 * fleet.slot_ms as f64 / 1000.0) / 3600.0
     };
     let mut files = Vec::new();
-    for r in results {
+    for (r, classes) in results.iter().zip(by_class) {
         let pts = |v: &[f64]| {
             v.iter()
                 .enumerate()
@@ -717,7 +722,6 @@ fn figures(
         if let Some(c) = reference
             && !matches!(r.name.as_str(), "uncoordinated")
         {
-            let by_class = fleet.controllable_by_class(&r.credited_mw);
             let class_pts = |v: &[[f64; 4]], p: Priority| {
                 v.iter()
                     .enumerate()
@@ -737,7 +741,7 @@ fn figures(
                     .with(
                         Series::new(
                             format!("{} ({})", p.name(), r.name),
-                            class_pts(&by_class, p),
+                            class_pts(classes, p),
                             Style::Step,
                         )
                         .color(i + 1),

@@ -296,7 +296,7 @@ pub fn central(
             schedule_welfare: feasible.welfare,
             schedule_value_by_class: feasible.value_by_class,
             schedule_by_device: feasible.by_device(slot_h),
-            schedule_by_slot: feasible.by_slot(fleet),
+            schedule_by_slot: fleet.controllable_by_class(&feasible.drawn_mw),
             root_room_mw: capacity.first().cloned().unwrap_or_default(),
             reserve_schedule_welfare: keeping.welfare,
         });
@@ -310,7 +310,7 @@ pub fn central(
         schedule_welfare: feasible.welfare,
         schedule_value_by_class: feasible.value_by_class,
         schedule_by_device: feasible.by_device(slot_h),
-        schedule_by_slot: feasible.by_slot(fleet),
+        schedule_by_slot: fleet.controllable_by_class(&feasible.drawn_mw),
         root_room_mw: capacity.first().cloned().unwrap_or_default(),
         reserve_schedule_welfare: keeping.welfare,
     })

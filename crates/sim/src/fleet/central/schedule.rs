@@ -20,7 +20,7 @@ use powerslot_protocol::welfare;
 use powerslot_protocol::{CircuitIx, CircuitTree};
 
 use super::super::budget::battery_step;
-use super::super::model::{Fleet, SolarBattery};
+use super::super::model::SolarBattery;
 use super::{ElasticLoad, Job};
 
 /// A battery behind one circuit: the real production, the households' real load under it.
@@ -55,11 +55,6 @@ impl Schedule {
             .zip(&self.value_by_device)
             .map(|(mw, &v)| (mw.iter().sum::<f64>() * slot_h / 1e6, v))
             .collect()
-    }
-
-    /// Per slot: the power placed by class, lowest first (low, normal, high, critical), mW.
-    pub fn by_slot(&self, fleet: &Fleet) -> Vec<[f64; 4]> {
-        fleet.controllable_by_class(&self.drawn_mw)
     }
 }
 
