@@ -297,11 +297,22 @@ fn the_central_reference_bounds_every_safe_run_behind_a_battery() {
     let fleet = behind_a_battery(random_fleet(42, 30, 96), sun, 20_000_000, 10_000_000);
     let results = run_all(&fleet, &[], 42);
     let room = central::room_of_runs(&fleet, &results);
-    let reference = central::central(&fleet, &room, &[], 4).unwrap();
+    // The battery kept as the runs kept it: each run keeps these floors by construction, and
+    // the audit below checks that the energy limits built on them still hold every run.
+    let floors = central::battery_floors_of_runs(&fleet, &results);
+    assert_eq!(floors.len(), 1, "{floors:?}");
+    let reference = central::central(&fleet, &room, &[], 4, &floors).unwrap();
     // The full-knowledge schedule keeps the same model and lies below the bound: the optimum
     // is bracketed.
-    let schedule = central::feasible_schedule(&fleet, &room, &[], 4, false).unwrap();
-    let a = central::audit(&fleet, &room, &schedule.drawn_mw, &schedule.lost_mw).unwrap();
+    let schedule = central::feasible_schedule(&fleet, &room, &[], 4, &floors, false).unwrap();
+    let a = central::audit(
+        &fleet,
+        &room,
+        &floors,
+        &schedule.drawn_mw,
+        &schedule.lost_mw,
+    )
+    .unwrap();
     assert!(a.over_room.is_empty(), "schedule: {:?}", a.over_room);
     assert!(a.over_energy.is_empty(), "schedule: {:?}", a.over_energy);
     assert!(schedule.drawn_mw.iter().flatten().sum::<f64>() > 0.0);
@@ -348,7 +359,14 @@ fn the_central_reference_bounds_every_safe_run_behind_a_battery() {
             "{}: welfare {:.1}, households lost {:.1} kWh; reference {:.1}",
             r.name, r.welfare, r.household_unserved_kwh, reference.welfare
         );
-        let a = central::audit(&fleet, &room, &r.credited_mw, &r.household_unserved_mw).unwrap();
+        let a = central::audit(
+            &fleet,
+            &room,
+            &floors,
+            &r.credited_mw,
+            &r.household_unserved_mw,
+        )
+        .unwrap();
         assert!(a.over_room.is_empty(), "{}: {:?}", r.name, a.over_room);
         assert!(a.over_energy.is_empty(), "{}: {:?}", r.name, a.over_energy);
         assert!(

@@ -211,11 +211,13 @@ pub(crate) fn run(a: Args) -> Result<()> {
         None
     } else {
         let room = powerslot_sim::fleet::central::room_of_runs(&fleet, &results);
+        let floors = powerslot_sim::fleet::central::battery_floors_of_runs(&fleet, &results);
         // The reference bounds a run only if the run fits its model; say where one does not.
         for r in results.iter().filter(|r| r.budget_violations == 0) {
             let a = powerslot_sim::fleet::central::audit(
                 &fleet,
                 &room,
+                &floors,
                 &r.credited_mw,
                 &r.household_unserved_mw,
             )?;
@@ -236,7 +238,7 @@ pub(crate) fn run(a: Args) -> Result<()> {
                 );
             }
         }
-        Some(central(&fleet, &room, &[], 4)?)
+        Some(central(&fleet, &room, &[], 4, &floors)?)
     };
     if a.json {
         println!(
@@ -364,6 +366,11 @@ fn to_json(
             "seconds": c.seconds,
             "schedule_welfare": c.schedule_welfare,
             "reserve_schedule_welfare": c.reserve_schedule_welfare,
+            "battery_floors": c.battery_floors.iter().map(|f| json!({
+                "circuit": f.circuit,
+                "lowest_kwh": f.lowest_mwh / 1e6,
+                "end_kwh": f.end_mwh / 1e6,
+            })).collect::<Vec<_>>(),
             "schedule_value_by_class": {
                 "critical": c.schedule_value_by_class[3],
                 "high": c.schedule_value_by_class[2],
@@ -410,6 +417,14 @@ fn print_table(
             "  that schedule serves value crit / high / norm / low {:.0}/{:.0}/{:.0}/{:.0}; kept above the batteries' reserve it reaches {:.1}",
             v[3], v[2], v[1], v[0], c.reserve_schedule_welfare
         );
+        for f in &c.battery_floors {
+            println!(
+                "  battery behind {} kept as the safe runs kept it: never below {:.1} kWh, {:.1} kWh at the end",
+                f.circuit,
+                f.lowest_mwh / 1e6,
+                f.lowest_mwh.max(f.end_mwh) / 1e6
+            );
+        }
     }
     type Row<'a> = (&'static str, Box<dyn Fn(&MechResult) -> String + 'a>);
     let ratio = move |r: &MechResult| {

@@ -18,10 +18,20 @@
 //! real production there, plus the grid, less the uncontrollable load's real draw, plus what
 //! the battery can hold at `a` (its initial charge at the start), with charging losses
 //! counted (see `energy_limits`). The households' load may go unserved there, at the value
-//! of lost load, as in the runs. The reserve is left out (it is a planning margin, and runs
-//! go below it where the firm window makes the battery bridge a forecast error), and so is
-//! the battery's state between intervals: both only loosen the reference, which stays an
-//! upper bound. [`audit`] checks a run against these constraints.
+//! of lost load, as in the runs. The battery's state between intervals is left out, which
+//! only loosens the reference.
+//!
+//! **The battery is kept as the runs kept it** ([`BatteryFloor`]). Each interval leaves the
+//! battery at least as charged as the safe runs did: no lower than the lowest charge any of
+//! them reached (not the site's reserve, which runs go below where the firm window makes the
+//! battery bridge a forecast error), and at the run's end no lower than the least any of
+//! them ended with. The run stops at an arbitrary hour, but the mechanisms do not know it:
+//! they keep the morning's sun for the next night. Without the end floor the reference spent
+//! that energy (on 1,000 homes its schedule ended 480 kWh emptier than `powerslot`, and
+//! reached 74 kWh against the runs' lowest 490): a comparison of how much of tomorrow's
+//! battery each side spent, not of how well today's energy was allocated. Every safe run
+//! keeps both floors by construction, so the reference still bounds each of them, and
+//! [`audit`] checks a run against these constraints.
 //!
 //! **How.** Small fleets are solved exactly as a mixed-integer programme (good_lp with
 //! microlp: a binary per job option, a continuous power per elastic load and slot with a
@@ -98,6 +108,8 @@ pub struct Central {
     /// Welfare of the same schedule kept above each battery's reserve, as the site asks and
     /// the mechanisms' budget publisher plans (the reference and the bound leave it out).
     pub reserve_schedule_welfare: f64,
+    /// The charge the reference kept in each battery (see [`BatteryFloor`]).
+    pub battery_floors: Vec<BatteryFloor>,
 }
 
 /// One option of one job: start, powers, value.
@@ -190,7 +202,16 @@ impl EnergyModel {
 /// The weight is 0.95 where production alone exceeds the households' load (the slot most
 /// likely charges) and 1 elsewhere. Unweighted, the limit left out the energy charging
 /// loses, and with it the households' unavoidable loss on a short day.
-fn energy_limits(fleet: &Fleet, tree: &CircuitTree, slots: usize) -> EnergyModel {
+///
+/// **Floors.** The charge after slot `t` is at most what the battery held at the interval's
+/// start plus `Σ w·(free − drawn + lost)`, so keeping it at least at the floor after `t`
+/// ([`BatteryFloor::at`]) takes the floor off each interval's limit.
+fn energy_limits(
+    fleet: &Fleet,
+    tree: &CircuitTree,
+    slots: usize,
+    floors: &[BatteryFloor],
+) -> EnergyModel {
     let slot_h = fleet.slot_ms as f64 / 3.6e6;
     let per_day = (86_400_000 / fleet.slot_ms.max(1)).max(1) as usize;
     let per_hour = (per_day / 24).max(1);
@@ -253,7 +274,7 @@ fn energy_limits(fleet: &Fleet, tree: &CircuitTree, slots: usize) -> EnergyModel
                     circuit: c,
                     from,
                     to,
-                    kwh,
+                    kwh: kwh - BatteryFloor::at(floors, name, to, slots) / 1e6,
                 });
             }
         }
@@ -268,21 +289,23 @@ fn energy_limits(fleet: &Fleet, tree: &CircuitTree, slots: usize) -> EnergyModel
 }
 
 /// Computes the reference for `fleet` given the capacity published per circuit and slot and
-/// the reservations for uncontrollable load (both mW, as a run measured them).
+/// the reservations for uncontrollable load (both mW, as a run measured them), keeping each
+/// battery above `floors` (see the module docs; empty: down to empty, at any time).
 pub fn central(
     fleet: &Fleet,
     capacity: &[Vec<i64>],
     reserved: &[Vec<i64>],
     levels: usize,
+    floors: &[BatteryFloor],
 ) -> Result<Central, SimError> {
     let started = WallClock::now();
-    let p = problem(fleet, capacity, reserved, levels)?;
+    let p = problem(fleet, capacity, reserved, levels, floors)?;
     let (tree, residual, jobs, elastic) = (&p.tree, &p.residual, &p.jobs, &p.elastic);
     let slots = fleet.slots;
     let slot_h = fleet.slot_ms as f64 / 3.6e6;
     let feasible = p.schedule(fleet, false);
     let keeping = p.schedule(fleet, true);
-    let energy = energy_limits(fleet, tree, slots as usize);
+    let energy = energy_limits(fleet, tree, slots as usize, floors);
     let binaries: usize =
         jobs.iter().map(|j| j.opts.len()).sum::<usize>() + elastic.len() * slots as usize;
     if binaries <= MAX_EXACT_BINARIES
@@ -299,6 +322,7 @@ pub fn central(
             schedule_by_slot: fleet.controllable_by_class(&feasible.drawn_mw),
             root_room_mw: capacity.first().cloned().unwrap_or_default(),
             reserve_schedule_welfare: keeping.welfare,
+            battery_floors: floors.to_vec(),
         });
     }
     let welfare = lagrangian_bound(tree, residual, &energy, jobs, elastic, slot_h, slots);
@@ -313,6 +337,7 @@ pub fn central(
         schedule_by_slot: fleet.controllable_by_class(&feasible.drawn_mw),
         root_room_mw: capacity.first().cloned().unwrap_or_default(),
         reserve_schedule_welfare: keeping.welfare,
+        battery_floors: floors.to_vec(),
     })
 }
 
@@ -325,9 +350,10 @@ pub fn feasible_schedule(
     capacity: &[Vec<i64>],
     reserved: &[Vec<i64>],
     levels: usize,
+    floors: &[BatteryFloor],
     keep_reserve: bool,
 ) -> Result<Schedule, SimError> {
-    Ok(problem(fleet, capacity, reserved, levels)?.schedule(fleet, keep_reserve))
+    Ok(problem(fleet, capacity, reserved, levels, floors)?.schedule(fleet, keep_reserve))
 }
 
 /// The reference's problem: the room per circuit and slot, every job's options, every
@@ -361,6 +387,7 @@ fn problem<'a>(
     capacity: &[Vec<i64>],
     reserved: &[Vec<i64>],
     levels: usize,
+    floors: &[BatteryFloor],
 ) -> Result<Problem<'a>, SimError> {
     let tree = CircuitTree::new(fleet.circuits.clone())
         .map_err(|e| SimError::BadParameter(format!("circuits: {e}")))?;
@@ -519,10 +546,13 @@ fn problem<'a>(
                     *u += p;
                 }
             }
+            let (name, last) = (tree.name(circuit), slots as usize);
             schedule::BatterySite {
                 circuit,
                 sb,
                 uncontrolled_mw,
+                lowest_mwh: BatteryFloor::at(floors, name, 0, last),
+                end_mwh: BatteryFloor::at(floors, name, last, last),
             }
         })
         .collect();
@@ -535,20 +565,94 @@ fn problem<'a>(
     })
 }
 
+/// How low the safe runs took the battery behind a circuit: the reference takes it no lower
+/// (see the module docs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatteryFloor {
+    /// The circuit the battery stands behind.
+    pub circuit: String,
+    /// The lowest charge at the end of any slot, in the run that went lowest, mWh.
+    pub lowest_mwh: f64,
+    /// The least charge at the run's end among the runs, mWh.
+    pub end_mwh: f64,
+}
+
+impl BatteryFloor {
+    /// The charge the battery behind `circuit` must keep after slot `t` of `slots`, mWh (0
+    /// without a floor).
+    fn at(floors: &[BatteryFloor], circuit: &str, t: usize, slots: usize) -> f64 {
+        floors
+            .iter()
+            .find(|f| f.circuit == circuit)
+            .map_or(0.0, |f| {
+                if t + 1 >= slots {
+                    f.lowest_mwh.max(f.end_mwh)
+                } else {
+                    f.lowest_mwh
+                }
+            })
+            .max(0.0)
+    }
+}
+
+/// The runs the reference is built from: all but the uncoordinated one that kept every
+/// budget (the first run if none did).
+fn safe_runs(results: &[MechResult]) -> Vec<&MechResult> {
+    let safe: Vec<&MechResult> = results
+        .iter()
+        .filter(|r| r.name != "uncoordinated" && r.budget_violations == 0)
+        .collect();
+    if safe.is_empty() {
+        results.iter().take(1).collect()
+    } else {
+        safe
+    }
+}
+
+/// The battery floors the reference gets from a set of runs (the same runs as
+/// [`room_of_runs`]): the lowest charge any of them reached and the least any of them ended
+/// with. The simulator runs the physical battery behind the root circuit only.
+pub fn battery_floors_of_runs(fleet: &Fleet, results: &[MechResult]) -> Vec<BatteryFloor> {
+    let Some(root) = fleet.circuits.first() else {
+        return Vec::new();
+    };
+    let has_battery = fleet
+        .budgets
+        .iter()
+        .any(|(n, src)| n == &root.name && matches!(src, BudgetSource::SolarBattery(_)));
+    let basis = safe_runs(results);
+    let series: Vec<&[f64]> = basis
+        .iter()
+        .map(|r| r.series.battery_wh.as_slice())
+        .filter(|v| !v.is_empty())
+        .collect();
+    if !has_battery || series.is_empty() {
+        return Vec::new();
+    }
+    // The series holds whole mWh cut towards zero, never above the real charge.
+    let lowest = series
+        .iter()
+        .flat_map(|v| v.iter())
+        .copied()
+        .fold(f64::INFINITY, f64::min);
+    let end = series
+        .iter()
+        .filter_map(|v| v.last())
+        .copied()
+        .fold(f64::INFINITY, f64::min);
+    vec![BatteryFloor {
+        circuit: root.name.clone(),
+        lowest_mwh: (lowest * 1e3 - 1.0).max(0.0),
+        end_mwh: (end * 1e3 - 1.0).max(0.0),
+    }]
+}
+
 /// The room per circuit and slot (mW) the reference gets from a set of runs: the budget
 /// (capacity less what was reserved for load nobody controls) differs from run to run, since
 /// the battery does, so it takes the most any run without a budget violation had (all runs
 /// but the uncoordinated one; the first run if none is safe): a bound for each of them.
 pub fn room_of_runs(fleet: &Fleet, results: &[MechResult]) -> Vec<Vec<i64>> {
-    let safe: Vec<&MechResult> = results
-        .iter()
-        .filter(|r| r.name != "uncoordinated" && r.budget_violations == 0)
-        .collect();
-    let basis: Vec<&MechResult> = if safe.is_empty() {
-        results.iter().take(1).collect()
-    } else {
-        safe
-    };
+    let basis = safe_runs(results);
     let circuits = basis.first().map_or(0, |r| r.capacity_mw.len());
     (0..circuits)
         .map(|c| {
@@ -588,6 +692,7 @@ pub struct Audit {
 pub fn audit(
     fleet: &Fleet,
     room: &[Vec<i64>],
+    floors: &[BatteryFloor],
     credited: &[Vec<f64>],
     lost_mw: &[f64],
 ) -> Result<Audit, SimError> {
@@ -621,7 +726,7 @@ pub fn audit(
             }
         }
     }
-    let model = energy_limits(fleet, &tree, slots);
+    let model = energy_limits(fleet, &tree, slots, floors);
     for e in &model.limits {
         let w = |s: usize| model.weight(e.circuit, s);
         let drawn: f64 = (e.from..=e.to)
@@ -1047,7 +1152,7 @@ mod tests {
         // 4 kW for 4 hours; jobs of 2 kW × 2 h, window 4 h, latency 2. Four fit (two at a
         // time, at 0 and at 2); a fifth does not. Value 10 × 4 kWh × decay.
         let f = fleet(5);
-        let c = central(&f, &[], &[], 4).unwrap();
+        let c = central(&f, &[], &[], 4, &[]).unwrap();
         assert_eq!(c.kind, CentralKind::ExactMilp);
         // Two start at 0 (decay 1), two at 2 (decay 0.5): 2·40 + 2·20 = 120.
         exact_and_greedy(&c, 120.0);
@@ -1066,7 +1171,7 @@ mod tests {
         // of 4 kWh, not four. Both started at 0 is best: 2 · 40 = 80.
         let mut f = fleet(5);
         behind_a_battery(&mut f, vec![0; 4], 8_000_000, 4_000_000, 2_000_000);
-        let c = central(&f, &[], &[], 4).unwrap();
+        let c = central(&f, &[], &[], 4, &[]).unwrap();
         exact_and_greedy(&c, 80.0);
         // Kept above the 2 kWh reserve, the second job (which would empty the battery) waits.
         assert!(
@@ -1075,7 +1180,7 @@ mod tests {
             c.reserve_schedule_welfare
         );
         let tree = CircuitTree::new(f.circuits.clone()).unwrap();
-        let energy = energy_limits(&f, &tree, 4);
+        let energy = energy_limits(&f, &tree, 4, &[]);
         // From the start: the 8 kWh it holds; from any later hour: the 20 kWh a full battery
         // would hold. The reserve is a planning margin, not a physical limit: runs go below
         // it where the firm window makes the battery bridge a forecast error, so a bound
@@ -1100,6 +1205,39 @@ mod tests {
     }
 
     #[test]
+    fn the_reference_keeps_the_battery_as_the_runs_kept_it() {
+        // The 8 kWh battery of the test above, no sun: two 4 kWh jobs run when it may empty.
+        // Had every run kept 3 kWh in it to the end, only one job fits (8 − 3 = 5 kWh); had
+        // they never gone below 5 kWh, none does (the limits cannot give 4 of 3).
+        let mut f = fleet(5);
+        behind_a_battery(&mut f, vec![0; 4], 8_000_000, 4_000_000, 0);
+        let floor = |lowest_mwh: f64, end_mwh: f64| {
+            vec![BatteryFloor {
+                circuit: "site".into(),
+                lowest_mwh,
+                end_mwh,
+            }]
+        };
+        exact_and_greedy(&central(&f, &[], &[], 4, &floor(0.0, 3e6)).unwrap(), 40.0);
+        exact_and_greedy(&central(&f, &[], &[], 4, &floor(5e6, 0.0)).unwrap(), 0.0);
+        // The floor comes off every interval's limit, the end floor off those reaching the end.
+        let tree = CircuitTree::new(f.circuits.clone()).unwrap();
+        let energy = energy_limits(&f, &tree, 4, &floor(1e6, 3e6));
+        for e in &energy.limits {
+            let stored = if e.from == 0 { 8.0 } else { 20.0 };
+            let kept = if e.to == 3 { 3.0 } else { 1.0 };
+            assert!((e.kwh - (stored - kept)).abs() < 1e-9, "{e:?}");
+        }
+        // A floor on another circuit changes nothing.
+        let other = vec![BatteryFloor {
+            circuit: "feeder".into(),
+            lowest_mwh: 5e6,
+            end_mwh: 5e6,
+        }];
+        exact_and_greedy(&central(&f, &[], &[], 4, &other).unwrap(), 80.0);
+    }
+
+    #[test]
     fn lost_load_is_paid_for_and_never_buys_a_critical_load() {
         // 8 kWh in the battery, no sun, and households drawing 2.5 kW for 4 hours (10 kWh):
         // 2 kWh of their load is lost whatever runs. A critical job of 4 kWh (worth 4,000)
@@ -1120,10 +1258,10 @@ mod tests {
         f.circuits[0].rating_mw = 10_000_000;
         behind_a_battery(&mut f, vec![0; 4], 8_000_000, 10_000_000, 0);
         let room = vec![vec![10_000_000; 4]];
-        let c = central(&f, &room, &[], 4).unwrap();
+        let c = central(&f, &room, &[], 4, &[]).unwrap();
         exact_and_greedy(&c, -2_000.0);
         let tree = CircuitTree::new(f.circuits.clone()).unwrap();
-        let energy = energy_limits(&f, &tree, 4);
+        let energy = energy_limits(&f, &tree, 4, &[]);
         let jobs = vec![Job {
             device: 0,
             circuit: 0,
@@ -1153,10 +1291,10 @@ mod tests {
             history_mw: vec![],
         };
         behind_a_battery(&mut f, vec![0; 4], 20_000_000, 2_000_000, 0);
-        let c = central(&f, &[], &[], 4).unwrap();
+        let c = central(&f, &[], &[], 4, &[]).unwrap();
         exact_and_greedy(&c, -4_000.0);
         let tree = CircuitTree::new(f.circuits.clone()).unwrap();
-        let energy = energy_limits(&f, &tree, 4);
+        let energy = energy_limits(&f, &tree, 4, &[]);
         let ub = lagrangian_bound(&tree, &[vec![0; 4]], &energy, &[], &[], 1.0, 4);
         assert!((ub + 4_000.0).abs() < 1e-6, "{ub}");
     }
@@ -1171,11 +1309,11 @@ mod tests {
             jobs[0].earliest = 2;
         }
         behind_a_battery(&mut f, vec![2_000_000, 2_000_000, 0, 0], 0, 4_000_000, 0);
-        let c = central(&f, &[], &[], 4).unwrap();
+        let c = central(&f, &[], &[], 4, &[]).unwrap();
         exact_and_greedy(&c, 0.0);
         // With a little more sun it fits: 0.95 · 4.4 = 4.18 kWh.
         behind_a_battery(&mut f, vec![2_200_000, 2_200_000, 0, 0], 0, 4_000_000, 0);
-        let c = central(&f, &[], &[], 4).unwrap();
+        let c = central(&f, &[], &[], 4, &[]).unwrap();
         exact_and_greedy(&c, 40.0);
     }
 

@@ -29,6 +29,11 @@ pub(super) struct BatterySite<'a> {
     pub sb: &'a SolarBattery,
     /// The households' real draw under the circuit per slot, mW.
     pub uncontrolled_mw: Vec<i64>,
+    /// The charge placements keep after every slot where the households' load leaves it
+    /// there (the runs' lowest, [`BatteryFloor`](super::BatteryFloor)), mWh.
+    pub lowest_mwh: f64,
+    /// The same after the last slot (the runs' least at the end, or the lowest), mWh.
+    pub end_mwh: f64,
 }
 
 /// A feasible schedule with full knowledge, and what it is worth.
@@ -67,6 +72,8 @@ struct Battery<'a> {
     slot_h: f64,
     /// The charge placements may not take the battery below (where it is above it), mWh.
     floor_mwh: f64,
+    /// The same after the last slot, mWh.
+    end_floor_mwh: f64,
     load_mw: Vec<i64>,
     /// Stored at the start of each slot (one more entry than slots), mWh.
     stored: Vec<f64>,
@@ -76,14 +83,16 @@ struct Battery<'a> {
 
 impl<'a> Battery<'a> {
     fn new(site: &'a BatterySite<'a>, slots: usize, slot_h: f64, keep_reserve: bool) -> Self {
+        let floor_mwh = if keep_reserve {
+            site.lowest_mwh.max(site.sb.reserve_mwh as f64)
+        } else {
+            site.lowest_mwh
+        };
         let mut b = Battery {
             site,
             slot_h,
-            floor_mwh: if keep_reserve {
-                site.sb.reserve_mwh as f64
-            } else {
-                0.0
-            },
+            floor_mwh,
+            end_floor_mwh: floor_mwh.max(site.end_mwh),
             load_mw: (0..slots)
                 .map(|s| site.uncontrolled_mw.get(s).copied().unwrap_or(0))
                 .collect(),
@@ -130,9 +139,12 @@ impl<'a> Battery<'a> {
                 k += 1;
             }
             let (short, _) = battery_step(self.site.sb, self.slot_h, t as Slot, &mut stored, load);
-            if short > self.short[t] + EPS_MWH
-                || stored < self.floor_mwh.min(self.stored[t + 1]) - EPS_MWH
-            {
+            let floor = if t + 1 == self.load_mw.len() {
+                self.end_floor_mwh
+            } else {
+                self.floor_mwh
+            };
+            if short > self.short[t] + EPS_MWH || stored < floor.min(self.stored[t + 1]) - EPS_MWH {
                 return false;
             }
         }
