@@ -65,10 +65,16 @@ fn assert_valid(f: &Fleet) {
                 min_mw,
                 max_mw,
                 desired_mw,
+                history_mw,
             } => {
                 assert!(0 <= *min_mw && min_mw <= max_mw && *max_mw > 0, "{}", d.id);
                 assert_eq!(desired_mw.len(), slots as usize);
-                assert!(desired_mw.iter().all(|&p| (0..=*max_mw).contains(&p)));
+                assert!(
+                    desired_mw
+                        .iter()
+                        .chain(history_mw)
+                        .all(|&p| (0..=*max_mw).contains(&p))
+                );
             }
             SimKind::Jobs(jobs) => {
                 assert!(!jobs.is_empty(), "{} has no job", d.id);
@@ -231,6 +237,33 @@ fn neighbourhood_follows_its_stated_model() {
             }
         }
     }
+    // The heaters carry the days before the run where their trace holds them (the site's
+    // usual day of the high class is learnt from them), one value per slot of those days.
+    let days_before = BuildOptions::default().history_days as usize * 96;
+    let heaters: Vec<&Vec<i64>> = f
+        .devices
+        .iter()
+        .filter(|d| d.id.as_str().ends_with(".water-heater"))
+        .filter_map(|d| match &d.kind {
+            SimKind::Elastic { history_mw, .. } => Some(history_mw),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        heaters
+            .iter()
+            .all(|h| h.is_empty() || h.len() == days_before)
+    );
+    let with = heaters.iter().filter(|h| !h.is_empty()).count();
+    assert!(
+        with * 2 > heaters.len(),
+        "{with} of {} heaters",
+        heaters.len()
+    );
+    let tree = CircuitTree::new(f.circuits.clone()).unwrap();
+    let usual = f.high_history_under(&tree, 0);
+    assert_eq!(usual.len(), days_before);
+    assert!(usual.iter().any(|&p| p > 0));
     let BudgetSource::SolarBattery(s) = &f.budgets[0].1 else {
         panic!("the site runs on solar and a battery")
     };

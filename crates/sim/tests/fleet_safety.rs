@@ -73,6 +73,7 @@ fn random_fleet(seed: u64, devices: usize, slots: u32) -> Fleet {
                 desired_mw: (0..slots)
                     .map(|_| rng.random_range(0..2_500) * 1_000)
                     .collect(),
+                history_mw: vec![],
             },
             2 => {
                 let arrival = rng.random_range(0..slots - 8);

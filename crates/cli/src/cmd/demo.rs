@@ -325,6 +325,7 @@ async fn run_demo(a: &DemoArgs, dir: PathBuf) -> Result<DemoReport> {
                 min_mw,
                 max_mw,
                 desired_mw,
+                ..
             } => {
                 o.max_mw = *max_mw;
                 o.jobs = vec![Job {
@@ -355,6 +356,9 @@ async fn run_demo(a: &DemoArgs, dir: PathBuf) -> Result<DemoReport> {
     drop(ev_tx);
 
     // The budget: the simulator's publisher over the real battery.
+    let tree = powerslot_protocol::CircuitTree::new(fleet.circuits.clone())
+        .map_err(|e| anyhow::anyhow!("circuits: {e}"))?;
+    let circuit_of = |name: &str| tree.index_of(name).unwrap_or(0);
     let mut publishers: Vec<(String, Publisher)> = fleet
         .budgets
         .iter()
@@ -366,7 +370,8 @@ async fn run_demo(a: &DemoArgs, dir: PathBuf) -> Result<DemoReport> {
                 .map_or(0, |c| c.rating_mw);
             (
                 name.clone(),
-                Publisher::new(src.clone(), rating, slot_ms, per_day, 2, fleet.slots),
+                Publisher::new(src.clone(), rating, slot_ms, per_day, 2, fleet.slots)
+                    .with_high_history(&fleet.high_history_under(&tree, circuit_of(name))),
             )
         })
         .collect();
@@ -416,7 +421,8 @@ async fn run_demo(a: &DemoArgs, dir: PathBuf) -> Result<DemoReport> {
                     solar_mw += b.production(r);
                     stored_mwh = stored;
                     if let Some((_, p)) = publishers.iter_mut().find(|(n, _)| n == name) {
-                        p.observe(r, b.production(r), stored, uncontrolled);
+                        let high = fleet.high_wanted_under(&tree, circuit_of(name), r);
+                        p.observe(r, b.production(r), stored, uncontrolled, high);
                     }
                 }
                 if (s - s0).is_multiple_of((3_600_000 / slot_ms).max(1) as u32) {

@@ -590,6 +590,7 @@ impl<'a> Sim<'a> {
                     fleet.slots,
                 )
                 .with_uncontrolled_history(&meter)
+                .with_high_history(&fleet.high_history_under(&tree, c))
                 .with_foresight(cfg.foresight.forecasts()),
             ));
         }
@@ -1343,6 +1344,7 @@ impl<'a> Sim<'a> {
                     min_mw,
                     max_mw,
                     desired_mw,
+                    ..
                 } => {
                     let want = desired_mw
                         .get(s as usize)
@@ -1617,7 +1619,10 @@ impl<'a> Sim<'a> {
             let produced = b.production(s);
             for (c, p) in self.publishers.iter_mut() {
                 if *c == 0 {
-                    p.observe(s, produced, stored, uncontrolled_root);
+                    // What the high class's elastic loads said their load called for (their
+                    // in-slot word), for the publisher's usual day of that class.
+                    let high = self.fleet.high_wanted_under(&self.tree, 0, s);
+                    p.observe(s, produced, stored, uncontrolled_root, high);
                 }
             }
         }

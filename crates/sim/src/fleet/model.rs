@@ -70,6 +70,74 @@ impl Fleet {
             _ => None,
         })
     }
+
+    /// The high class's elastic loads hanging under circuit `c`.
+    fn high_elastic_under<'a>(
+        &'a self,
+        tree: &'a powerslot_protocol::CircuitTree,
+        c: powerslot_protocol::CircuitIx,
+    ) -> impl Iterator<Item = &'a SimDevice> + 'a {
+        self.devices.iter().filter(move |d| {
+            d.priority == Priority::High
+                && matches!(d.kind, SimKind::Elastic { .. })
+                && tree
+                    .index_of(&d.circuit)
+                    .is_some_and(|dc| tree.covers(c, dc))
+        })
+    }
+
+    /// What the high class's elastic loads under circuit `c` say their load calls for in
+    /// `slot` (their in-slot word), summed, mW.
+    pub fn high_wanted_under(
+        &self,
+        tree: &powerslot_protocol::CircuitTree,
+        c: powerslot_protocol::CircuitIx,
+        slot: Slot,
+    ) -> i64 {
+        self.high_elastic_under(tree, c)
+            .map(|d| match &d.kind {
+                SimKind::Elastic {
+                    desired_mw, max_mw, ..
+                } => desired_mw
+                    .get(slot as usize)
+                    .copied()
+                    .unwrap_or(0)
+                    .min(*max_mw),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// What the high class's elastic loads under circuit `c` called for over the days
+    /// before the run, summed (mW per slot, ending where the run begins): the loads whose
+    /// trace holds the longest history, scaled up by how many of them lack it. Empty where
+    /// none has history.
+    pub fn high_history_under(
+        &self,
+        tree: &powerslot_protocol::CircuitTree,
+        c: powerslot_protocol::CircuitIx,
+    ) -> Vec<i64> {
+        let histories: Vec<&[i64]> = self
+            .high_elastic_under(tree, c)
+            .filter_map(|d| match &d.kind {
+                SimKind::Elastic { history_mw, .. } => Some(history_mw.as_slice()),
+                _ => None,
+            })
+            .collect();
+        let len = histories.iter().map(|h| h.len()).max().unwrap_or(0);
+        let full: Vec<&[i64]> = histories
+            .iter()
+            .copied()
+            .filter(|h| h.len() == len)
+            .collect();
+        if len == 0 {
+            return Vec::new();
+        }
+        let scale = histories.len() as f64 / full.len() as f64;
+        (0..len)
+            .map(|k| (full.iter().map(|h| h[k] as f64).sum::<f64>() * scale) as i64)
+            .collect()
+    }
 }
 
 /// How a circuit's capacity changes over the run.
@@ -143,6 +211,9 @@ pub enum SimKind {
         max_mw: i64,
         /// What it would draw unconstrained, per slot.
         desired_mw: Vec<i64>,
+        /// The same over the days before the run, ending where it begins (empty where the
+        /// trace holds no such days): what the site's meter learns its usual day from.
+        history_mw: Vec<i64>,
     },
 }
 

@@ -497,11 +497,23 @@ pub(crate) fn elastic_from(
         .into_iter()
         .map(|v| v.min(max_mw))
         .collect();
+    // The days before, where the trace holds them all (the draw does not ask for them).
+    let h = grid.history_days as usize * grid.per_day();
+    let start_h = from - i64::from(grid.history_days) * DAY;
+    let history = if s.covers(start_h, from) && s.gap_share(start_h, from) <= MAX_GAP_SHARE {
+        replay(s, start_h, h, grid, f, map)
+            .into_iter()
+            .map(|v| v.min(max_mw))
+            .collect()
+    } else {
+        Vec::new()
+    };
     (
         SimKind::Elastic {
             min_mw: mw(min_w * f).min(max_mw),
             max_mw,
             desired_mw: desired,
+            history_mw: history,
         },
         format!("{note}, ×{f:.3}"),
     )
@@ -523,17 +535,17 @@ pub(crate) fn timer_elastic(
         offset(rng, grid, None)
     };
     let len = i64::from(hours.min(24)) * 60;
-    let desired = (0..grid.slots() as i64)
-        .map(|k| {
-            let local = (grid.start_of_day + k * i64::from(grid.slot_min) - on - j).rem_euclid(DAY);
-            if local < len { mw(max_w) } else { 0 }
-        })
-        .collect();
+    let at = |k: i64| {
+        let local = (grid.start_of_day + k * i64::from(grid.slot_min) - on - j).rem_euclid(DAY);
+        if local < len { mw(max_w) } else { 0 }
+    };
+    let h = (grid.history_days as usize * grid.per_day()) as i64;
     (
         SimKind::Elastic {
             min_mw: mw(min_w),
             max_mw: mw(max_w),
-            desired_mw: desired,
+            desired_mw: (0..grid.slots() as i64).map(at).collect(),
+            history_mw: (-h..0).map(at).collect(),
         },
         format!(
             "device model: {min_w}–{max_w} W, on {hours} h a day from {:02}:{:02} {j:+} min",
@@ -1366,6 +1378,7 @@ pub fn sensor_field(lib: &Library, opts: &BuildOptions) -> Result<Fleet> {
                     min_mw: mw(lo),
                     max_mw: mw(hi),
                     desired_mw: vec![mw(hi); grid.slots()],
+                    history_mw: vec![mw(hi); grid.history_days as usize * grid.per_day()],
                 },
                 format!(
                     "device model: duty {:.0}–100 % = {lo:.3}–{hi:.3} W",
@@ -1482,6 +1495,7 @@ pub fn check(fleet: &Fleet) -> Result<()> {
                 min_mw,
                 max_mw,
                 desired_mw,
+                history_mw,
             } => {
                 Demand::PowerEnvelope {
                     min_mw: *min_mw,
@@ -1492,7 +1506,7 @@ pub fn check(fleet: &Fleet) -> Result<()> {
                     name: name.clone(),
                     reason: e.to_string(),
                 })?;
-                if desired_mw.len() != slots || !power_ok(desired_mw) {
+                if desired_mw.len() != slots || !power_ok(desired_mw) || !power_ok(history_mw) {
                     return fail(name, "its wish must be one power ≥ 0 per slot".into());
                 }
             }

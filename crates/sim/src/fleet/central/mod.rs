@@ -517,6 +517,7 @@ fn problem<'a>(
                 min_mw,
                 max_mw,
                 desired_mw,
+                ..
             } => {
                 elastic.push(ElasticLoad {
                     device,
