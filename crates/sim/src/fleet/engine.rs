@@ -1314,6 +1314,9 @@ impl<'a> Sim<'a> {
         let mut credited: Vec<(usize, Option<usize>, i64)> = Vec::new();
         // What the load nobody controls drew at the site (its meter, for the publisher).
         let mut uncontrolled_root = 0i64;
+        // What the high class's elastic loads said their load called for (their in-slot
+        // word), for the publisher's usual day of that class.
+        let mut high_wanted_root = 0i64;
         let mut authority = vec![0i64; nodes];
         let mut measured = vec![0i64; nodes];
         let mut reserved = vec![0i64; nodes];
@@ -1478,6 +1481,7 @@ impl<'a> Sim<'a> {
             if !controllable {
                 uncontrolled_root += draw;
             }
+            high_wanted_root += dev.high_wanted_at(s);
             let own = if controllable {
                 limit
             } else if self.owners.is_empty() {
@@ -1619,10 +1623,7 @@ impl<'a> Sim<'a> {
             let produced = b.production(s);
             for (c, p) in self.publishers.iter_mut() {
                 if *c == 0 {
-                    // What the high class's elastic loads said their load called for (their
-                    // in-slot word), for the publisher's usual day of that class.
-                    let high = self.fleet.high_wanted_under(&self.tree, 0, s);
-                    p.observe(s, produced, stored, uncontrolled_root, high);
+                    p.observe(s, produced, stored, uncontrolled_root, high_wanted_root);
                 }
             }
         }

@@ -87,7 +87,8 @@ impl Fleet {
     }
 
     /// What the high class's elastic loads under circuit `c` say their load calls for in
-    /// `slot` (their in-slot word), summed, mW.
+    /// `slot` (their in-slot word), summed, mW. (Looks every device's circuit up by name:
+    /// for a small fleet; the engine sums [`SimDevice::high_wanted_at`] on its own index.)
     pub fn high_wanted_under(
         &self,
         tree: &powerslot_protocol::CircuitTree,
@@ -95,16 +96,7 @@ impl Fleet {
         slot: Slot,
     ) -> i64 {
         self.high_elastic_under(tree, c)
-            .map(|d| match &d.kind {
-                SimKind::Elastic {
-                    desired_mw, max_mw, ..
-                } => desired_mw
-                    .get(slot as usize)
-                    .copied()
-                    .unwrap_or(0)
-                    .min(*max_mw),
-                _ => 0,
-            })
+            .map(|d| d.high_wanted_at(slot))
             .sum()
     }
 
@@ -170,6 +162,23 @@ pub struct SolarBattery {
     pub inverter_mw: i64,
     /// Grid connection, mW (0 for off-grid).
     pub grid_mw: i64,
+}
+
+impl SimDevice {
+    /// What a high-class elastic load says its load calls for in `slot` (its in-slot word),
+    /// mW; 0 for any other device.
+    pub fn high_wanted_at(&self, slot: Slot) -> i64 {
+        match &self.kind {
+            SimKind::Elastic {
+                desired_mw, max_mw, ..
+            } if self.priority == Priority::High => desired_mw
+                .get(slot as usize)
+                .copied()
+                .unwrap_or(0)
+                .min(*max_mw),
+            _ => 0,
+        }
+    }
 }
 
 /// One simulated device.
