@@ -9,6 +9,7 @@
 //! rolls forward, in integer milliwatts: [`CapacityBook::check`] is an exact test that names
 //! the binding node and slot when it fails.
 
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -75,6 +76,9 @@ pub enum TreeError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CircuitTree {
     names: Vec<String>,
+    /// Name → index, for [`Self::index_of`] (a site of 100,000 homes has 40,000 circuits,
+    /// and every device is looked up by its circuit's name).
+    by_name: BTreeMap<String, CircuitIx>,
     parent: Vec<Option<CircuitIx>>,
     rating: Vec<i64>,
     /// For every node, itself and its ancestors up to the root.
@@ -99,7 +103,7 @@ impl CircuitTree {
         if specs.len() > limits::MAX_CIRCUITS {
             return Err(TreeError::TooMany(specs.len()));
         }
-        let mut by_name = alloc::collections::BTreeMap::new();
+        let mut by_name = BTreeMap::new();
         for (i, s) in specs.iter().enumerate() {
             if crate::DeviceId::new(s.name.clone()).is_err() {
                 return Err(TreeError::BadName(s.name.clone()));
@@ -174,8 +178,14 @@ impl CircuitTree {
             rating.push(s.rating_mw);
             paths.push(path);
         }
+        let by_name = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i as CircuitIx))
+            .collect();
         Ok(Self {
             names,
+            by_name,
             parent,
             rating,
             paths,
@@ -199,10 +209,7 @@ impl CircuitTree {
 
     /// The circuit with this name.
     pub fn index_of(&self, name: &str) -> Option<CircuitIx> {
-        self.names
-            .iter()
-            .position(|n| n == name)
-            .map(|i| i as CircuitIx)
+        self.by_name.get(name).copied()
     }
 
     /// A circuit's parent (`None` for the root).
