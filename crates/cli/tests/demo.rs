@@ -173,6 +173,10 @@ fn the_demo_awards_within_the_budget_and_says_so() {
     assert!(r["slots"].as_u64().unwrap() >= 8, "{r}");
     assert!(r["messages"].as_u64().unwrap() > 0, "{r}");
     assert!(r["peak_w"].as_f64().unwrap() > 0.0, "{r}");
+    // Every miss is told by why the coordinator last refused it, and they add up.
+    let by_reason = r["misses_by_reason"].as_object().expect("misses by reason");
+    let told: u64 = by_reason.values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(told, r["deadline_misses"].as_u64().unwrap(), "{r}");
     // The report on disk is the printed one, and the figure is there.
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();

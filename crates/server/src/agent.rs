@@ -23,7 +23,7 @@ use powerslot_core::Slot;
 use powerslot_forecast::model::ModelSpec;
 use powerslot_protocol::agent::{Agent, AgentConfig, AgentInput, Need, NeedEnd, NeedState};
 use powerslot_protocol::codec::{self, Encoding, Key};
-use powerslot_protocol::msg::{Body, RequestId};
+use powerslot_protocol::msg::{Body, RejectReason, RequestId};
 use powerslot_protocol::output::Output;
 use powerslot_protocol::port::{GenericSupply, PowerPort};
 use powerslot_protocol::{Demand, DeviceId, Instant, Priority, SlotClock};
@@ -179,6 +179,18 @@ pub enum AgentEvent {
         drawn_mw: i64,
         /// The port's limit in that slot, mW.
         limit_mw: i64,
+    },
+    /// The coordinator refused a request, for now or for good (a job's refusals say why it
+    /// was not served).
+    Refused {
+        /// The device.
+        device: DeviceId,
+        /// The request.
+        request: RequestId,
+        /// Why.
+        reason: RejectReason,
+        /// Whether the coordinator keeps it waiting for room.
+        waiting: bool,
     },
     /// A job ended.
     JobEnded {
@@ -523,6 +535,14 @@ pub async fn run(
                                         emit(AgentEvent::Answered {
                                             device: id.clone(),
                                             latency_s: t.elapsed().as_secs_f64(),
+                                        });
+                                    }
+                                    if let Body::Reject(r) = &env.body {
+                                        emit(AgentEvent::Refused {
+                                            device: id.clone(),
+                                            request: r.request,
+                                            reason: r.reason.clone(),
+                                            waiting: r.waiting,
                                         });
                                     }
                                     if let Body::Award(a) = &env.body

@@ -33,6 +33,7 @@ use clap::Args;
 use powerslot_core::Slot;
 use powerslot_protocol::agent::{Need, NeedEnd};
 use powerslot_protocol::coordinator::UncontrolledLoad;
+use powerslot_protocol::msg::RejectReason;
 use powerslot_protocol::{Demand, DeviceId, Instant, Priority, SlotClock};
 use powerslot_server::agent::{self, AgentEvent, AgentOptions, Job, Source};
 use powerslot_server::clock::{Clock, unix_ms};
@@ -96,6 +97,8 @@ struct DemoReport {
     peak_w: f64,
     uncoordinated_peak_w: f64,
     deadline_misses: u64,
+    /// The deadline misses by why the coordinator last refused them.
+    misses_by_reason: BTreeMap<String, u64>,
     jobs: u64,
     jobs_done: u64,
     energy_served_kwh: f64,
@@ -187,6 +190,9 @@ fn print_report(r: &DemoReport) {
         "jobs: {} done of {} due in the run, {} deadline misses; {:.2} kWh served to controllable devices",
         r.jobs_done, r.jobs, r.deadline_misses, r.energy_served_kwh
     );
+    for (why, n) in &r.misses_by_reason {
+        println!("  missed: {n} {why}");
+    }
     println!(
         "battery: lowest {:.2} kWh, {:.3} kWh unserved; {} messages, {} security rejects",
         r.battery_min_kwh, r.unserved_kwh, r.messages, r.security_rejects
@@ -641,6 +647,23 @@ fn job_need(j: &SimJob, priority: Priority, s0: Slot) -> Job {
     }
 }
 
+/// Why a job was missed, from the coordinator's last telling refusal of it.
+fn miss_reason(r: &RejectReason) -> String {
+    match r {
+        RejectReason::Full {
+            circuit,
+            lowest_class_there: Some(class),
+            ..
+        } => format!(
+            "waited for room on '{circuit}', held there by the {} class and above",
+            class.name()
+        ),
+        RejectReason::Full { circuit, .. } => format!("waited for room on '{circuit}'"),
+        RejectReason::Expired { .. } => "asked after its window had passed".to_string(),
+        other => format!("refused: {other:?}"),
+    }
+}
+
 fn job_peak_mw(j: &SimJob) -> i64 {
     match &j.work {
         Work::Cycle {
@@ -666,6 +689,9 @@ struct Measure {
     requests: HashMap<DeviceId, Vec<u64>>,
     /// How each job ended: (device, request) → (end, progress).
     ended: HashMap<(DeviceId, u64), (NeedEnd, i64)>,
+    /// The last refusal of each request that said where the room was lacking (or, before
+    /// one did, the last refusal): (device, request) → reason.
+    refused: HashMap<(DeviceId, u64), RejectReason>,
     violations: u64,
     peak_committed_mw: i64,
     /// The site's (capacity, committed, held for load nobody controls) in the middle of
@@ -682,6 +708,7 @@ impl Measure {
             slots: BTreeMap::new(),
             requests: HashMap::new(),
             ended: HashMap::new(),
+            refused: HashMap::new(),
             violations: 0,
             peak_committed_mw: 0,
             site_book: BTreeMap::new(),
@@ -713,6 +740,26 @@ impl Measure {
                 progress,
             } => {
                 self.ended.insert((device, request), (end, progress));
+            }
+            AgentEvent::Refused {
+                device,
+                request,
+                reason,
+                ..
+            } => {
+                // "Expired" and "not held" end a wait; the reason worth telling is the wait's.
+                let slot = self.refused.entry((device, request));
+                let telling =
+                    !matches!(reason, RejectReason::Expired { .. } | RejectReason::NotHeld);
+                match slot {
+                    std::collections::hash_map::Entry::Occupied(mut e) if telling => {
+                        e.insert(reason);
+                    }
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(reason);
+                    }
+                    _ => {}
+                }
             }
             AgentEvent::Traffic { sent, received, .. } => self.messages += sent + received,
             _ => {}
@@ -865,6 +912,7 @@ impl Measure {
         let uncoordinated = self.uncoordinated(fleet, slots);
         // Jobs whose deadline fell inside the run: done, or missed.
         let (mut jobs, mut done, mut misses) = (0, 0, 0);
+        let mut misses_by_reason: BTreeMap<String, u64> = BTreeMap::new();
         for (id, role) in roles {
             let Role::Jobs(list) = role else { continue };
             let reqs = self.requests.get(id).map_or(&[][..], Vec::as_slice);
@@ -885,6 +933,11 @@ impl Measure {
                     done += 1;
                 } else {
                     misses += 1;
+                    let why = reqs
+                        .get(k)
+                        .and_then(|r| self.refused.get(&(id.clone(), *r)))
+                        .map_or_else(|| "not served in full".to_string(), miss_reason);
+                    *misses_by_reason.entry(why).or_default() += 1;
                 }
             }
         }
@@ -895,6 +948,7 @@ impl Measure {
             peak_w: peak as f64 / 1000.0,
             uncoordinated_peak_w: uncoordinated.iter().copied().max().unwrap_or(0) as f64 / 1000.0,
             deadline_misses: misses,
+            misses_by_reason,
             jobs,
             jobs_done: done,
             energy_served_kwh: served_mwh / 1e6,
