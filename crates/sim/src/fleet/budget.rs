@@ -230,8 +230,7 @@ impl Publisher {
         self.uncontrolled_day
             .observe(day_slot, uncontrolled_mw as f64);
         self.high_day.observe(day_slot, high_wanted_mw as f64);
-        let i = slot as usize % self.slots_per_day;
-        self.ewma[i] = 0.5 * self.ewma[i] + 0.5 * production_mw as f64;
+        self.ewma[day_slot] = 0.5 * self.ewma[day_slot] + 0.5 * production_mw as f64;
         if self.seen.len() <= slot as usize {
             self.seen.resize(slot as usize + 1, 0);
         }
@@ -434,17 +433,18 @@ impl Publisher {
             limit,
             supply: &supply,
         };
-        let mut share = expected.high_share(&u_all, &high, reserve);
+        let kept = expected.floor(&u_all, reserve);
+        let mut share = expected.high_share(&u_all, &high, &kept);
         let bad_day = low.as_deref().map(|low| Outlook {
             supply: low,
             ..expected
         });
         if let Some(o) = &bad_day {
-            share = share.min(o.high_share(&u_all, &high, reserve));
+            share = share.min(o.high_share(&u_all, &high, &o.floor(&u_all, reserve)));
         }
-        let mut extra = expected.high_first(&u_all, &high, share, reserve);
+        let mut extra = expected.high_first(&u_all, &high, share, &kept);
         if let Some(o) = &bad_day {
-            let careful = o.high_first(&u_all, &high, share, 0.0);
+            let careful = o.high_first(&u_all, &high, share, &o.floor(&u_all, 0.0));
             extra
                 .iter_mut()
                 .zip(careful)
@@ -581,20 +581,19 @@ impl Outlook<'_> {
     }
 
     /// The largest share of the high class's usual draw `high` (the same in every slot,
-    /// 0–1) that keeps the projected charge above the floor `load` alone sets
+    /// 0–1) that keeps the projected charge above `floor`, the one `load` alone sets
     /// ([`Self::floor`]): the floor without the high class, so its draw never takes the
     /// battery where only the households' own load would.
-    fn high_share(&self, load: &[f64], high: &[f64], floor_mwh: f64) -> f64 {
+    fn high_share(&self, load: &[f64], high: &[f64], floor: &[f64]) -> f64 {
         if high.iter().all(|&h| h <= 0.0) {
             return 0.0;
         }
-        let floor = self.floor(load, floor_mwh);
         let keeps = |share: f64| {
             let with: Vec<f64> = load.iter().zip(high).map(|(l, h)| l + share * h).collect();
             self.project_from(0, self.start_mwh, &with, 0.0)
                 .stored
                 .iter()
-                .zip(&floor)
+                .zip(floor)
                 .all(|(s, f)| *s >= f - 1.0)
         };
         if keeps(1.0) {
@@ -613,13 +612,12 @@ impl Outlook<'_> {
     }
 
     /// The extra power for controllable loads with `share` of the high class's usual draw
-    /// `high` offered first, and a taut string for the lower classes on top, above the
-    /// floor `load` alone sets ([`Self::floor`]).
-    fn high_first(&self, load: &[f64], high: &[f64], share: f64, floor_mwh: f64) -> Vec<f64> {
-        let floor = self.floor(load, floor_mwh);
+    /// `high` offered first, and a taut string for the lower classes on top, above `floor`
+    /// (the one `load` alone sets, [`Self::floor`]).
+    fn high_first(&self, load: &[f64], high: &[f64], share: f64, floor: &[f64]) -> Vec<f64> {
         let ahead: Vec<f64> = high.iter().map(|h| share * h).collect();
         let with: Vec<f64> = load.iter().zip(&ahead).map(|(l, h)| l + h).collect();
-        self.taut_string(&with, &floor)
+        self.taut_string(&with, floor)
             .iter()
             .zip(&ahead)
             .map(|(e, h)| e + h)
