@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args as ClapArgs;
 use powerslot_protocol::Priority;
-use powerslot_sim::fleet::central::{Central, central};
+use powerslot_sim::fleet::central::{Central, CentralKind, central};
 use powerslot_sim::fleet::engine::{self, Foresight, MechResult, Mechanism, RunConfig};
 use powerslot_sim::fleet::model::{Fleet, NetConfig, SimKind};
 use powerslot_sim::fleet::population::{self, BuildOptions, ScenarioKind};
@@ -66,8 +66,9 @@ pub(crate) struct Args {
     /// it shows how much of a mechanism's gap is information and how much its rules.
     #[arg(long, default_value = "none", value_parser = ["none", "forecasts", "full"])]
     foresight: String,
-    /// The central reference: exact MILP on small fleets, a proven upper bound beyond
-    /// (`auto`), or `none`.
+    /// The central reference: exact MILP on small fleets, a proven upper bound beyond (`auto`:
+    /// the smaller of the LP relaxation, solved up to some 2,000 homes, and the Lagrangian
+    /// bound), or `none`.
     #[arg(long, default_value = "auto", value_parser = ["auto", "none"])]
     central: String,
     /// Data directory laid out like ../shared/data (default: the samples shipped in the binary).
@@ -238,7 +239,10 @@ pub(crate) fn run(a: Args) -> Result<()> {
                 );
             }
         }
-        Some(central(&fleet, &room, &[], 4, &floors)?)
+        let spin = progress::spinner("central reference (exact programme or its bounds)");
+        let c = central(&fleet, &room, &[], 4, &floors);
+        spin.finish_and_clear();
+        Some(c?)
     };
     if a.json {
         println!(
@@ -364,6 +368,8 @@ fn to_json(
             "welfare": c.welfare,
             "kind": c.kind.name(),
             "seconds": c.seconds,
+            "binaries": c.binaries,
+            "lagrangian_welfare": c.lagrangian_welfare,
             "schedule_welfare": c.schedule_welfare,
             "reserve_schedule_welfare": c.reserve_schedule_welfare,
             "battery_floors": c.battery_floors.iter().map(|f| json!({
@@ -403,10 +409,15 @@ fn print_table(
         );
     }
     if let Some(c) = reference {
+        let lagrangian = match (c.kind, c.lagrangian_welfare) {
+            (CentralKind::LpRelaxation, Some(l)) => format!("; the Lagrangian bound {l:.1}"),
+            _ => String::new(),
+        };
         println!(
-            "central reference: welfare {:.1} ({}, {:.1} s); a feasible full-knowledge schedule reaches {:.1}{}",
+            "central reference: welfare {:.1} ({}, {} binaries, {:.1} s{lagrangian}); a feasible full-knowledge schedule reaches {:.1}{}",
             c.welfare,
             c.kind.name(),
+            c.binaries,
             c.seconds,
             c.schedule_welfare,
             ratio_to(c.schedule_welfare, reference)
