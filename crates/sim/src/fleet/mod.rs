@@ -16,7 +16,8 @@
 //!   partitions and churn, seeded.
 //! * [`engine`] — the discrete-event run of one mechanism over the fleet, with its metrics.
 //! * [`central`] — the reference an omniscient planner reaches (an exact MILP on small
-//!   fleets, a Lagrangian bound beyond), for the welfare ratio.
+//!   fleets, a proven bound beyond: its LP relaxation or a Lagrangian bound), for the welfare
+//!   ratio.
 pub mod budget;
 pub mod central;
 pub mod engine;

@@ -42,7 +42,7 @@
 //!   λ, μ ≥ 0, `Σ λ·capacity + Σ μ·energy + Σ_jobs max(0, max_option value − price·power) +
 //!   Σ_elastic …` bounds the optimum from above; projected subgradient steps lower it and the
 //!   smallest value seen is reported. Cheap at any size, but the steps stall short of the
-//!   best prices (on 1,000 homes 0.8 % above the next bound);
+//!   best prices (on 1,000 homes 0.8 % above the LP relaxation's optimum);
 //! * the **LP relaxation** of the same programme (every binary in [0, 1]), solved by the
 //!   simplex method up to [`MAX_LP_VARIABLES`] and within [`LP_SECONDS`]. Its optimum is the
 //!   Lagrangian dual's optimum (a job's options relax to their simplex, an elastic load's

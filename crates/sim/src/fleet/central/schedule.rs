@@ -1,8 +1,9 @@
 //! A feasible schedule with full knowledge: the primal side of the central reference.
 //!
-//! The Lagrangian bound says what no allocation can beat. This is one allocation that the
-//! same knowledge reaches and that keeps every constraint of the reference, so the optimum
-//! lies between the two, and a run's distance to it is bracketed from both sides.
+//! The bound (the LP relaxation or the Lagrangian) says what no allocation can beat. This is
+//! one allocation that the same knowledge reaches and that keeps every constraint of the
+//! reference, so the optimum lies between the two, and a run's distance to it is bracketed
+//! from both sides.
 //!
 //! **How.** Greedy by value per kWh, highest class first. Each job takes its most valuable
 //! option that fits (a start, and for an energy target a power level); each elastic load, slot
