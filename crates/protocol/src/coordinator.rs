@@ -2986,10 +2986,10 @@ impl Coordinator {
         // nothing was known yet, and keeping it inside the window held the ratings of a
         // whole site for its first slots (on 1,000 simulated homes 1.6 MW reserved against
         // 0.2 MW drawn for the first half hour of every run, in which nothing could be
-        // granted). It only falls (the forecast is capped at the rating), so no grant comes
-        // to lack capacity. Later, a standing reservation that came back (forecasts lapsed:
-        // a device away, messages lost) keeps the firm window: releasing it at once there
-        // cost the hostile runs (30 % loss, a partition, churn) dearly.
+        // granted). Releasing the rating only frees capacity (the forecast is booked either
+        // way), so no grant comes to lack it. Later, a standing reservation that came back
+        // (forecasts lapsed: a device away, messages lost) keeps the firm window: releasing
+        // it at once there cost the hostile runs (30 % loss, a partition, churn) dearly.
         let until = if first_forecast {
             start
         } else {

@@ -1348,9 +1348,10 @@ fn the_next_forecast_window_keeps_the_standing_reservation_away() {
 #[test]
 fn the_first_forecast_replaces_the_rating_at_once() {
     // A coordinator starting on a running site reserves each household's rating until its
-    // forecast comes. The forecast only lowers that reservation, so it takes over from its
-    // first slot, firm window included: the site's capacity is not held at the ratings for
-    // the first slots of a run (the books stay consistent).
+    // forecast comes. Releasing the rating only frees capacity (the forecast is booked either
+    // way), so the first forecast takes over from its first slot, firm window included: the
+    // site's capacity is not held at the ratings for the first slots of a run (the books stay
+    // consistent).
     let mut c = household();
     assert_eq!(c.uncontrollable_load(0, 0, 3).reserved, vec![5_000_000; 3]);
     c.handle(Instant(0), load_window(1, 0)).unwrap();
