@@ -748,17 +748,11 @@ impl Measure {
                 ..
             } => {
                 // "Expired" and "not held" end a wait; the reason worth telling is the wait's.
-                let slot = self.refused.entry((device, request));
-                let telling =
-                    !matches!(reason, RejectReason::Expired { .. } | RejectReason::NotHeld);
-                match slot {
-                    std::collections::hash_map::Entry::Occupied(mut e) if telling => {
-                        e.insert(reason);
-                    }
-                    std::collections::hash_map::Entry::Vacant(e) => {
-                        e.insert(reason);
-                    }
-                    _ => {}
+                let key = (device, request);
+                if matches!(reason, RejectReason::Expired { .. } | RejectReason::NotHeld) {
+                    self.refused.entry(key).or_insert(reason);
+                } else {
+                    self.refused.insert(key, reason);
                 }
             }
             AgentEvent::Traffic { sent, received, .. } => self.messages += sent + received,

@@ -117,14 +117,14 @@ impl Fleet {
             })
             .collect();
         let len = histories.iter().map(|h| h.len()).max().unwrap_or(0);
+        if len == 0 {
+            return Vec::new();
+        }
         let full: Vec<&[i64]> = histories
             .iter()
             .copied()
             .filter(|h| h.len() == len)
             .collect();
-        if len == 0 {
-            return Vec::new();
-        }
         let scale = histories.len() as f64 / full.len() as f64;
         (0..len)
             .map(|k| (full.iter().map(|h| h[k] as f64).sum::<f64>() * scale) as i64)

@@ -348,46 +348,41 @@ pub fn central(
             seconds,
         )
     };
-    if binaries <= MAX_EXACT_BINARIES
-        && let Some(welfare) = solve(Integrality::Binary, EXACT_SECONDS)?
-    {
-        return Ok(Central {
-            welfare,
-            kind: CentralKind::ExactMilp,
-            seconds: started.elapsed().as_secs_f64(),
-            binaries,
-            lagrangian_welfare: None,
-            schedule_welfare: feasible.welfare,
-            schedule_value_by_class: feasible.value_by_class,
-            schedule_by_device: feasible.by_device(slot_h),
-            schedule_by_slot: fleet.controllable_by_class(&feasible.drawn_mw),
-            root_room_mw: capacity.first().cloned().unwrap_or_default(),
-            reserve_schedule_welfare: keeping.welfare,
-            battery_floors: floors.to_vec(),
-        });
-    }
-    let lagrangian = lagrangian_bound(tree, residual, &energy, jobs, elastic, slot_h, slots);
-    // Both are bounds, so the smaller is one too. The simplex is trusted as the exact
-    // programme's is; a result below a schedule that keeps every constraint would be its
-    // numerical failure, not a bound, and is not taken.
-    // Where the Lagrangian bound already meets the schedule (within 0.1 %), the optimum is
-    // pinned and the simplex could only confirm it (on the sensor field: 16 s for nothing).
-    let pinned = lagrangian - feasible.welfare <= 1e-3 * lagrangian.abs();
-    let lp = if binaries <= MAX_LP_VARIABLES && !pinned {
-        solve(Integrality::Relaxed, LP_SECONDS)?.filter(|&v| v >= feasible.welfare - 1e-6 * v.abs())
+    let exact = if binaries <= MAX_EXACT_BINARIES {
+        solve(Integrality::Binary, EXACT_SECONDS)?
     } else {
         None
     };
-    let (welfare, kind) = match lp {
-        Some(v) if v < lagrangian => (v, CentralKind::LpRelaxation),
-        _ => (lagrangian, CentralKind::Lagrangian),
+    let (welfare, kind, lagrangian_welfare) = match exact {
+        Some(welfare) => (welfare, CentralKind::ExactMilp, None),
+        None => {
+            let lagrangian =
+                lagrangian_bound(tree, residual, &energy, jobs, elastic, slot_h, slots);
+            // Where the Lagrangian bound already meets the schedule (within 0.1 %), the
+            // optimum is pinned and the simplex could only confirm it (on the sensor field:
+            // 16 s for nothing).
+            let pinned = lagrangian - feasible.welfare <= 1e-3 * lagrangian.abs();
+            // The simplex is trusted as the exact programme's is; a result below a schedule
+            // that keeps every constraint would be its numerical failure, not a bound.
+            let lp = if binaries <= MAX_LP_VARIABLES && !pinned {
+                solve(Integrality::Relaxed, LP_SECONDS)?
+                    .filter(|&v| v >= feasible.welfare - 1e-6 * v.abs())
+            } else {
+                None
+            };
+            // Both are bounds, so the smaller is one too.
+            match lp {
+                Some(v) if v < lagrangian => (v, CentralKind::LpRelaxation, Some(lagrangian)),
+                _ => (lagrangian, CentralKind::Lagrangian, Some(lagrangian)),
+            }
+        }
     };
     Ok(Central {
         welfare,
         kind,
         seconds: started.elapsed().as_secs_f64(),
         binaries,
-        lagrangian_welfare: Some(lagrangian),
+        lagrangian_welfare,
         schedule_welfare: feasible.welfare,
         schedule_value_by_class: feasible.value_by_class,
         schedule_by_device: feasible.by_device(slot_h),
