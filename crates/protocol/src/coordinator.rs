@@ -3331,10 +3331,14 @@ impl Coordinator {
     }
 
     /// The site side of the timeslot manager: where the load measured in the last slot is
-    /// above this slot's capacity and so is the load expected in it, first scale elastic
-    /// grants towards their minimum, then shed elastic and interruptible ones, lowest class
-    /// first (inside a class the highest port first), until the smaller of the two excesses
-    /// is covered. An elastic grant is shed whole rather than left below its minimum.
+    /// above this slot's capacity and so is the load expected in it, class by class from
+    /// the lowest, first scale the class's elastic grants towards their minimum, then shed
+    /// its elastic and interruptible ones (inside a class the highest port first), until
+    /// the smaller of the two excesses is covered. An elastic grant is shed whole rather
+    /// than left below its minimum. A class is touched only once every class below it has
+    /// given all it can: scaling every elastic grant first, whatever its class, turned a
+    /// high-class water heater down while normal-class cars kept charging (on the samples'
+    /// 1,000 homes, every afternoon slot where the households drew above their forecast).
     ///
     /// The load expected is what the books hold for this slot (the forecasts of the load
     /// nobody controls, and the grants) plus what the last slot's measured load was above
@@ -3388,48 +3392,56 @@ impl Coordinator {
                 .collect();
             victims.sort_by_key(|v| v.1);
             let mut shed = Vec::new();
-            // Pass 1 scales envelopes towards their minimum; pass 2 sheds.
-            for pass in 0..2 {
-                for (vkey, _) in &victims {
-                    if excess <= 0 {
-                        break;
-                    }
-                    let r = &self.reqs[vkey];
-                    let State::Awarded(a) = &r.state else {
-                        continue;
-                    };
-                    let now_power = a.grant.at(slot);
-                    let floor = match (pass, &r.req.demand) {
-                        (0, Demand::PowerEnvelope { min_mw, .. }) => *min_mw,
-                        (0, _) => continue,
-                        _ => 0,
-                    };
-                    let mut new_power = (now_power - excess).max(floor);
-                    // An elastic load cannot run below its minimum: a grant there would be
-                    // drawn as nothing while the books count it as given.
-                    if let Demand::PowerEnvelope { min_mw, .. } = r.req.demand
-                        && new_power < min_mw
-                    {
-                        new_power = 0;
-                    }
-                    if new_power >= now_power {
-                        continue;
-                    }
-                    excess -= now_power - new_power;
-                    let mut g = a.grant.clone();
-                    for (k, p) in g.power_mw.iter_mut().enumerate() {
-                        if g.start + k as Slot >= slot {
-                            *p = (*p).min(new_power);
-                        }
-                    }
-                    shed.push(self.devs[r.dev].rec.id.clone());
-                    let kind = if new_power == 0 {
-                        InstructionKind::Shed
-                    } else {
-                        InstructionKind::Scale
-                    };
-                    self.change_grant(*vkey, g, kind, "load expected above the budget");
+            // Class by class from the lowest: pass 0 scales the class's envelopes towards
+            // their minimum, pass 1 sheds.
+            let order: Vec<(u8, (usize, RequestId))> = victims
+                .chunk_by(|a, b| a.1.0 == b.1.0)
+                .flat_map(|class| {
+                    [0u8, 1]
+                        .into_iter()
+                        .flat_map(move |pass| class.iter().map(move |v| (pass, v.0)))
+                })
+                .collect();
+            for (pass, vkey) in order {
+                if excess <= 0 {
+                    break;
                 }
+                let r = &self.reqs[&vkey];
+                let State::Awarded(a) = &r.state else {
+                    continue;
+                };
+                let now_power = a.grant.at(slot);
+                let floor = match (pass, &r.req.demand) {
+                    (0, Demand::PowerEnvelope { min_mw, .. }) => *min_mw,
+                    (0, _) => continue,
+                    _ => 0,
+                };
+                let mut new_power = (now_power - excess).max(floor);
+                // An elastic load (or a charger) cannot run below its minimum: a grant there
+                // would be drawn as nothing while the books count it as given.
+                if let Demand::PowerEnvelope { min_mw, .. } | Demand::EnergyTarget { min_mw, .. } =
+                    r.req.demand
+                    && new_power < min_mw
+                {
+                    new_power = 0;
+                }
+                if new_power >= now_power {
+                    continue;
+                }
+                excess -= now_power - new_power;
+                let mut g = a.grant.clone();
+                for (k, p) in g.power_mw.iter_mut().enumerate() {
+                    if g.start + k as Slot >= slot {
+                        *p = (*p).min(new_power);
+                    }
+                }
+                shed.push(self.devs[r.dev].rec.id.clone());
+                let kind = if new_power == 0 {
+                    InstructionKind::Shed
+                } else {
+                    InstructionKind::Scale
+                };
+                self.change_grant(vkey, g, kind, "load expected above the budget");
             }
             self.out.push_back(Output::Event(Event::Overload {
                 circuit: self.cfg.tree.name(n).into(),

@@ -670,38 +670,56 @@ fn telemetry(dev: &str, seq: u64, slot: Slot, kw: i64) -> CoordInput {
     ))
 }
 
+/// A 10 kW site where `devices` ask for `requests` in slot 0 and then draw `drawn` (device,
+/// message number, kW) in it. What the coordinator sends as slot 1 begins.
+fn overload_of(
+    devices: &[(&str, Priority, u32)],
+    requests: Vec<CoordInput>,
+    drawn: &[(&str, u64, i64)],
+) -> Vec<Output> {
+    let mut c = coordinator(10_000_000, devices);
+    drain(&mut c, Instant(0), true);
+    for r in requests {
+        c.handle(Instant(10), r).unwrap();
+    }
+    after_batch(&mut c, true);
+    for &(dev, seq, kw) in drawn {
+        c.handle(Instant(1_000), telemetry(dev, seq, 0, kw))
+            .unwrap();
+    }
+    drain(&mut c, Instant(1_000), true);
+    c.handle_timeout(Instant(SLOT_MS));
+    drain(&mut c, Instant(SLOT_MS), true)
+}
+
 /// A 10 kW site: a low and a normal heat pump (each 4 kW, running from `min_kw`) share it
 /// with an oven nobody controls (a meter we cannot switch), which then draws `oven_kw` in
 /// slot 0, far more than anyone forecast. What the coordinator sends as slot 1 begins.
 fn overload(min_kw: i64, oven_kw: i64) -> Vec<Output> {
-    let mut c = coordinator(
-        10_000_000,
+    overload_of(
         &[
             ("low", Priority::Low, 1),
             ("normal", Priority::Normal, 2),
             ("oven", Priority::Normal, 3),
         ],
-    );
-    drain(&mut c, Instant(0), true);
-    c.handle(
-        Instant(10),
-        envelope("normal", 1, Priority::Normal, min_kw, 4, 0, 4),
+        vec![
+            envelope("normal", 1, Priority::Normal, min_kw, 4, 0, 4),
+            envelope("low", 1, Priority::Low, min_kw, 4, 0, 4),
+        ],
+        &[("oven", 1, oven_kw), ("low", 2, 4), ("normal", 2, 4)],
     )
-    .unwrap();
-    c.handle(
-        Instant(10),
-        envelope("low", 1, Priority::Low, min_kw, 4, 0, 4),
-    )
-    .unwrap();
-    after_batch(&mut c, true);
-    c.handle(Instant(1_000), telemetry("oven", 1, 0, oven_kw))
-        .unwrap();
-    c.handle(Instant(1_000), telemetry("low", 2, 0, 4)).unwrap();
-    c.handle(Instant(1_000), telemetry("normal", 2, 0, 4))
-        .unwrap();
-    drain(&mut c, Instant(1_000), true);
-    c.handle_timeout(Instant(SLOT_MS));
-    drain(&mut c, Instant(SLOT_MS), true)
+}
+
+/// The devices the overload handling scaled or shed.
+fn shed_by_overload(outs: &[Output]) -> Vec<String> {
+    outs.iter()
+        .find_map(|o| match o {
+            Output::Event(Event::Overload { shed, .. }) => {
+                Some(shed.iter().map(|d| d.to_string()).collect())
+            }
+            _ => None,
+        })
+        .expect("an overload is handled")
 }
 
 /// Each instructed device's grant in slot 1, as the last instruction to it left it.
@@ -719,20 +737,52 @@ fn instructed_in_slot_1(outs: &[Output]) -> BTreeMap<String, i64> {
 fn overload_scales_then_sheds_the_lowest_class_first() {
     // The oven draws 5 kW: 13 kW on a 10 kW site.
     let outs = overload(1, 5);
-    let shed: Vec<String> = outs
-        .iter()
-        .find_map(|o| match o {
-            Output::Event(Event::Overload { shed, .. }) => {
-                Some(shed.iter().map(|d| d.to_string()).collect())
-            }
-            _ => None,
-        })
-        .expect("an overload is handled");
+    let shed = shed_by_overload(&outs);
     // 3 kW too much: the low heat pump scales to its 1 kW minimum (−3 kW) and that is enough.
     assert_eq!(shed, vec!["low".to_string()]);
     let instructed = instructed_in_slot_1(&outs);
     assert_eq!(instructed.len(), 1, "{instructed:?}");
     assert_eq!(instructed.get("low"), Some(&1_000_000));
+}
+
+#[test]
+fn overload_touches_a_class_only_once_the_classes_below_gave_all_they_can() {
+    // A 10 kW site: a high-class heater (1–4 kW, elastic) and a normal-class car charging at
+    // 4 kW (interruptible) share it with an oven nobody controls, which draws 5 kW in slot
+    // 0: 13 kW, 3 too much. Shedding the car covers it; the heater, a class above, keeps
+    // its 4 kW (scaling every elastic grant first, whatever its class, turned it down to
+    // 1 kW while the car charged on).
+    let car = CoordInput::Message(Envelope::new(
+        id("car"),
+        1,
+        Body::TimeslotRequest(TimeslotRequest {
+            request: 1,
+            priority: Priority::Normal,
+            earliest_start: 0,
+            deadline: 4,
+            demand: Demand::EnergyTarget {
+                // Three slots at 4 kW.
+                energy_mwh: 4_000_000 * 3 * SLOT_MS as i64 / 3_600_000,
+                min_mw: 4_000_000,
+                max_mw: 4_000_000,
+            },
+            bid_per_mille: 1000,
+        }),
+    ));
+    let outs = overload_of(
+        &[
+            ("heater", Priority::High, 1),
+            ("car", Priority::Normal, 2),
+            ("oven", Priority::Normal, 3),
+        ],
+        vec![envelope("heater", 1, Priority::High, 1, 4, 0, 4), car],
+        &[("oven", 1, 5), ("heater", 2, 4), ("car", 2, 4)],
+    );
+    let shed = shed_by_overload(&outs);
+    assert_eq!(shed, vec!["car".to_string()]);
+    let instructed = instructed_in_slot_1(&outs);
+    assert_eq!(instructed.get("car"), Some(&0), "{instructed:?}");
+    assert!(!instructed.contains_key("heater"), "{instructed:?}");
 }
 
 /// A site whose budget follows the households' evening: 8 kW in slot 0, 5 kW from slot 1,
@@ -795,12 +845,12 @@ fn a_budget_that_falls_with_the_forecast_sheds_nothing_and_a_forecast_miss_still
 
 #[test]
 fn an_elastic_load_is_shed_whole_rather_than_left_below_its_minimum() {
-    // The oven draws 7 kW: 15 kW. Scaling both heat pumps to their 2 kW minimum leaves 1 kW
-    // too much; the low one could be given 1 kW, but it cannot run on that, so it is shed
-    // and the normal one keeps 2 kW.
+    // The oven draws 7 kW: 15 kW, 5 too much. The low heat pump scaled to its 2 kW minimum
+    // leaves 3 kW too much; it could be given less, but it cannot run on less, so it is shed
+    // whole, and the normal one, a class above, gives only the 1 kW still too much.
     let instructed = instructed_in_slot_1(&overload(2, 7));
     assert_eq!(instructed.get("low"), Some(&0), "{instructed:?}");
-    assert_eq!(instructed.get("normal"), Some(&2_000_000), "{instructed:?}");
+    assert_eq!(instructed.get("normal"), Some(&3_000_000), "{instructed:?}");
 }
 
 #[test]
