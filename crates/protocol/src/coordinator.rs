@@ -36,7 +36,8 @@
 //! feeder rated below the sum of its houses' peaks serve them all. Booking every device's
 //! own P90 would hold, at a street's root, several times what the street ever draws at once
 //! (measured: the demo's night, 7 kW held against 2 kW drawn). What the real load still
-//! exceeds is the timeslot manager's to absorb (scale, then shed, by class).
+//! exceeds is the timeslot manager's to absorb (class by class from the lowest: scale, then
+//! shed).
 
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::format;
