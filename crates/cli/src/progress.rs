@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 /// A progress bar over `len` steps labelled `what`; hidden when stderr is not a
 /// terminal or `CI` is set, so logs stay clean.
 pub(crate) fn bar(len: u64, what: &str) -> ProgressBar {
-    if !std::io::stderr().is_terminal() || std::env::var_os("CI").is_some() {
+    if hidden() {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::new(len);
@@ -22,7 +22,7 @@ pub(crate) fn bar(len: u64, what: &str) -> ProgressBar {
 /// A spinner with elapsed time for a step of unknown length labelled `what`; hidden as
 /// [`bar`] is.
 pub(crate) fn spinner(what: &str) -> ProgressBar {
-    if !std::io::stderr().is_terminal() || std::env::var_os("CI").is_some() {
+    if hidden() {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::new_spinner();
@@ -32,4 +32,9 @@ pub(crate) fn spinner(what: &str) -> ProgressBar {
     pb.set_message(what.to_string());
     pb.enable_steady_tick(std::time::Duration::from_millis(200));
     pb
+}
+
+/// Whether progress stays hidden: stderr is not a terminal, or `CI` is set.
+fn hidden() -> bool {
+    !std::io::stderr().is_terminal() || std::env::var_os("CI").is_some()
 }

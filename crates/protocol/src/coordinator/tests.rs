@@ -355,22 +355,7 @@ fn an_elastic_load_is_not_held_at_its_share_while_a_lower_class_has_booked_past_
     );
     drain(&mut c, Instant(0), true);
     // The car books 3.6 kW for slots 0..8 (its lease runs to slot 2).
-    let ev = CoordInput::Message(Envelope::new(
-        id("ev"),
-        1,
-        Body::TimeslotRequest(TimeslotRequest {
-            request: 1,
-            priority: Priority::Normal,
-            earliest_start: 0,
-            deadline: 8,
-            demand: Demand::EnergyTarget {
-                energy_mwh: 3_600_000 * 8 * SLOT_MS as i64 / 3_600_000,
-                min_mw: 1_000_000,
-                max_mw: 3_600_000,
-            },
-            bid_per_mille: 1000,
-        }),
-    ));
+    let ev = charger("ev", Priority::Normal, 1_000_000, 3_600_000, 8, 8);
     c.handle(Instant(10), ev).unwrap();
     after_batch(&mut c, true);
     assert_eq!(c.book().committed(0, 5), 3_600_000);
@@ -752,23 +737,8 @@ fn overload_touches_a_class_only_once_the_classes_below_gave_all_they_can() {
     // 0: 13 kW, 3 too much. Shedding the car covers it; the heater, a class above, keeps
     // its 4 kW (scaling every elastic grant first, whatever its class, turned it down to
     // 1 kW while the car charged on).
-    let car = CoordInput::Message(Envelope::new(
-        id("car"),
-        1,
-        Body::TimeslotRequest(TimeslotRequest {
-            request: 1,
-            priority: Priority::Normal,
-            earliest_start: 0,
-            deadline: 4,
-            demand: Demand::EnergyTarget {
-                // Three slots at 4 kW.
-                energy_mwh: 4_000_000 * 3 * SLOT_MS as i64 / 3_600_000,
-                min_mw: 4_000_000,
-                max_mw: 4_000_000,
-            },
-            bid_per_mille: 1000,
-        }),
-    ));
+    // Three slots at 4 kW by slot 4.
+    let car = charger("car", Priority::Normal, 4_000_000, 4_000_000, 3, 4);
     let outs = overload_of(
         &[
             ("heater", Priority::High, 1),
@@ -1264,8 +1234,8 @@ fn a_device_that_lost_its_award_is_sent_the_award_after_a_change() {
     );
 }
 
-/// An elastic load's request: between `min_mw` and `max_mw` from slot 0 to `deadline`.
-fn elastic(dev: &str, p: Priority, min_mw: i64, max_mw: i64, deadline: Slot) -> CoordInput {
+/// `dev`'s first request: `demand` from slot 0 to `deadline`.
+fn first_request(dev: &str, p: Priority, deadline: Slot, demand: Demand) -> CoordInput {
     CoordInput::Message(Envelope::new(
         id(dev),
         1,
@@ -1274,10 +1244,38 @@ fn elastic(dev: &str, p: Priority, min_mw: i64, max_mw: i64, deadline: Slot) -> 
             priority: p,
             earliest_start: 0,
             deadline,
-            demand: Demand::PowerEnvelope { min_mw, max_mw },
+            demand,
             bid_per_mille: 1000,
         }),
     ))
+}
+
+/// An elastic load's request: between `min_mw` and `max_mw` from slot 0 to `deadline`.
+fn elastic(dev: &str, p: Priority, min_mw: i64, max_mw: i64, deadline: Slot) -> CoordInput {
+    first_request(dev, p, deadline, Demand::PowerEnvelope { min_mw, max_mw })
+}
+
+/// A charger's request (an energy target) between `min_mw` and `max_mw`, for what
+/// `slots_at_max` slots at its maximum deliver, from slot 0 to `deadline`.
+fn charger(
+    dev: &str,
+    p: Priority,
+    min_mw: i64,
+    max_mw: i64,
+    slots_at_max: i64,
+    deadline: Slot,
+) -> CoordInput {
+    let energy_mwh = max_mw * slots_at_max * SLOT_MS as i64 / 3_600_000;
+    first_request(
+        dev,
+        p,
+        deadline,
+        Demand::EnergyTarget {
+            energy_mwh,
+            min_mw,
+            max_mw,
+        },
+    )
 }
 
 /// On a site of `site_mw`, a heater asking up to 8 kW, then a washer 2 kW × 3 slots within
