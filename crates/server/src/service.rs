@@ -401,18 +401,6 @@ pub enum Command {
         /// The answer.
         reply: oneshot::Sender<Result<(), String>>,
     },
-    /// What the budget source would give a circuit in a slot now, beside what it promised
-    /// inside the firm window: the spare handed out inside that slot stays within it.
-    SlotAllowance {
-        /// The circuit (`None`: the root).
-        circuit: Option<String>,
-        /// The slot.
-        slot: Slot,
-        /// Power, mW.
-        mw: i64,
-        /// The answer.
-        reply: oneshot::Sender<Result<(), String>>,
-    },
     /// An operator's action.
     Operator {
         /// The action.
@@ -1574,20 +1562,6 @@ impl Loop {
                     let name = self.tree.name(c).to_string();
                     self.batch.budget.push((name, from_slot, values_mw));
                 });
-                let _ = reply.send(r);
-            }
-            Command::SlotAllowance {
-                circuit,
-                slot,
-                mw,
-                reply,
-            } => {
-                let input = |c| CoordInput::SlotAllowance {
-                    circuit: c,
-                    slot,
-                    mw,
-                };
-                let r = self.circuit_input(circuit.as_deref(), input).map(|_| ());
                 let _ = reply.send(r);
             }
             Command::Operator { cmd, reply } => {

@@ -441,7 +441,6 @@ async fn run_demo(a: &DemoArgs, dir: PathBuf) -> Result<DemoReport> {
                     let expected = expected_uncontrollable(&h, name, s + 1, per_day).await?;
                     let values = p.publish(s + 1 - s0, &expected);
                     set_budget(&h, name, s + 1, values).await?;
-                    set_allowance(&h, name, s + 1, p.unfrozen_now()).await?;
                 }
             }
             next_check = s + 1;
@@ -593,22 +592,6 @@ async fn set_budget(
         .await
         .context("the coordinator stopped")?;
     r.map_err(|e| anyhow::anyhow!("budget of circuit '{circuit}': {e}"))
-}
-
-/// Tells the coordinator what the source would give `circuit` in `slot` now, beside its
-/// promise (the spare handed out in that slot stays within it).
-async fn set_allowance(h: &service::Handle, circuit: &str, slot: Slot, mw: i64) -> Result<()> {
-    let name = circuit.to_string();
-    let r = h
-        .ask(|reply| Command::SlotAllowance {
-            circuit: Some(name),
-            slot,
-            mw,
-            reply,
-        })
-        .await
-        .context("the coordinator stopped")?;
-    r.map_err(|e| anyhow::anyhow!("allowance of circuit '{circuit}': {e}"))
 }
 
 /// The request a job makes, on the site's slots (the fleet's slot 0 is `s0`).

@@ -97,9 +97,6 @@ pub struct Publisher {
     /// The production forecast is the real production (a diagnostic, see
     /// [`Self::with_foresight`]).
     foresight: bool,
-    /// What the last [`Self::publish`] would have given its first slot without the firm
-    /// window's promise, mW.
-    unfrozen_first: i64,
 }
 
 impl Publisher {
@@ -156,7 +153,6 @@ impl Publisher {
             high_day: UsualDay::new(slots_per_day),
             promised: Vec::new(),
             foresight: false,
-            unfrozen_first: rating_mw,
         }
     }
 
@@ -333,7 +329,6 @@ impl Publisher {
             BudgetSource::SolarBattery(sb) => self.solar_capacity(sb, now, n, uncontrolled),
             _ => (0..n).map(|k| self.base_at(now + k)).collect(),
         };
-        self.unfrozen_first = out.first().map_or(0, |v| (*v).clamp(0, self.rating_mw));
         for (k, v) in out.iter_mut().enumerate() {
             let s = now as usize + k;
             if s >= self.published.len() {
@@ -348,13 +343,6 @@ impl Publisher {
             self.published[s] = *v;
         }
         out
-    }
-
-    /// What the last [`Self::publish`] would have given the slot it was published in, had
-    /// the firm window not held it to an earlier promise: the source's view of that slot
-    /// now (see `CoordInput::SlotAllowance`).
-    pub fn unfrozen_now(&self) -> i64 {
-        self.unfrozen_first
     }
 
     fn solar_capacity(

@@ -1153,8 +1153,6 @@ impl<'a> Sim<'a> {
     fn publish_budgets(&mut self, s: Slot) -> Result<(), SimError> {
         let now = Instant(self.now);
         let mut values: HashMap<CircuitIx, Vec<i64>> = HashMap::new();
-        // The sources' view of this slot now, beside what the firm window holds them to.
-        let mut unfrozen: HashMap<CircuitIx, i64> = HashMap::new();
         let horizon = self.horizon();
         // Per owner: what it reserves for its own load nobody controls under its root (kept
         // for peer mode's split of the site's root below).
@@ -1189,7 +1187,6 @@ impl<'a> Sim<'a> {
                 }
             }
             values.insert(*c, p.publish(s, &load));
-            unfrozen.insert(*c, p.unfrozen_now());
         }
         for c in 0..self.tree.len() {
             if (s as usize) < self.cap_exec[c].len() {
@@ -1212,20 +1209,6 @@ impl<'a> Sim<'a> {
         // final reservation, and a grant made on an earlier part that no longer fits lies
         // where its owner may still take it back.
         let firm = self.cfg.firm_slots.max(self.cfg.lease_slots) as usize;
-        // In peer mode, each owner's part of the root as the source sees this slot now.
-        let unfrozen_parts: Vec<Option<i64>> = match unfrozen.get(&0) {
-            Some(&root) if self.mech == Mechanism::PowerslotPeer => {
-                let now_held = |h: &Vec<i64>| h.first().copied().unwrap_or(0);
-                let all: i64 = owner_held.iter().map(now_held).sum();
-                (0..self.owners.len())
-                    .map(|o| {
-                        let mine = now_held(&owner_held[o]);
-                        Some(peer_share(root, mine, all, self.owners[o].share))
-                    })
-                    .collect()
-            }
-            _ => vec![None; self.owners.len()],
-        };
         let parts: Vec<Vec<i64>> = match values.get(&0) {
             Some(root) if self.mech == Mechanism::PowerslotPeer => {
                 // Every owner's root lies under the site's, so its reservation was read above.
@@ -1276,23 +1259,6 @@ impl<'a> Sim<'a> {
                     from_slot: s,
                     values_mw: vals,
                 });
-                let now_own = unfrozen.get(&g).copied();
-                let now_part = if l == 0 && g != 0 {
-                    unfrozen_parts.get(o).copied().flatten()
-                } else {
-                    None
-                };
-                let allowance = match (now_own, now_part) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                if let Some(mw) = allowance {
-                    inputs.push(CoordInput::SlotAllowance {
-                        circuit: l as CircuitIx,
-                        slot: s,
-                        mw,
-                    });
-                }
             }
             for input in inputs {
                 self.owners[o]
