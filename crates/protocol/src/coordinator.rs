@@ -208,6 +208,25 @@ pub enum CoordInput {
         /// Capacity per slot; the last value holds.
         values_mw: Vec<i64>,
     },
+    /// What a class below high and the classes below it may use of a circuit's budget,
+    /// from a slot on (the last value holds; a fresh curve replaces the one before). When
+    /// that class or a lower one is placed or topped up, everything booked on the circuit
+    /// except the high class's grants stays within the curve (reservations for load nobody
+    /// controls and critical loads count, as in the budget). The rest is kept for the high
+    /// class: what it does not book there, nobody else does. A battery's owner keeps so the
+    /// energy the high class will need: a kWh a low class draws at noon is a kWh a water
+    /// heater may go without tonight, at a hundred times its value. Without one, a class
+    /// may use the whole budget.
+    ClassBudget {
+        /// The circuit.
+        circuit: CircuitIx,
+        /// The highest class the curve limits: normal or low.
+        class: Priority,
+        /// First slot of `values_mw`.
+        from_slot: Slot,
+        /// What `class` and the classes below may use per slot, on the budget's scale.
+        values_mw: Vec<i64>,
+    },
     /// Register a device.
     AddDevice(DeviceRecord),
     /// An operator's action.
@@ -372,6 +391,9 @@ pub struct UncontrolledLoad {
 pub struct Coordinator {
     cfg: CoordinatorConfig,
     book: CapacityBook,
+    /// Per circuit and class: what the class and those below may use of its budget, from a
+    /// slot on ([`CoordInput::ClassBudget`]).
+    class_budgets: BTreeMap<(CircuitIx, Priority), (Slot, Vec<i64>)>,
     now: Instant,
     slot: Slot,
     epoch: u32,
@@ -481,6 +503,7 @@ impl Coordinator {
         let slot = cfg.clock.slot_at(now);
         let book = CapacityBook::new(&cfg.tree, slot, cfg.horizon_slots);
         let mut c = Self {
+            class_budgets: BTreeMap::new(),
             book,
             now,
             slot,
@@ -755,6 +778,23 @@ impl Coordinator {
                 from_slot,
                 values_mw,
             } => self.on_budget(circuit, from_slot, &values_mw),
+            CoordInput::ClassBudget {
+                circuit,
+                class,
+                from_slot,
+                values_mw,
+            } => {
+                check_budget(&self.cfg.tree, circuit, &values_mw)?;
+                if class >= Priority::High {
+                    return Err(ProtocolError::Value {
+                        field: "class",
+                        problem: "a class budget limits normal or low (it keeps the rest for high)",
+                    });
+                }
+                self.class_budgets
+                    .insert((circuit, class), (from_slot, values_mw));
+                Ok(())
+            }
             CoordInput::AddDevice(rec) => self.add_device(rec),
             CoordInput::Operator(cmd) => self.on_operator(cmd),
         }
@@ -1590,26 +1630,7 @@ impl Coordinator {
         from: Slot,
         values: &[i64],
     ) -> Result<(), ProtocolError> {
-        if circuit as usize >= self.cfg.tree.len() {
-            return Err(ProtocolError::Config(format!(
-                "circuit {circuit} does not exist"
-            )));
-        }
-        if values.is_empty() || values.len() > limits::MAX_HORIZON_SLOTS as usize {
-            return Err(ProtocolError::Value {
-                field: "budget",
-                problem: "needs 1 to 10080 values",
-            });
-        }
-        if values
-            .iter()
-            .any(|&v| !(0..=limits::MAX_POWER_MW * 1000).contains(&v))
-        {
-            return Err(ProtocolError::Value {
-                field: "budget",
-                problem: "capacity outside 0 ..= 1 TW",
-            });
-        }
+        check_budget(&self.cfg.tree, circuit, values)?;
         self.book.set_capacity(circuit, from, values);
         let firm_end = self.slot.saturating_add(self.cfg.firm_slots);
         for b in self.book.overbooked_on(&[circuit]) {
@@ -1625,6 +1646,105 @@ impl Coordinator {
         self.resolve_overbooking("budget cut", &[circuit]);
         self.schedule_batch(0);
         Ok(())
+    }
+
+    /// What the class budgets that limit `class` (its own and those of the classes above it
+    /// below high) keep for the high class per circuit, per slot from `from` over `len`
+    /// slots: the budget less the class budget, less what the high class books there or
+    /// is held for (`pressing`, the holds of [`Self::hold_for_classes_above`]). The largest
+    /// over those class budgets; circuits without one are left out.
+    fn kept_above(
+        &self,
+        class: Priority,
+        from: Slot,
+        len: usize,
+        pressing: &[Hold],
+    ) -> BTreeMap<CircuitIx, Vec<i64>> {
+        let mut out: BTreeMap<CircuitIx, Vec<i64>> = BTreeMap::new();
+        let limiting = self
+            .class_budgets
+            .iter()
+            .filter(|((_, limited), _)| *limited >= class);
+        for (&(n, _), (start, values)) in limiting {
+            // Booked by the high class on `n`, and held for it.
+            let mut above = vec![0i64; len];
+            for r in self.reqs.values() {
+                let State::Awarded(a) = &r.state else {
+                    continue;
+                };
+                if r.req.priority != Priority::High
+                    || matches!(r.req.demand, Demand::PowerForecast { .. })
+                    || !self
+                        .cfg
+                        .tree
+                        .path(self.devs[r.dev].rec.circuit)
+                        .contains(&n)
+                {
+                    continue;
+                }
+                for (k, x) in above.iter_mut().enumerate() {
+                    *x += a.booked.at(from + k as Slot);
+                }
+            }
+            for h in pressing.iter().filter(|h| h.path.contains(&n)) {
+                for (k, &p) in h.powers.iter().enumerate() {
+                    if let Some(x) = (h.start + k as Slot)
+                        .checked_sub(from)
+                        .and_then(|i| above.get_mut(i as usize))
+                    {
+                        *x += p;
+                    }
+                }
+            }
+            let need = out.entry(n).or_insert_with(|| vec![0; len]);
+            for (k, (x, b)) in need.iter_mut().zip(&above).enumerate() {
+                let s = from + k as Slot;
+                let Some(cap) = s
+                    .checked_sub(*start)
+                    .and_then(|i| values.get(i as usize).or(values.last()))
+                else {
+                    continue;
+                };
+                *x = (*x).max(self.book.capacity(n, s) - cap - b);
+            }
+        }
+        out
+    }
+
+    /// Before `class` is placed: what the class budgets keep for the high class and it
+    /// neither books nor is held for ([`Self::kept_above`]), booked as far as there is
+    /// room. Returns the holds, for [`CapacityBook::unhold`].
+    fn hold_for_class_budgets(&mut self, class: Priority, pressing: &[Hold]) -> Vec<Hold> {
+        let from = self.slot;
+        let to = self.book.end();
+        if to <= from || self.class_budgets.is_empty() {
+            return Vec::new();
+        }
+        let kept = self.kept_above(class, from, (to - from) as usize, pressing);
+        kept.into_iter()
+            .filter_map(|(n, need)| self.hold(self.cfg.tree.path(n).to_vec(), from, &need))
+            .collect()
+    }
+
+    /// Books `need` per slot from `from` on `path` (never below 0, as far as there is
+    /// room): a hold, for [`CapacityBook::unhold`], if anything was booked.
+    fn hold(&mut self, path: Vec<CircuitIx>, from: Slot, need: &[i64]) -> Option<Hold> {
+        let powers: Vec<i64> = need
+            .iter()
+            .enumerate()
+            .map(|(k, &x)| {
+                x.max(0)
+                    .min(self.book.path_headroom(&path, from + k as Slot).max(0))
+            })
+            .collect();
+        powers.iter().any(|&p| p > 0).then(|| {
+            self.book.add(&path, from, &powers);
+            Hold {
+                path,
+                start: from,
+                powers,
+            }
+        })
     }
 
     fn on_operator(&mut self, cmd: OperatorCommand) -> Result<(), ProtocolError> {
@@ -1861,7 +1981,9 @@ impl Coordinator {
         let (mut placed, mut waiting, mut preempted) = (0u32, 0u32, 0u32);
         let (mut requests, mut iterations) = (0u32, 0u32);
         for (core::cmp::Reverse(class), batch) in by_class {
-            let holds = self.hold_for_classes_above(class);
+            let mut holds = self.hold_for_classes_above(class);
+            let kept = self.hold_for_class_budgets(class, &holds);
+            holds.extend(kept);
             let (p, w, x, it) = self.place_class(&batch.cands, &batch.keys);
             for h in holds {
                 self.book.unhold(&h.path, h.start, &h.powers);
@@ -1952,23 +2074,8 @@ impl Coordinator {
                 }
             }
             let path = self.cfg.tree.path(self.devs[d].rec.circuit).to_vec();
-            let powers: Vec<i64> = got
-                .iter()
-                .enumerate()
-                .map(|(k, &g)| {
-                    (want - g)
-                        .max(0)
-                        .min(self.book.path_headroom(&path, from + k as Slot).max(0))
-                })
-                .collect();
-            if powers.iter().any(|&p| p > 0) {
-                self.book.add(&path, from, &powers);
-                held.push(Hold {
-                    path,
-                    start: from,
-                    powers,
-                });
-            }
+            let need: Vec<i64> = got.iter().map(|&g| want - g).collect();
+            held.extend(self.hold(path, from, &need));
         }
         held
     }
@@ -3268,16 +3375,33 @@ impl Coordinator {
                 .cmp(&(a.priority, a.bid_per_mille))
                 .then(a.tiebreak.cmp(&b.tiebreak))
         });
+        // What the class budgets keep for the high class from the one being topped up (see
+        // `kept_above`): worked out again as the class changes, the high class having had
+        // its top-ups. What the high class leaves undrawn stays in the owner's battery.
+        let mut kept: Option<(Priority, BTreeMap<CircuitIx, Vec<i64>>)> = None;
         for TopUp {
             key,
+            priority,
             granted,
             want,
             min_mw,
             ..
         } in wanting
         {
+            if kept.as_ref().is_none_or(|(c, _)| *c != priority) {
+                kept = Some((priority, self.kept_above(priority, s, 1, &[])));
+            }
+            let keep = |n: CircuitIx| {
+                kept.as_ref()
+                    .and_then(|(_, k)| k.get(&n))
+                    .map_or(0, |v| v[0].max(0))
+            };
             let path = self.cfg.tree.path(self.devs[key.0].rec.circuit).to_vec();
-            let room = path.iter().map(|&n| spare[n as usize]).min().unwrap_or(0);
+            let room = path
+                .iter()
+                .map(|&n| spare[n as usize] - keep(n))
+                .min()
+                .unwrap_or(0);
             let give = room.min(want - granted);
             // A load runs at its minimum or not at all: less than that is no use to it.
             if give <= 0 || (granted + give < want && granted + give < min_mw) {
@@ -3438,6 +3562,35 @@ fn from_slot(g: &Grant, slot: Slot) -> Grant {
         }
     }
     out
+}
+
+/// Checks a budget curve for `circuit` (its owner's, or the lower classes' share of it).
+fn check_budget(
+    tree: &CircuitTree,
+    circuit: CircuitIx,
+    values: &[i64],
+) -> Result<(), ProtocolError> {
+    if circuit as usize >= tree.len() {
+        return Err(ProtocolError::Config(format!(
+            "circuit {circuit} does not exist"
+        )));
+    }
+    if values.is_empty() || values.len() > limits::MAX_HORIZON_SLOTS as usize {
+        return Err(ProtocolError::Value {
+            field: "budget",
+            problem: "needs 1 to 10080 values",
+        });
+    }
+    if values
+        .iter()
+        .any(|&v| !(0..=limits::MAX_POWER_MW * 1000).contains(&v))
+    {
+        return Err(ProtocolError::Value {
+            field: "budget",
+            problem: "capacity outside 0 ..= 1 TW",
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -305,6 +305,7 @@ async fn set_limit(
             circuit: Some(curve.circuit),
             from_slot: b.from_slot.unwrap_or(curve.from_slot),
             values_mw: vec![b.limit_mw],
+            class_budgets: Vec::new(),
             reply,
         })
         .await
@@ -380,6 +381,16 @@ struct BudgetBody {
     circuit: Option<String>,
     from_slot: Slot,
     values_mw: Vec<i64>,
+    /// What the classes below high may use of the budget (see `CoordInput::ClassBudget`).
+    #[serde(default)]
+    class_budgets: Vec<ClassBudgetBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClassBudgetBody {
+    class: Priority,
+    values_mw: Vec<i64>,
 }
 
 async fn set_budget(
@@ -392,11 +403,25 @@ async fn set_budget(
     if b.values_mw.is_empty() {
         return Err(bad("values_mw needs at least one value"));
     }
+    if let Some(c) = b.class_budgets.iter().find(|c| c.class >= Priority::High) {
+        return Err(bad(format!(
+            "class_budgets: a class budget limits normal or low, not {:?} (it keeps the rest for high)",
+            c.class
+        )));
+    }
+    if b.class_budgets.iter().any(|c| c.values_mw.is_empty()) {
+        return Err(bad("class_budgets: values_mw needs at least one value"));
+    }
     let r = h
         .ask(|reply| Command::SetBudget {
             circuit: b.circuit,
             from_slot: b.from_slot,
             values_mw: b.values_mw,
+            class_budgets: b
+                .class_budgets
+                .into_iter()
+                .map(|c| (c.class, c.values_mw))
+                .collect(),
             reply,
         })
         .await

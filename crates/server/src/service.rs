@@ -398,6 +398,10 @@ pub enum Command {
         from_slot: Slot,
         /// Capacity per slot, mW (the last holds).
         values_mw: Vec<i64>,
+        /// What the classes below high may use of it, per class, from the same slot
+        /// ([`CoordInput::ClassBudget`]); empty: the whole budget. Not stored: an owner
+        /// sends them with every curve.
+        class_budgets: Vec<(Priority, Vec<i64>)>,
         /// The answer.
         reply: oneshot::Sender<Result<(), String>>,
     },
@@ -1551,16 +1555,29 @@ impl Loop {
                 circuit,
                 from_slot,
                 values_mw,
+                class_budgets,
                 reply,
             } => {
-                let input = |c| CoordInput::Budget {
-                    circuit: c,
-                    from_slot,
-                    values_mw: values_mw.clone(),
-                };
-                let r = self.circuit_input(circuit.as_deref(), input).map(|c| {
-                    let name = self.tree.name(c).to_string();
-                    self.batch.budget.push((name, from_slot, values_mw));
+                // The class budgets first: a refused one leaves the budget as it was.
+                let classes = class_budgets.into_iter().try_for_each(|(class, values)| {
+                    let input = |c| CoordInput::ClassBudget {
+                        circuit: c,
+                        class,
+                        from_slot,
+                        values_mw: values,
+                    };
+                    self.circuit_input(circuit.as_deref(), input).map(drop)
+                });
+                let r = classes.and_then(|()| {
+                    let input = |c| CoordInput::Budget {
+                        circuit: c,
+                        from_slot,
+                        values_mw: values_mw.clone(),
+                    };
+                    self.circuit_input(circuit.as_deref(), input).map(|c| {
+                        let name = self.tree.name(c).to_string();
+                        self.batch.budget.push((name, from_slot, values_mw));
+                    })
                 });
                 let _ = reply.send(r);
             }

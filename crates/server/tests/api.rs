@@ -190,6 +190,21 @@ async fn every_answer_conforms_to_the_openapi_document() {
         call("POST", "/api/budget", 200)
             .token()
             .json(json!({"from_slot": now + 40, "values_mw": [4_000_000, 5_000_000]})),
+        call("POST", "/api/budget", 200).token().json(json!({
+            "from_slot": now + 40,
+            "values_mw": [4_000_000],
+            "class_budgets": [{"class": "low", "values_mw": [1_000_000]}]
+        })),
+        call("POST", "/api/budget", 400).token().json(json!({
+            "from_slot": now + 40,
+            "values_mw": [4_000_000],
+            "class_budgets": [{"class": "high", "values_mw": [1_000_000]}]
+        })),
+        call("POST", "/api/budget", 422).token().json(json!({
+            "from_slot": now + 40,
+            "values_mw": [4_000_000],
+            "class_budgets": [{"class": "low", "values_mw": [-1]}]
+        })),
         call("POST", "/api/budget", 400)
             .token()
             .json(json!({"from_slot": now, "values_mw": []})),

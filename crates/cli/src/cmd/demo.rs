@@ -394,7 +394,7 @@ async fn run_demo(a: &DemoArgs, dir: PathBuf) -> Result<DemoReport> {
     let h = running.handle.clone();
     for (name, p) in publishers.iter_mut() {
         let values = p.publish(0, &expected_uncontrollable(&h, name, s0, per_day).await?);
-        set_budget(&h, name, s0, values).await?;
+        set_budget(&h, name, s0, values, p.class_budgets()).await?;
     }
 
     // The run.
@@ -440,7 +440,7 @@ async fn run_demo(a: &DemoArgs, dir: PathBuf) -> Result<DemoReport> {
                 for (name, p) in publishers.iter_mut() {
                     let expected = expected_uncontrollable(&h, name, s + 1, per_day).await?;
                     let values = p.publish(s + 1 - s0, &expected);
-                    set_budget(&h, name, s + 1, values).await?;
+                    set_budget(&h, name, s + 1, values, p.class_budgets()).await?;
                 }
             }
             next_check = s + 1;
@@ -580,13 +580,16 @@ async fn set_budget(
     circuit: &str,
     from: Slot,
     values: Vec<i64>,
+    class_budgets: &[(Priority, Vec<i64>)],
 ) -> Result<()> {
     let name = circuit.to_string();
+    let class_budgets = class_budgets.to_vec();
     let r = h
         .ask(|reply| Command::SetBudget {
             circuit: Some(name),
             from_slot: from,
             values_mw: values,
+            class_budgets,
             reply,
         })
         .await

@@ -1645,3 +1645,123 @@ fn a_request_named_as_waiting_gets_its_award_again_or_is_said_to_be_unknown() {
         "{outs:?}"
     );
 }
+
+/// The power the award in `outs` gives `dev` in `slot`.
+fn award_at(outs: &[Output], dev: &str, slot: Slot) -> Option<i64> {
+    sent(outs).into_iter().find_map(|(to, b)| match b {
+        Body::Award(a) if to.as_str() == dev => Some(a.grant.at(slot)),
+        _ => None,
+    })
+}
+
+/// On a 10 kW site whose owner lets the low class use `low_kw` of it (`None`: all of it), a
+/// heater (high) asks up to 2 kW and a pump (low) up to 8 kW: what each is awarded in slot
+/// 0, and the coordinator.
+fn heater_and_pump(low_kw: Option<i64>) -> (Option<i64>, Option<i64>, Coordinator) {
+    let mut c = coordinator(
+        10_000_000,
+        &[("heater", Priority::High, 1), ("pump", Priority::Low, 2)],
+    );
+    drain(&mut c, Instant(0), true);
+    if let Some(kw) = low_kw {
+        c.handle(
+            Instant(5),
+            CoordInput::ClassBudget {
+                circuit: 0,
+                class: Priority::Low,
+                from_slot: 0,
+                values_mw: vec![kw * 1_000_000],
+            },
+        )
+        .unwrap();
+    }
+    c.handle(
+        Instant(10),
+        elastic("heater", Priority::High, 500_000, 2_000_000, 4),
+    )
+    .unwrap();
+    c.handle(
+        Instant(10),
+        elastic("pump", Priority::Low, 500_000, 8_000_000, 4),
+    )
+    .unwrap();
+    let outs = after_batch(&mut c, true);
+    (award_at(&outs, "heater", 0), award_at(&outs, "pump", 0), c)
+}
+
+#[test]
+fn a_class_budget_keeps_the_rest_for_the_high_class_even_where_it_leaves_it_undrawn() {
+    // Without a class budget the pump takes what the heater leaves (8 kW).
+    let (heater, pump, _) = heater_and_pump(None);
+    assert_eq!((heater, pump), (Some(2_000_000), Some(8_000_000)));
+    // The owner lets the low class use 4 kW: the pump gets 4, the heater still its 2.
+    let (heater, pump, mut c) = heater_and_pump(Some(4));
+    assert_eq!((heater, pump), (Some(2_000_000), Some(4_000_000)));
+    assert!(c.audit().is_ok());
+    // In the running slot the heater's load calls for 1 kW and the pump's for 8: the kW the
+    // heater leaves undrawn stays kept for its class (in the owner's battery), and the
+    // site's 4 free kW beyond it are not the low class's either.
+    c.handle(Instant(400), wants("heater", 2, 1, 0, 1_000_000))
+        .unwrap();
+    c.handle(Instant(400), wants("pump", 2, 1, 0, 8_000_000))
+        .unwrap();
+    c.handle_timeout(Instant(700));
+    let outs = drain(&mut c, Instant(700), true);
+    assert!(instructed_at(&outs, 0).is_empty(), "{outs:?}");
+    // A fresh curve lets the low class use 7 kW, and the pump's load calls for 7.5: it is
+    // topped up to 7 (8 of the site's 10 booked, with the heater's 1).
+    c.handle(
+        Instant(800),
+        CoordInput::ClassBudget {
+            circuit: 0,
+            class: Priority::Low,
+            from_slot: 0,
+            values_mw: vec![7_000_000],
+        },
+    )
+    .unwrap();
+    c.handle(Instant(800), wants("pump", 3, 1, 0, 7_500_000))
+        .unwrap();
+    c.handle_timeout(Instant(1_100));
+    let outs = drain(&mut c, Instant(1_100), true);
+    assert_eq!(
+        instructed_at(&outs, 0),
+        vec![("pump".to_string(), 7_000_000)]
+    );
+    assert!(c.audit().is_ok());
+}
+
+#[test]
+fn class_budgets_above_normal_or_out_of_range_are_refused() {
+    let mut c = coordinator(10_000_000, &[("pump", Priority::Low, 1)]);
+    let budget = |class, values_mw| CoordInput::ClassBudget {
+        circuit: 0,
+        class,
+        from_slot: 0,
+        values_mw,
+    };
+    for class in [Priority::Critical, Priority::High] {
+        assert!(c.handle(Instant(1), budget(class, vec![1])).is_err());
+    }
+    assert!(
+        c.handle(Instant(1), budget(Priority::Low, vec![-1]))
+            .is_err()
+    );
+    assert!(c.handle(Instant(1), budget(Priority::Low, vec![])).is_err());
+    assert!(
+        c.handle(
+            Instant(1),
+            CoordInput::ClassBudget {
+                circuit: 9,
+                class: Priority::Low,
+                from_slot: 0,
+                values_mw: vec![1],
+            }
+        )
+        .is_err()
+    );
+    assert!(
+        c.handle(Instant(1), budget(Priority::Normal, vec![1]))
+            .is_ok()
+    );
+}

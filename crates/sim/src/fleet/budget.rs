@@ -57,6 +57,17 @@
 //!   nodes, so it holds there too: 85.6 → 85.2.)
 //! * **Firm window.** Capacity already published for the next `firm_slots` is never lowered:
 //!   the battery bridges whatever the forecast got wrong there.
+//! * **Class budgets** ([`Publisher::class_budgets`], the coordinator's
+//!   `CoordInput::ClassBudget`). The curve is one power per slot, and the coordinator gives
+//!   it by class slot by slot; but a kWh of the battery a low class draws at noon is a kWh
+//!   the water heaters may go without tonight, at a hundred times its value. So beside the
+//!   curve the publisher says what the lower classes may use of it: the normal class (and
+//!   below) the extra power less the high class's usual draw offered ahead of it, and the
+//!   low class no more than what is left of that under a bad day's sun (where lost load is
+//!   at stake). What the heaters leave undrawn of their part stays in the battery and is
+//!   offered again, to every class, from the next slot's curve. (On the 1,000
+//!   homes `powerslot` 178,783 → 181,009; better on 12 of 13 runs side by side, the sum
+//!   +7,177; the peers' split the same way, 11 of 13.)
 //!
 //! [`BatteryPhysics`] then runs the real battery under the real load and production, and
 //! counts what it could not serve (a blackout) — the physical consequence of a plan.
@@ -64,6 +75,7 @@
 use powerslot_core::Slot;
 use powerslot_harvest::predict::{SlotSeries, SolarForecaster, default_for};
 
+use powerslot_protocol::Priority;
 use powerslot_protocol::coordinator::UncontrolledLoad;
 
 use super::model::{BudgetSource, SolarBattery};
@@ -97,6 +109,9 @@ pub struct Publisher {
     /// The production forecast is the real production (a diagnostic, see
     /// [`Self::with_foresight`]).
     foresight: bool,
+    /// What the lower classes may use of the last curve published (see
+    /// [`Self::class_budgets`]).
+    class_budgets: Vec<(Priority, Vec<i64>)>,
 }
 
 impl Publisher {
@@ -153,6 +168,7 @@ impl Publisher {
             high_day: UsualDay::new(slots_per_day),
             promised: Vec::new(),
             foresight: false,
+            class_budgets: Vec::new(),
         }
     }
 
@@ -325,9 +341,9 @@ impl Publisher {
             }
             self.promised[now as usize] = first.unwrap_or(0.0);
         }
-        let mut out: Vec<i64> = match &self.source {
+        let (mut out, classes) = match &self.source {
             BudgetSource::SolarBattery(sb) => self.solar_capacity(sb, now, n, uncontrolled),
-            _ => (0..n).map(|k| self.base_at(now + k)).collect(),
+            _ => ((0..n).map(|k| self.base_at(now + k)).collect(), Vec::new()),
         };
         for (k, v) in out.iter_mut().enumerate() {
             let s = now as usize + k;
@@ -342,7 +358,23 @@ impl Publisher {
             *v = (*v).clamp(0, self.rating_mw);
             self.published[s] = *v;
         }
+        self.class_budgets = classes
+            .into_iter()
+            .map(|(c, l)| {
+                (
+                    c,
+                    l.iter().zip(&out).map(|(&l, &v)| l.clamp(0, v)).collect(),
+                )
+            })
+            .collect();
         out
+    }
+
+    /// What the lower classes may use of the curve [`Self::publish`] returned last, per
+    /// slot: per class, what it and the classes below may use (see the module docs). Empty
+    /// for a fixed budget.
+    pub fn class_budgets(&self) -> &[(Priority, Vec<i64>)] {
+        &self.class_budgets
     }
 
     fn solar_capacity(
@@ -351,7 +383,7 @@ impl Publisher {
         now: Slot,
         n: u32,
         uncontrolled: &UncontrolledLoad,
-    ) -> Vec<i64> {
+    ) -> (Vec<i64>, Vec<(Priority, Vec<i64>)>) {
         let mut pv = self.forecast_production(now, n);
         // The rest of today's sun, counted at the share the day has kept so far.
         let kept = self.kept_promise(now);
@@ -438,15 +470,41 @@ impl Publisher {
                 .zip(careful)
                 .for_each(|(e, c)| *e = e.min(c));
         }
-        (0..n as usize)
+        let held: Vec<f64> = (0..n as usize)
             .map(|k| {
                 // The slot holds what is reserved (the expected load plus its margin), and
                 // the extra power on top: the margin is power, not energy the battery loses.
-                let held =
-                    (uncontrolled.reserved.get(k).copied().unwrap_or(0) as f64).max(u[k]) + crit[k];
-                ((held + extra[k]).min(limit)) as i64
+                (uncontrolled.reserved.get(k).copied().unwrap_or(0) as f64).max(u[k]) + crit[k]
             })
-            .collect()
+            .collect();
+        let curve = |extra: &dyn Fn(usize) -> f64| -> Vec<i64> {
+            (0..n as usize)
+                .map(|k| ((held[k] + extra(k).max(0.0)).min(limit)) as i64)
+                .collect()
+        };
+        // The class budgets. The normal class (and below) gets the extra power less the high
+        // class's usual draw offered ahead of it; the low class no more than what is left of
+        // it under a bad day's sun (the expected sun where no lost load is at stake).
+        let lower = |k: usize| extra[k] - share * high[k];
+        let bad_day_lower: Option<Vec<f64>> = bad_day.as_ref().map(|o| {
+            let kept = o.floor(&u_all, reserve);
+            o.high_first(&u_all, &high, share, &kept)
+                .iter()
+                .zip(&high)
+                .map(|(e, h)| e - share * h)
+                .collect()
+        });
+        let classes = vec![
+            (Priority::Normal, curve(&lower)),
+            (
+                Priority::Low,
+                curve(&|k| {
+                    let l = lower(k);
+                    bad_day_lower.as_ref().map_or(l, |b| l.min(b[k]))
+                }),
+            ),
+        ];
+        (curve(&|k| extra[k]), classes)
     }
 
     /// The share of a mean day's production that a bad day brings: the tenth percentile of
@@ -988,22 +1046,24 @@ mod tests {
         assert!(c[..12].iter().all(|&v| v == 1_000_000), "{c:?}");
     }
 
+    /// A week of heaters calling for `kw` from 18:00 to 21:00 (hourly).
+    fn heaters(kw: f64) -> Vec<i64> {
+        (0..7 * 24)
+            .map(|h| {
+                if (18..21).contains(&(h % 24)) {
+                    (kw * 1e6) as i64
+                } else {
+                    0
+                }
+            })
+            .collect()
+    }
+
     #[test]
     fn the_high_class_s_usual_evening_is_offered_before_the_flat_level() {
         // At 18:00, 10 kWh usable until 07:00 (a flat 769 W without the heaters' history).
         // Heaters usually call for 2 kW from 18:00 to 21:00: those 6 kWh are offered in their
         // hours, and the 4 kWh left are levelled over the night, 308 W.
-        let heaters = |kw: f64| -> Vec<i64> {
-            (0..7 * 24)
-                .map(|h| {
-                    if (18..21).contains(&(h % 24)) {
-                        (kw * 1e6) as i64
-                    } else {
-                        0
-                    }
-                })
-                .collect()
-        };
         let p = hourly(solar(2));
         let c = p
             .clone()
@@ -1043,6 +1103,45 @@ mod tests {
         assert_eq!(fresh.at(0), None);
         fresh.observe(23, 5.0);
         assert_eq!((fresh.at(0), fresh.at(23)), (Some(1.0), Some(5.0)));
+    }
+
+    #[test]
+    fn the_lower_classes_budgets_leave_the_high_class_its_usual_draw() {
+        // As above: the heaters' usual 6 kWh from 18:00 to 21:00 and 308 W for the rest of
+        // the night. The normal and low classes may use the 308 W only, in the heaters' hours
+        // too: what the heaters leave there stays in the battery.
+        let mut p = hourly(solar(2)).with_high_history(&heaters(2.0));
+        let c = p.publish(18, &flat(0));
+        let classes: Vec<Priority> = p.class_budgets().iter().map(|b| b.0).collect();
+        assert_eq!(classes, [Priority::Normal, Priority::Low]);
+        let rest = 4_000_000.0 / 13.0;
+        for (class, v) in p.class_budgets() {
+            for k in 0..13 {
+                assert!((v[k] as f64 - rest).abs() < 2_000.0, "{class:?} {k}: {v:?}");
+                assert!(v[k] <= c[k]);
+            }
+        }
+        // Heaters asking 15 kWh of the 10: nothing for the lower classes.
+        let mut p = hourly(solar(2)).with_high_history(&heaters(5.0));
+        p.publish(18, &flat(0));
+        for (class, v) in p.class_budgets() {
+            assert!(v[..13].iter().all(|&x| x < 5_000), "{class:?}: {v:?}");
+        }
+        // Where the households hang on the battery, the low class gets no more than is left
+        // under a bad day's sun, and never more than the normal class.
+        let mut p = hourly(solar(2)).with_high_history(&heaters(2.0));
+        p.publish(18, &flat(300_000));
+        let b = p.class_budgets();
+        assert!(
+            b[1].1
+                .iter()
+                .zip(&b[0].1)
+                .all(|(low, normal)| low <= normal)
+        );
+        // A fixed budget keeps nothing apart.
+        let mut fixed = Publisher::new(BudgetSource::Fixed, 5_000_000, 3_600_000, 24, 2, 48);
+        fixed.publish(0, &flat(0));
+        assert!(fixed.class_budgets().is_empty());
     }
 
     #[test]

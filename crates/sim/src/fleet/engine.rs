@@ -1153,6 +1153,7 @@ impl<'a> Sim<'a> {
     fn publish_budgets(&mut self, s: Slot) -> Result<(), SimError> {
         let now = Instant(self.now);
         let mut values: HashMap<CircuitIx, Vec<i64>> = HashMap::new();
+        let mut classes: HashMap<CircuitIx, Vec<(Priority, Vec<i64>)>> = HashMap::new();
         let horizon = self.horizon();
         // Per owner: what it reserves for its own load nobody controls under its root (kept
         // for peer mode's split of the site's root below).
@@ -1187,6 +1188,9 @@ impl<'a> Sim<'a> {
                 }
             }
             values.insert(*c, p.publish(s, &load));
+            if !p.class_budgets().is_empty() {
+                classes.insert(*c, p.class_budgets().to_vec());
+            }
         }
         for c in 0..self.tree.len() {
             if (s as usize) < self.cap_exec[c].len() {
@@ -1207,27 +1211,32 @@ impl<'a> Sim<'a> {
         // reserves for a slot is final when the parts are computed for the last time before
         // the slot enters the firm window, so the parts frozen there cover every owner's
         // final reservation, and a grant made on an earlier part that no longer fits lies
-        // where its owner may still take it back.
+        // where its owner may still take it back. The site's class budgets are split by the
+        // same rule.
         let firm = self.cfg.firm_slots.max(self.cfg.lease_slots) as usize;
+        let split = |curve: &[i64]| -> Vec<Vec<i64>> {
+            // Every owner's root lies under the site's, so its reservation was read above.
+            let held = &owner_held;
+            (0..self.owners.len())
+                .map(|o| {
+                    curve
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &r)| {
+                            let all = held.iter().map(|h| h[k]).sum();
+                            peer_share(r, held[o][k], all, self.owners[o].share)
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        let peer = self.mech == Mechanism::PowerslotPeer;
         let parts: Vec<Vec<i64>> = match values.get(&0) {
-            Some(root) if self.mech == Mechanism::PowerslotPeer => {
-                // Every owner's root lies under the site's, so its reservation was read above.
-                let held = &owner_held;
-                let held_all: Vec<i64> = (0..root.len())
-                    .map(|k| held.iter().map(|h| h[k]).sum())
-                    .collect();
-                (0..self.owners.len())
-                    .map(|o| {
-                        root.iter()
-                            .zip(&held_all)
-                            .enumerate()
-                            .map(|(k, (&r, &all))| {
-                                peer_share(r, held[o][k], all, self.owners[o].share)
-                            })
-                            .collect()
-                    })
-                    .collect()
-            }
+            Some(root) if peer => split(root),
+            _ => Vec::new(),
+        };
+        let class_parts: Vec<(Priority, Vec<Vec<i64>>)> = match classes.get(&0) {
+            Some(curves) if peer => curves.iter().map(|(c, v)| (*c, split(v))).collect(),
             _ => Vec::new(),
         };
         for o in 0..self.owners.len() {
@@ -1249,6 +1258,7 @@ impl<'a> Sim<'a> {
             for (l, &g) in ow.global.iter().enumerate() {
                 let own = values.get(&g).cloned();
                 let from_root = if l == 0 && g != 0 { part.clone() } else { None };
+                let from_root_split = l == 0 && g != 0 && !class_parts.is_empty();
                 let vals = match (own, from_root) {
                     (Some(a), Some(b)) => a.iter().zip(&b).map(|(x, y)| *x.min(y)).collect(),
                     (Some(a), None) | (None, Some(a)) => a,
@@ -1259,6 +1269,22 @@ impl<'a> Sim<'a> {
                     from_slot: s,
                     values_mw: vals,
                 });
+                let own_classes: Vec<(Priority, Vec<i64>)> = if from_root_split {
+                    class_parts
+                        .iter()
+                        .map(|(c, v)| (*c, v[o].clone()))
+                        .collect()
+                } else {
+                    classes.get(&g).cloned().unwrap_or_default()
+                };
+                for (class, values_mw) in own_classes {
+                    inputs.push(CoordInput::ClassBudget {
+                        circuit: l as CircuitIx,
+                        class,
+                        from_slot: s,
+                        values_mw,
+                    });
+                }
             }
             for input in inputs {
                 self.owners[o]
