@@ -1660,44 +1660,18 @@ impl Coordinator {
         len: usize,
         pressing: &[Hold],
     ) -> BTreeMap<CircuitIx, Vec<i64>> {
+        let mut high: BTreeMap<CircuitIx, Vec<i64>> = BTreeMap::new();
         let mut out: BTreeMap<CircuitIx, Vec<i64>> = BTreeMap::new();
         let limiting = self
             .class_budgets
             .iter()
             .filter(|((_, limited), _)| *limited >= class);
         for (&(n, _), (start, values)) in limiting {
-            // Booked by the high class on `n`, and held for it.
-            let mut above = vec![0i64; len];
-            for r in self.reqs.values() {
-                let State::Awarded(a) = &r.state else {
-                    continue;
-                };
-                if r.req.priority != Priority::High
-                    || matches!(r.req.demand, Demand::PowerForecast { .. })
-                    || !self
-                        .cfg
-                        .tree
-                        .path(self.devs[r.dev].rec.circuit)
-                        .contains(&n)
-                {
-                    continue;
-                }
-                for (k, x) in above.iter_mut().enumerate() {
-                    *x += a.booked.at(from + k as Slot);
-                }
-            }
-            for h in pressing.iter().filter(|h| h.path.contains(&n)) {
-                for (k, &p) in h.powers.iter().enumerate() {
-                    if let Some(x) = (h.start + k as Slot)
-                        .checked_sub(from)
-                        .and_then(|i| above.get_mut(i as usize))
-                    {
-                        *x += p;
-                    }
-                }
-            }
+            let high = high
+                .entry(n)
+                .or_insert_with(|| self.high_class_on(n, from, len, pressing));
             let need = out.entry(n).or_insert_with(|| vec![0; len]);
-            for (k, (x, b)) in need.iter_mut().zip(&above).enumerate() {
+            for (k, (x, h)) in need.iter_mut().zip(high.iter()).enumerate() {
                 let s = from + k as Slot;
                 let Some(cap) = s
                     .checked_sub(*start)
@@ -1705,8 +1679,43 @@ impl Coordinator {
                 else {
                     continue;
                 };
-                *x = (*x).max(self.book.capacity(n, s) - cap - b);
+                *x = (*x).max(self.book.capacity(n, s) - cap - h);
             }
+        }
+        out
+    }
+
+    /// What the high class books on circuit `n` and is held for there (`pressing`), per
+    /// slot from `from` over `len` slots.
+    fn high_class_on(&self, n: CircuitIx, from: Slot, len: usize, pressing: &[Hold]) -> Vec<i64> {
+        let mut out = vec![0i64; len];
+        let mut add = |start: Slot, powers: &[i64]| {
+            for (k, &p) in powers.iter().enumerate() {
+                if let Some(x) = (start + k as Slot)
+                    .checked_sub(from)
+                    .and_then(|i| out.get_mut(i as usize))
+                {
+                    *x += p;
+                }
+            }
+        };
+        let awarded = self.awarded_by_class[Priority::High as usize]
+            .iter()
+            .filter_map(|k| self.reqs.get(k));
+        for r in awarded {
+            if let State::Awarded(a) = &r.state
+                && !matches!(r.req.demand, Demand::PowerForecast { .. })
+                && self
+                    .cfg
+                    .tree
+                    .path(self.devs[r.dev].rec.circuit)
+                    .contains(&n)
+            {
+                add(a.booked.start, &a.booked.power_mw);
+            }
+        }
+        for h in pressing.iter().filter(|h| h.path.contains(&n)) {
+            add(h.start, &h.powers);
         }
         out
     }
