@@ -20,7 +20,9 @@
 //! declared themselves flexible (envelopes, interruptible jobs), past their leases; a
 //! critical request may also take it from running jobs. Critical elastic loads are reported
 //! to the budget publisher beside the load nobody controls, so that their energy is kept
-//! first.
+//! first. Over time on a battery the slot's order is not enough (a kWh a low class draws at
+//! noon is gone at night), so the budget source may say what the classes below high may use
+//! of its curve ([`CoordInput::ClassBudget`]); the rest is kept for the high class.
 //! **Inside the running slot** a device may say what its load calls for there (a
 //! [`SlotWant`] in a heartbeat) and then draws no more: what it holds above that is taken
 //! off the book and, with what the book left free, tops up the elastic loads whose load calls

@@ -177,7 +177,12 @@ proptest! {
         part_len in 0u64..120,
         churn in 0.0f64..0.2,
     ) {
-        let fleet = random_fleet(seed, 14, 48);
+        let mut fleet = random_fleet(seed, 14, 48);
+        // Every other case behind a battery: the publisher's class budgets are live there.
+        if seed % 2 == 0 {
+            let sun = (0..48).map(|s| if s < 16 { 6_000_000 } else { 0 }).collect();
+            fleet = behind_a_battery(fleet, sun, 20_000_000, 10_000_000);
+        }
         let cfg = config(seed, loss, dup, Some((part_start, part_len)), churn);
         for mech in [Mechanism::Powerslot, Mechanism::PowerslotPeer, Mechanism::OneShotMarket] {
             let r = run(&fleet, mech, &cfg, &mut |_| {}).unwrap();
