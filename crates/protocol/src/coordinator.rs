@@ -218,7 +218,8 @@ pub enum CoordInput {
     /// class: what it does not book there, nobody else does. A battery's owner keeps so the
     /// energy the high class will need: a kWh a low class draws at noon is a kWh a water
     /// heater may go without tonight, at a hundred times its value. Without one, a class
-    /// may use the whole budget.
+    /// may use the whole budget. A fresh [`CoordInput::Budget`] for the circuit drops its
+    /// class budgets (they were shares of the curve it replaces): send them after it.
     ClassBudget {
         /// The circuit.
         circuit: CircuitIx,
@@ -786,13 +787,7 @@ impl Coordinator {
                 from_slot,
                 values_mw,
             } => {
-                check_budget(&self.cfg.tree, circuit, &values_mw)?;
-                if class >= Priority::High {
-                    return Err(ProtocolError::Value {
-                        field: "class",
-                        problem: "a class budget limits normal or low (it keeps the rest for high)",
-                    });
-                }
+                self.check_class_budget(circuit, class, &values_mw)?;
                 self.class_budgets
                     .insert((circuit, class), (from_slot, values_mw));
                 Ok(())
@@ -1633,6 +1628,8 @@ impl Coordinator {
         values: &[i64],
     ) -> Result<(), ProtocolError> {
         check_budget(&self.cfg.tree, circuit, values)?;
+        // The class budgets were shares of the curve this one replaces.
+        self.class_budgets.retain(|&(n, _), _| n != circuit);
         self.book.set_capacity(circuit, from, values);
         let firm_end = self.slot.saturating_add(self.cfg.firm_slots);
         for b in self.book.overbooked_on(&[circuit]) {
@@ -1647,6 +1644,24 @@ impl Coordinator {
         }
         self.resolve_overbooking("budget cut", &[circuit]);
         self.schedule_batch(0);
+        Ok(())
+    }
+
+    /// Whether [`CoordInput::ClassBudget`] would take this class budget, without taking it
+    /// (a service checks every part of an update before it applies any).
+    pub fn check_class_budget(
+        &self,
+        circuit: CircuitIx,
+        class: Priority,
+        values_mw: &[i64],
+    ) -> Result<(), ProtocolError> {
+        check_budget(&self.cfg.tree, circuit, values_mw)?;
+        if class >= Priority::High {
+            return Err(ProtocolError::Value {
+                field: "class",
+                problem: "a class budget limits normal or low (it keeps the rest for high)",
+            });
+        }
         Ok(())
     }
 

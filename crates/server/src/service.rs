@@ -399,8 +399,9 @@ pub enum Command {
         /// Capacity per slot, mW (the last holds).
         values_mw: Vec<i64>,
         /// What the classes below high may use of it, per class, from the same slot
-        /// ([`CoordInput::ClassBudget`]); empty: the whole budget. Not stored: an owner
-        /// sends them with every curve.
+        /// ([`CoordInput::ClassBudget`]); empty: the whole budget (a curve drops the class
+        /// budgets sent with the one before). Not stored: an owner sends them with every
+        /// curve.
         class_budgets: Vec<(Priority, Vec<i64>)>,
         /// The answer.
         reply: oneshot::Sender<Result<(), String>>,
@@ -1558,26 +1559,36 @@ impl Loop {
                 class_budgets,
                 reply,
             } => {
-                // The class budgets first: a refused one leaves the budget as it was.
-                let classes = class_budgets.into_iter().try_for_each(|(class, values)| {
-                    let input = |c| CoordInput::ClassBudget {
-                        circuit: c,
-                        class,
-                        from_slot,
-                        values_mw: values,
-                    };
-                    self.circuit_input(circuit.as_deref(), input).map(drop)
+                // Every class budget is checked before anything is applied, so a refused
+                // one leaves the budget and its class budgets as they were. The curve goes
+                // first: it drops the class budgets it replaces.
+                let checked = self.circuit(circuit.as_deref()).and_then(|c| {
+                    class_budgets.iter().try_for_each(|(class, values)| {
+                        self.coord
+                            .check_class_budget(c, *class, values)
+                            .map_err(|e| e.to_string())
+                    })
                 });
-                let r = classes.and_then(|()| {
+                let r = checked.and_then(|()| {
                     let input = |c| CoordInput::Budget {
                         circuit: c,
                         from_slot,
                         values_mw: values_mw.clone(),
                     };
-                    self.circuit_input(circuit.as_deref(), input).map(|c| {
-                        let name = self.tree.name(c).to_string();
-                        self.batch.budget.push((name, from_slot, values_mw));
-                    })
+                    let c = self.circuit_input(circuit.as_deref(), input)?;
+                    let name = self.tree.name(c).to_string();
+                    self.batch.budget.push((name, from_slot, values_mw));
+                    let now = self.now();
+                    for (class, values) in class_budgets {
+                        let input = CoordInput::ClassBudget {
+                            circuit: c,
+                            class,
+                            from_slot,
+                            values_mw: values,
+                        };
+                        self.coord.handle(now, input).map_err(|e| e.to_string())?;
+                    }
+                    Ok(())
                 });
                 let _ = reply.send(r);
             }

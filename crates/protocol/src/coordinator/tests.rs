@@ -1689,6 +1689,18 @@ fn heater_and_pump(low_kw: Option<i64>) -> (Option<i64>, Option<i64>, Coordinato
     (award_at(&outs, "heater", 0), award_at(&outs, "pump", 0), c)
 }
 
+/// In the running slot of [`heater_and_pump`]'s site, the heater's and the pump's loads call
+/// for `heater_mw` and `pump_mw`: who is instructed to draw what in slot 0.
+fn heater_and_pump_want(c: &mut Coordinator, heater_mw: i64, pump_mw: i64) -> Vec<(String, i64)> {
+    c.handle(Instant(400), wants("heater", 2, 1, 0, heater_mw))
+        .unwrap();
+    c.handle(Instant(400), wants("pump", 2, 1, 0, pump_mw))
+        .unwrap();
+    c.handle_timeout(Instant(700));
+    let outs = drain(c, Instant(700), true);
+    instructed_at(&outs, 0)
+}
+
 #[test]
 fn a_class_budget_keeps_the_rest_for_the_high_class_even_where_it_leaves_it_undrawn() {
     // Without a class budget the pump takes what the heater leaves (8 kW).
@@ -1701,13 +1713,7 @@ fn a_class_budget_keeps_the_rest_for_the_high_class_even_where_it_leaves_it_undr
     // In the running slot the heater's load calls for 1 kW and the pump's for 8: the kW the
     // heater leaves undrawn stays kept for its class (in the owner's battery), and the
     // site's 4 free kW beyond it are not the low class's either.
-    c.handle(Instant(400), wants("heater", 2, 1, 0, 1_000_000))
-        .unwrap();
-    c.handle(Instant(400), wants("pump", 2, 1, 0, 8_000_000))
-        .unwrap();
-    c.handle_timeout(Instant(700));
-    let outs = drain(&mut c, Instant(700), true);
-    assert!(instructed_at(&outs, 0).is_empty(), "{outs:?}");
+    assert!(heater_and_pump_want(&mut c, 1_000_000, 8_000_000).is_empty());
     // A fresh curve lets the low class use 7 kW, and the pump's load calls for 7.5: it is
     // topped up to 7 (8 of the site's 10 booked, with the heater's 1).
     c.handle(
@@ -1727,6 +1733,29 @@ fn a_class_budget_keeps_the_rest_for_the_high_class_even_where_it_leaves_it_undr
     assert_eq!(
         instructed_at(&outs, 0),
         vec![("pump".to_string(), 7_000_000)]
+    );
+    assert!(c.audit().is_ok());
+}
+
+#[test]
+fn a_fresh_budget_drops_the_class_budgets_of_the_curve_it_replaces() {
+    // The low class may use 4 kW of the site's 10; then the owner sends a new curve
+    // without class budgets (an operator's new limit): the pump's load calls for 8 kW and,
+    // the heater drawing its 2, it is topped up to 8 as if no class budget had been sent.
+    let (_, pump, mut c) = heater_and_pump(Some(4));
+    assert_eq!(pump, Some(4_000_000));
+    c.handle(
+        Instant(300),
+        CoordInput::Budget {
+            circuit: 0,
+            from_slot: 0,
+            values_mw: vec![10_000_000],
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        heater_and_pump_want(&mut c, 2_000_000, 8_000_000),
+        vec![("pump".to_string(), 8_000_000)]
     );
     assert!(c.audit().is_ok());
 }
