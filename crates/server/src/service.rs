@@ -1424,21 +1424,6 @@ impl Loop {
         }
     }
 
-    /// Hands the coordinator an input about a circuit named by the operator (`None`: the
-    /// root); the circuit's index, or why not.
-    fn circuit_input(
-        &mut self,
-        name: Option<&str>,
-        input: impl FnOnce(u32) -> CoordInput,
-    ) -> Result<u32, String> {
-        let c = self.circuit(name)?;
-        let now = self.now();
-        self.coord
-            .handle(now, input(c))
-            .map_err(|e| e.to_string())?;
-        Ok(c)
-    }
-
     fn on_command(&mut self, cmd: Command) {
         let now = self.now();
         match cmd {
@@ -1562,32 +1547,31 @@ impl Loop {
                 // Every class budget is checked before anything is applied, so a refused
                 // one leaves the budget and its class budgets as they were. The curve goes
                 // first: it drops the class budgets it replaces.
-                let checked = self.circuit(circuit.as_deref()).and_then(|c| {
-                    class_budgets.iter().try_for_each(|(class, values)| {
+                let r = self.circuit(circuit.as_deref()).and_then(|c| {
+                    for (class, values) in &class_budgets {
                         self.coord
                             .check_class_budget(c, *class, values)
-                            .map_err(|e| e.to_string())
-                    })
-                });
-                let r = checked.and_then(|()| {
-                    let input = |c| CoordInput::Budget {
+                            .map_err(|e| e.to_string())?;
+                    }
+                    let budget = CoordInput::Budget {
                         circuit: c,
                         from_slot,
                         values_mw: values_mw.clone(),
                     };
-                    let c = self.circuit_input(circuit.as_deref(), input)?;
-                    let name = self.tree.name(c).to_string();
-                    self.batch.budget.push((name, from_slot, values_mw));
-                    let now = self.now();
-                    for (class, values) in class_budgets {
-                        let input = CoordInput::ClassBudget {
-                            circuit: c,
-                            class,
-                            from_slot,
-                            values_mw: values,
-                        };
+                    let classes =
+                        class_budgets
+                            .into_iter()
+                            .map(|(class, values)| CoordInput::ClassBudget {
+                                circuit: c,
+                                class,
+                                from_slot,
+                                values_mw: values,
+                            });
+                    for input in std::iter::once(budget).chain(classes) {
                         self.coord.handle(now, input).map_err(|e| e.to_string())?;
                     }
+                    let name = self.tree.name(c).to_string();
+                    self.batch.budget.push((name, from_slot, values_mw));
                     Ok(())
                 });
                 let _ = reply.send(r);
