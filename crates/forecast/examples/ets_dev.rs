@@ -2,7 +2,8 @@
 //! backtest does) and, with `FRESH=1`, also fitted afresh on everything before each origin (as
 //! the peer script fits statsforecast's AutoETS), to tell estimation from staleness.
 //!
-//! `cargo run -p powerslot-forecast --example ets_dev -- dev|test FILE...`
+//! `cargo run -p powerslot-forecast --example ets_dev -- dev|test FILE...` (`MODEL=mstl` scores
+//! `mstl` the same way).
 //!
 //! `dev` scores on the past of the benchmark only (origins every 25 slots over the last 40 %
 //! of the slots before its first origin, see `common`); `test` on the benchmark's 8 origins.
@@ -20,14 +21,18 @@ fn main() {
     let fresh = std::env::var("FRESH").is_ok_and(|v| v == "1");
     let horizon = 24;
     let fit = FitOptions::new(horizon, 24);
+    let spec = if std::env::var("MODEL").is_ok_and(|m| m == "mstl") {
+        ModelSpec::Mstl
+    } else {
+        ModelSpec::Ets
+    };
     let rows: Vec<(String, f64, Option<f64>)> = args[1..]
         .par_iter()
         .map(|file| {
             let (series, origins) = series_and_origins(file, horizon, dev);
             let actual = |o: usize| &series.values[o..o + horizon];
             // The P50 (the point plus the median of its recent errors), as the backtest scores.
-            let mut m = FittedModel::fit(&ModelSpec::Ets, &series.slice(0, origins[0]), &fit)
-                .expect("fits");
+            let mut m = FittedModel::fit(&spec, &series.slice(0, origins[0]), &fit).expect("fits");
             let mut pos = origins[0];
             let mut walked = 0.0;
             for &o in &origins {
@@ -51,8 +56,7 @@ fn main() {
                 origins
                     .iter()
                     .map(|&o| {
-                        let m = FittedModel::fit(&ModelSpec::Ets, &series.slice(0, o), &fit)
-                            .expect("fits");
+                        let m = FittedModel::fit(&spec, &series.slice(0, o), &fit).expect("fits");
                         mae(&m.predict(horizon).p50, actual(o))
                     })
                     .sum::<f64>()

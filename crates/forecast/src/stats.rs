@@ -35,6 +35,11 @@
 //!   deseasonalised at its phase and fed to the online ETS above, and the forecast adds the
 //!   components back at the future phases (as augurs' MSTL forecasts). Between refits the
 //!   shortest component absorbs a share of each one-step error ([`SEASONAL_GAIN`]).
+//! * **Robust updates.** The state sees each one-step error clipped to a few robust standard
+//!   deviations when that forecasts the day ahead better in-sample ([`tune_for_horizon`]), so
+//!   a spike or an hour of a fridge left off does not drag a slow level for a day. No forecast
+//!   goes below the least value of the history (MSTL's components can add up to less than
+//!   nothing).
 //! * **Level shifts.** An ETS whose α suits a calm stretch follows a regime change only
 //!   slowly. When [`SHIFT_RUN`] consecutive one-step errors all exceed [`SHIFT_SIGMAS`]
 //!   standard deviations in the same direction, the level jumps by the gap still open (an
@@ -117,6 +122,9 @@ struct Smoothing {
     alpha: f64,
     beta: f64,
     phi: f64,
+    /// An error beyond ±`clip` moves the state as if it were ±`clip` (∞: never), so one spike
+    /// or one dip does not drag the level and the season for a day ([`tune_for_horizon`]).
+    clip: f64,
 }
 
 /// The ETS state after the latest sample.
@@ -179,6 +187,7 @@ fn recover(trend: bool, damped: bool, y: &[f64], one_step: &[f64]) -> Option<(Sm
             alpha,
             beta: 0.0,
             phi: 1.0,
+            clip: f64::INFINITY,
         }
     } else if !damped {
         let [c1, c2] = least_squares((1..n - 1).map(|t| ([e[t], e[t - 1]], d[t] - d[t - 1])))?;
@@ -186,6 +195,7 @@ fn recover(trend: bool, damped: bool, y: &[f64], one_step: &[f64]) -> Option<(Sm
             alpha: -c2,
             beta: c1 + c2,
             phi: 1.0,
+            clip: f64::INFINITY,
         }
     } else {
         let [phi, c1, c2] = least_squares((1..n - 1).map(|t| ([d[t - 1], e[t], e[t - 1]], d[t])))?;
@@ -197,6 +207,7 @@ fn recover(trend: bool, damped: bool, y: &[f64], one_step: &[f64]) -> Option<(Sm
             alpha,
             beta: (c1 - alpha) / phi,
             phi,
+            clip: f64::INFINITY,
         }
     };
     let plausible = |v: f64| (-1e-6..=1.0 + 1e-6).contains(&v);
@@ -281,6 +292,7 @@ fn simple_smoothing(y: &[f64]) -> (Smoothing, State) {
             alpha,
             beta: 0.0,
             phi: 1.0,
+            clip: f64::INFINITY,
         };
         let mut s = start;
         y.iter().fold(0.0, |acc, &v| {
@@ -298,19 +310,36 @@ fn simple_smoothing(y: &[f64]) -> (Smoothing, State) {
             alpha,
             beta: 0.0,
             phi: 1.0,
+            clip: f64::INFINITY,
         },
         start,
     )
 }
 
-/// Refines α for the forecast horizon: augurs estimates by one-step likelihood, but the
-/// forecasts are scored over `horizon` steps by absolute error, and on noisy, spiky load a
-/// smoother level forecasts those better (the same reason R's `ets` offers the multi-step
-/// `amse` criterion; augurs 0.10.3's non-likelihood criteria stop at the initial simplex, and
-/// `MSE` panics, so they are no use here). α is scaled by 2^(j/2) (β with it, keeping β ≤ α;
-/// φ stays) and the one with the lowest in-sample mean absolute error over steps
-/// 1..=min(horizon, 48) from every origin wins; augurs' α stays unless another is strictly
-/// better. Cost O(13 · n · horizon), paid only at (re)fits.
+/// Refines α for the forecast horizon, then chooses how far one error may move the state.
+///
+/// α: augurs estimates by one-step likelihood, but the forecasts are scored over `horizon`
+/// steps by absolute error, and on noisy, spiky load a smoother level forecasts those better
+/// (the same reason R's `ets` offers the multi-step `amse` criterion; augurs 0.10.3's
+/// non-likelihood criteria stop at the initial simplex, and `MSE` panics, so they are no use
+/// here). α is scaled by 2^(j/2) (β with it, keeping β ≤ α; φ stays) and the one with the
+/// lowest in-sample mean absolute error over steps 1..=min(horizon, 48) from every origin wins;
+/// augurs' α stays unless another is strictly better.
+///
+/// The clip: a slow level still takes α of every error, so the hours of a kettle spike or of a
+/// fridge left off pull it for a day after they end, and a day-ahead forecast is scored on
+/// the typical hour. As in robust Holt-Winters (Gelper, Fried & Croux 2010, "Robust
+/// forecasting with exponential and Holt-Winters smoothing"), the state may see each error
+/// clipped to ±c·σ̂, σ̂ the robust scale (1.4826 × the median absolute one-step error) of the
+/// tuned model; c from [`CLIP_SIGMAS`] is kept only if it lowers the same in-sample cost.
+/// Chosen on the origins before the peer benchmark's (`ets_dev dev`, 45 houses): `ets` MAE
+/// −3.4 % in the geometric mean, worse by more than 2 % on one house (+2.3 %); `mstl` −0.9 %,
+/// none worse by 2 %. On the benchmark's own origins `ets` went from 0.901 to 0.870 of
+/// statsforecast's AutoETS (geometric mean), −11 % on SGSC 10017892 and −9 % on 10012584,
+/// the two houses it trailed. Tuning α again with the clip fixed fitted better in-sample but
+/// forecast worse (−2.4 % instead of −3.4 %, three houses worse by more than 2 %).
+///
+/// Cost O((13 + 1 + 4) · n · horizon), paid only at (re)fits.
 fn tune_for_horizon(
     base: Smoothing,
     start: State,
@@ -346,14 +375,48 @@ fn tune_for_horizon(
         let candidate = Smoothing {
             alpha,
             beta: base.beta * alpha / base.alpha,
-            phi: base.phi,
+            ..base
         };
         let c = cost(candidate);
         if c < best.0 {
             best = (c, candidate);
         }
     }
+    let sigma = robust_scale(&best.1, start, season, y);
+    if sigma.is_finite() && sigma > 0.0 {
+        let tuned = best.1;
+        for c in CLIP_SIGMAS {
+            let candidate = Smoothing {
+                clip: c * sigma,
+                ..tuned
+            };
+            let cost = cost(candidate);
+            if cost < best.0 {
+                best = (cost, candidate);
+            }
+        }
+    }
     best.1
+}
+
+/// The clips [`tune_for_horizon`] tries, in robust standard deviations of the one-step error.
+const CLIP_SIGMAS: [f64; 4] = [3.0, 2.0, 1.5, 1.0];
+
+/// 1.4826 × the median absolute one-step error of `smoothing` over `y` from `start` (the
+/// standard deviation, were the errors normal, that spikes do not inflate); NaN without data.
+fn robust_scale(smoothing: &Smoothing, start: State, season: Option<&Season>, y: &[f64]) -> f64 {
+    let mut state = start;
+    let mut season = season.cloned();
+    let mut errors: Vec<f64> = y
+        .iter()
+        .map(|&v| advance(smoothing, &mut state, season.as_mut(), v).abs())
+        .collect();
+    if errors.is_empty() {
+        return f64::NAN;
+    }
+    let mid = errors.len() / 2;
+    let (_, median, _) = errors.select_nth_unstable_by(mid, f64::total_cmp);
+    1.4826 * *median
 }
 
 /// Root mean square (the standard deviation of zero-mean errors).
@@ -426,11 +489,26 @@ fn deseasonalise(season: Option<&Season>, y: f64) -> f64 {
 ///   s ← s + γe / (l + φb), kept at least [`MIN_FACTOR`]. With multiplicative error the point
 ///   recursion is the same, so one form serves both.
 ///
-/// Returns e.
+/// Where |e| exceeds `smoothing.clip`, the state and the season move as if y were ŷ ± clip
+/// (robust smoothing, see [`tune_for_horizon`]). Returns the unclipped e: the likelihood and
+/// the level-shift test see the error as it was.
+// Always inlined: the likelihood runs it ~2.6 million times per seasonal refit; with the clip's
+// branch and without this, `ets` measured 783 µs amortised per update against 650 µs with it
+// (bench `online_update`, hourly).
+#[inline(always)]
 fn advance(smoothing: &Smoothing, state: &mut State, season: Option<&mut Season>, y: f64) -> f64 {
     let base = smoothing.one_step(*state);
-    let error = y - with_season(season.as_deref(), base, 0);
-    *state = smoothing.step(*state, deseasonalise(season.as_deref(), y));
+    let forecast = with_season(season.as_deref(), base, 0);
+    let raw = y - forecast;
+    // Written so that a NaN error passes through unclipped (and restarts the state in
+    // `OnlineEts::update`), as `clamp` would panic and `min` would turn it into the clip.
+    let error = if raw.abs() > smoothing.clip {
+        smoothing.clip.copysign(raw)
+    } else {
+        raw
+    };
+    let seen = if error == raw { y } else { forecast + error };
+    *state = smoothing.step(*state, deseasonalise(season.as_deref(), seen));
     if let Some(season) = season {
         let phase = season.cycle.next;
         let component = &mut season.cycle.values[phase];
@@ -443,7 +521,7 @@ fn advance(smoothing: &Smoothing, state: &mut State, season: Option<&mut Season>
         }
         season.cycle.advance();
     }
-    error
+    raw
 }
 
 /// A seasonal ETS estimated on a window, with its AICc.
@@ -644,6 +722,7 @@ fn fit_seasonal(
             let component_step = if multiplicative { 0.1 } else { 0.1 * scale };
             let slope_step = 0.01 * scale / m as f64;
             let decode = |x: &[f64]| {
+                let clip = held.map_or(f64::INFINITY, |h| h.clip);
                 let (alpha, gamma, beta) = match held {
                     Some(h) => (h.alpha, (1.0 - h.alpha) * logistic(x[0]), h.beta),
                     None => {
@@ -672,7 +751,17 @@ fn fit_seasonal(
                     let neutral = if multiplicative { m as f64 } else { 0.0 };
                     components[m - 1] = neutral - components[..m - 1].iter().sum::<f64>();
                 }
-                (Smoothing { alpha, beta, phi }, gamma, state, components)
+                (
+                    Smoothing {
+                        alpha,
+                        beta,
+                        phi,
+                        clip,
+                    },
+                    gamma,
+                    state,
+                    components,
+                )
             };
             let season_of = |gamma: f64, values: Vec<f64>| Season {
                 gamma,
@@ -756,8 +845,11 @@ fn fit_seasonal(
 /// (holding it was a further −1.8 % on REFIT House 2 on those origins).
 fn tune_seasonal(fit: SeasonalFit, y: &[f64], horizon: usize) -> SeasonalFit {
     let tuned = tune_for_horizon(fit.smoothing, fit.start, Some(&fit.season), y, horizon);
-    if tuned == fit.smoothing {
-        return fit;
+    if tuned.alpha == fit.smoothing.alpha {
+        return SeasonalFit {
+            smoothing: tuned,
+            ..fit
+        };
     }
     let m = fit.season.cycle.values.len();
     fit_seasonal(y, m, Some(fit.form), Some(tuned)).unwrap_or(SeasonalFit {
@@ -1076,6 +1168,11 @@ pub(crate) struct PathModel {
     ets: OnlineEts,
     /// MSTL's seasonal components (none for ETS).
     cycles: Vec<SeasonalCycle>,
+    /// The least value in the history: no forecast goes below it. A household never draws
+    /// less than nothing, but MSTL's additive components can add up to less (−0.16 kWh on SGSC
+    /// 10018008); flooring lowered `mstl` MAE 2.4 % (geometric mean, 45 houses, origins before
+    /// the peer benchmark's) and never raised it by 0.5 %.
+    floor: f64,
 }
 
 impl PathModel {
@@ -1093,6 +1190,7 @@ impl PathModel {
             kind,
             season: options.season,
             horizon: options.horizon,
+            floor: least(&history),
             history,
             max_points: options.max_fit_points.max(1),
             since_refit: 0,
@@ -1108,6 +1206,11 @@ impl PathModel {
             .max(self.season)
             .max(MIN_REFIT)
     }
+}
+
+/// The least value of `history` (NaN when empty, which no forecast is then held above).
+fn least(history: &VecDeque<f64>) -> f64 {
+    history.iter().copied().fold(f64::NAN, f64::min)
 }
 
 /// Fits `kind` on `y`: the online ETS and, for MSTL, the seasonal cycles.
@@ -1183,6 +1286,7 @@ impl PointModel for PathModel {
             self.history.pop_front();
         }
         self.history.push_back(value);
+        self.floor = self.floor.min(value);
         self.since_refit += 1;
         if self.since_refit >= self.refit_every() {
             self.since_refit = 0;
@@ -1199,6 +1303,7 @@ impl PointModel for PathModel {
             ) {
                 self.ets = ets;
                 self.cycles = cycles;
+                self.floor = least(&self.history);
             }
         }
     }
@@ -1216,6 +1321,7 @@ impl PointModel for PathModel {
             if !v.is_finite() {
                 *v = self.ets.state.level;
             }
+            *v = v.max(self.floor);
         }
         out
     }
@@ -1258,6 +1364,7 @@ mod tests {
                     alpha: 0.3,
                     beta: 0.0,
                     phi: 1.0,
+                    clip: f64::INFINITY,
                 },
             ),
             (
@@ -1267,6 +1374,7 @@ mod tests {
                     alpha: 0.4,
                     beta: 0.05,
                     phi: 1.0,
+                    clip: f64::INFINITY,
                 },
             ),
             (
@@ -1276,6 +1384,7 @@ mod tests {
                     alpha: 0.25,
                     beta: 0.1,
                     phi: 0.9,
+                    clip: f64::INFINITY,
                 },
             ),
         ];
@@ -1351,7 +1460,7 @@ mod tests {
         let smoothing = online.smoothing;
         let mut s = start;
         for &v in &y {
-            s = smoothing.step(s, v);
+            advance(&smoothing, &mut s, None, v);
         }
         assert!(
             close(online.state.level, s.level),
@@ -1563,6 +1672,7 @@ mod tests {
             alpha: 0.05,
             beta: 0.0,
             phi: 1.0,
+            clip: f64::INFINITY,
         };
         let fit = fit_seasonal(&y, 24, Some(ANA), Some(held)).expect("fits");
         assert_eq!(fit.smoothing, held);
@@ -1610,6 +1720,102 @@ mod tests {
         let kept = replayed_likelihood(&free, tuned, &y);
         let again = replayed_likelihood(&out, out.smoothing, &y);
         assert!(again < kept - 10.0, "{again} vs {kept}");
+    }
+
+    #[test]
+    fn a_clipped_error_moves_the_state_only_by_the_clip() {
+        let smoothing = Smoothing {
+            alpha: 0.5,
+            beta: 0.0,
+            phi: 1.0,
+            clip: 1.0,
+        };
+        let mut state = State {
+            level: 10.0,
+            slope: 0.0,
+        };
+        // The error returned is the one observed; the level takes α of the clip.
+        assert_eq!(advance(&smoothing, &mut state, None, 20.0), 10.0);
+        assert_eq!(state.level, 10.5);
+        assert_eq!(advance(&smoothing, &mut state, None, 0.5), -10.0);
+        assert_eq!(state.level, 10.0);
+        // Within the clip the step is the plain recursion.
+        assert_eq!(
+            advance(&smoothing, &mut state, None, 10.8),
+            0.8000000000000007
+        );
+        assert_eq!(state.level, 10.4);
+        // A NaN passes through (the online model restarts on it) rather than becoming the clip.
+        assert!(advance(&smoothing, &mut state, None, f64::NAN).is_nan());
+        assert!(state.level.is_nan());
+    }
+
+    /// A flat load with the fridge off for 12 hours every few days: the day-ahead tuning clips
+    /// the dips, so the day after one the forecast is back near the usual draw.
+    #[test]
+    fn the_horizon_tuning_clips_dips_so_the_level_recovers() {
+        let e = noise(1200, 11);
+        let y: Vec<f64> = (0..1200)
+            .map(|t| if t % 97 < 12 { 0.03 } else { 0.3 + 0.05 * e[t] })
+            .collect();
+        let base = Smoothing {
+            alpha: 1.0,
+            beta: 0.0,
+            phi: 1.0,
+            clip: f64::INFINITY,
+        };
+        let start = State {
+            level: 0.3,
+            slope: 0.0,
+        };
+        let tuned = tune_for_horizon(base, start, None, &y, 24);
+        assert!(tuned.clip < 0.1, "{tuned:?}");
+        // Walk to 6 hours after the end of a dip, with and without the clip.
+        let end = 97 * 11 + 12 + 6;
+        let level_after = |m: Smoothing| {
+            let mut s = start;
+            for &v in &y[..end] {
+                advance(&m, &mut s, None, v);
+            }
+            s.level
+        };
+        let clipped = level_after(tuned);
+        let unclipped = level_after(Smoothing {
+            clip: f64::INFINITY,
+            ..tuned
+        });
+        assert!(
+            (clipped - 0.3).abs() < 0.5 * (unclipped - 0.3).abs(),
+            "clipped {clipped} unclipped {unclipped}"
+        );
+    }
+
+    /// MSTL's additive components can add up to less than nothing on a load that drops to zero
+    /// each night; no forecast goes below the least value seen.
+    #[test]
+    fn no_forecast_goes_below_the_least_value_seen() {
+        let e = noise(24 * 30, 12);
+        // Zero at night, a steep evening peak, falling week by week.
+        let y: Vec<f64> = (0..24 * 30)
+            .map(|t| {
+                let hour = t % 24;
+                let scale = 3.0 - 2.5 * t as f64 / (24.0 * 30.0);
+                if hour < 8 {
+                    0.0
+                } else {
+                    (scale * (1.0 + (hour as f64 - 8.0) / 4.0) + 0.3 * e[t]).max(0.0)
+                }
+            })
+            .collect();
+        for kind in [PathKind::Ets, PathKind::Mstl] {
+            let model = PathModel::fit(kind, &y, &FitOptions::new(48, 24)).expect("fits");
+            let forecast = model.forecast(48);
+            assert!(
+                forecast.iter().all(|&v| v >= 0.0),
+                "{}: {forecast:?}",
+                kind.name()
+            );
+        }
     }
 
     #[test]
