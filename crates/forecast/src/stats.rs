@@ -337,7 +337,7 @@ fn simple_smoothing(y: &[f64]) -> (Smoothing, State) {
 /// Chosen on the origins before the peer benchmark's (`ets_dev dev`, 45 houses): `ets` MAE
 /// −3.4 % in the geometric mean, worse by more than 2 % on one house (+2.3 %); `mstl` −0.9 %,
 /// none worse by 2 %. On the benchmark's own origins `ets` went from 0.901 to 0.870 of
-/// statsforecast's AutoETS (geometric mean), −11 % on SGSC 10017892 and −9 % on 10012584,
+/// statsforecast's AutoETS (geometric mean), −11 % on SGSC 10017892 and −12 % on 10012584,
 /// the two houses it trailed. Tuning α again with the clip fixed fitted better in-sample but
 /// forecast worse (−2.4 % instead of −3.4 %, three houses worse by more than 2 %).
 ///
