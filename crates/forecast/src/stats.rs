@@ -1188,7 +1188,9 @@ pub(crate) struct PathModel {
     ets: OnlineEts,
     /// MSTL's seasonal components (none for ETS).
     cycles: Vec<SeasonalCycle>,
-    /// The least value in the history: no forecast goes below it. A household never draws
+    /// The least value in the history (lowered by each new sample, recomputed at each refit,
+    /// so between refits it may still count a sample that has left the window): no forecast
+    /// goes below it. A household never draws
     /// less than nothing, but MSTL's additive components can add up to less (−0.16 kWh on SGSC
     /// 10018008); flooring lowered `mstl` MAE 2.4 % (geometric mean, 45 houses, origins before
     /// the peer benchmark's) and raised it by 0.5 % or more on no house.
