@@ -16,6 +16,11 @@
 //! `EXTRA=mstl`, "without both" is `auto` before issue 16's second round (`mstl` among its
 //! candidates, no extra medians, no scale); the other rules that take every candidate then
 //! include `mstl`.
+//!
+//! `PEERS=DIR` (with `test`) reads statsforecast's results on the same origins from
+//! `DIR/NAME.json` (`peer_benchmark.sh` keeps them in `WORK/peers`) and prints, per house and
+//! over all, `auto` and the best single candidate *in hindsight* against the better of AutoETS
+//! and MSTL: how far a choice among these candidates could go at best.
 
 mod common;
 
@@ -289,9 +294,11 @@ fn run(file: &str, dev: bool, cache: &std::path::Path) -> (Vec<Origin>, Vec<f64>
     let texts: Vec<String> = candidates()
         .par_iter()
         .map(|(label, spec)| {
+            // The number of origins is in the key: `BENCH_ORIGINS` changes the test origins.
             let path = cache.join(format!(
-                "{stem}.{}.{}.{label}.txt",
+                "{stem}.{}-{}.{}.{label}.txt",
                 if dev { "dev" } else { "test" },
+                origins.len(),
                 fit.calibration
             ));
             if let Ok(t) = std::fs::read_to_string(&path) {
@@ -356,6 +363,38 @@ fn run(file: &str, dev: bool, cache: &std::path::Path) -> (Vec<Origin>, Vec<f64>
     (data, series.values)
 }
 
+/// The better of statsforecast's AutoETS and MSTL on `file`, from the peer script's result
+/// `DIR/NAME.json` (as `peer_benchmark.sh` caches it in `WORK/peers`), which must have been run
+/// on the same origins.
+fn better_peer(dir: &std::path::Path, file: &str, data: &[Origin]) -> (String, f64) {
+    let stem = std::path::Path::new(file)
+        .file_stem()
+        .map_or(file.to_string(), |s| s.to_string_lossy().into_owned());
+    let path = dir.join(format!("{stem}.json"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run peer_benchmark.sh first)", path.display()));
+    let json: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let first = json["first_origin_slot"].as_u64().map(|v| v as usize);
+    let count = json["origins"].as_u64().map(|v| v as usize);
+    assert!(
+        first == data.first().map(|o| o.slot) && count == Some(data.len()),
+        "{}: the peers ran on {count:?} origins from slot {first:?}, these are {} from {:?} \
+         (set BENCH_ORIGINS to peer_benchmark.sh's --origins)",
+        path.display(),
+        data.len(),
+        data.first().map(|o| o.slot)
+    );
+    json["models"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| Some((m["name"].as_str()?.to_string(), m["mae"].as_f64()?)))
+        .filter(|(n, _)| n == "autoets" || n == "mstl")
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap_or_else(|| panic!("{}: neither AutoETS nor MSTL has an MAE", path.display()))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dev = args[0] == "dev";
@@ -377,6 +416,12 @@ fn main() {
     let grid: Vec<f64> = (0..=14).map(|i| 0.5 + 0.05 * i as f64).collect();
     let extra: Vec<&str> = ModelSpec::EXTRA_MEDIANS.iter().map(|s| s.name()).collect();
     let mut ratios = vec![Vec::new(); names.len()];
+    let peers = std::env::var("PEERS").ok().map(std::path::PathBuf::from);
+    if peers.is_some() && dev {
+        panic!("PEERS compares the benchmark's own origins: use `test`, not `dev`");
+    }
+    // Per house: auto's MAE and the best single candidate's, over the better peer's.
+    let mut against_peer: Vec<(f64, f64)> = Vec::new();
     for file in &args[2..] {
         let (data, values) = run(file, dev, &cache);
         let mut scores = vec![0.0; names.len()];
@@ -418,9 +463,11 @@ fn main() {
             ratios[i].push(s / base);
         }
         println!();
-        if std::env::var("CANDIDATES").is_ok() {
+        let peer = peers.as_ref().map(|dir| better_peer(dir, file, &data));
+        if std::env::var("CANDIDATES").is_ok() || peer.is_some() {
             // Each candidate's own MAE against auto's, and its mean weight.
             let mut line = String::from(" ");
+            let mut best: Option<(f64, &str)> = None;
             for (c, label) in data[0].labels.iter().enumerate() {
                 let (mut m, mut w) = (0.0, 0.0);
                 for o in &data {
@@ -433,9 +480,36 @@ fn main() {
                     " {label}:{m:.5} ({:+.1}%)/{w:.2}",
                     100.0 * (m / base - 1.0)
                 ));
+                if best.is_none_or(|(b, _)| m < b) {
+                    best = Some((m, label));
+                }
             }
             println!("{line}");
+            if let (Some((peer_name, peer_mae)), Some((best_mae, best_label))) = (peer, best) {
+                println!(
+                    "  against the better peer ({peer_name} {peer_mae:.5}): auto {:+.1}%, best single candidate in hindsight ({best_label}) {:+.1}%",
+                    100.0 * (base / peer_mae - 1.0),
+                    100.0 * (best_mae / peer_mae - 1.0)
+                );
+                against_peer.push((base / peer_mae, best_mae / peer_mae));
+            }
         }
+    }
+    if !against_peer.is_empty() {
+        let gm = |f: fn(&(f64, f64)) -> f64| {
+            (against_peer.iter().map(|r| f(r).ln()).sum::<f64>() / against_peer.len() as f64).exp()
+        };
+        let margin =
+            |f: fn(&(f64, f64)) -> f64| against_peer.iter().filter(|r| f(r) <= 0.9).count();
+        println!(
+            "against the better peer on {} houses: auto geometric mean {:.3}, at least 10 % below on {}; \
+             the best single candidate per house in hindsight {:.3}, at least 10 % below on {}",
+            against_peer.len(),
+            gm(|r| r.0),
+            margin(|r| r.0),
+            gm(|r| r.1),
+            margin(|r| r.1)
+        );
     }
     println!("geometric mean of rule / auto (worst house):");
     for (name, r) in names.iter().zip(&ratios).skip(1) {

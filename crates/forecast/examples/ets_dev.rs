@@ -3,7 +3,7 @@
 //! the peer script fits statsforecast's AutoETS), to tell estimation from staleness.
 //!
 //! `cargo run -p powerslot-forecast --example ets_dev -- dev|test FILE...` (`MODEL=mstl` scores
-//! `mstl` the same way).
+//! `mstl` the same way, `SCORE=point` the point forecast instead of the P50).
 //!
 //! `dev` scores on the past of the benchmark only (origins every 25 slots over the last 40 %
 //! of the slots before its first origin, see `common`); `test` on the benchmark's 8 origins.
@@ -19,6 +19,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dev = args.first().is_some_and(|a| a == "dev");
     let fresh = std::env::var("FRESH").is_ok_and(|v| v == "1");
+    // `SCORE=point` scores the point forecast (what the peer script scores for statsforecast)
+    // instead of the P50.
+    let point = std::env::var("SCORE").is_ok_and(|v| v == "point");
     let horizon = 24;
     let fit = FitOptions::new(horizon, 24);
     let spec = if std::env::var("MODEL").is_ok_and(|m| m == "mstl") {
@@ -50,7 +53,8 @@ fn main() {
                         &actual(o)[..3]
                     );
                 }
-                walked += mae(&q.p50, actual(o)) / origins.len() as f64;
+                let scored = if point { &q.point } else { &q.p50 };
+                walked += mae(scored, actual(o)) / origins.len() as f64;
             }
             let afresh = fresh.then(|| {
                 origins
