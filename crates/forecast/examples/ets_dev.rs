@@ -61,7 +61,8 @@ fn main() {
                     .iter()
                     .map(|&o| {
                         let m = FittedModel::fit(&spec, &series.slice(0, o), &fit).expect("fits");
-                        mae(&m.predict(horizon).p50, actual(o))
+                        let q = m.predict(horizon);
+                        mae(if point { &q.point } else { &q.p50 }, actual(o))
                     })
                     .sum::<f64>()
                     / origins.len() as f64
