@@ -13,7 +13,13 @@ mod common;
 
 use common::{mae, series_and_origins};
 use powerslot_forecast::model::{FitOptions, FittedModel, ModelSpec};
+use powerslot_forecast::quantiles::QuantileForecast;
 use rayon::prelude::*;
+
+/// What is scored: the point forecast (`point`) or the P50.
+fn scored(q: &QuantileForecast, point: bool) -> &[f64] {
+    if point { &q.point } else { &q.p50 }
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -53,16 +59,14 @@ fn main() {
                         &actual(o)[..3]
                     );
                 }
-                let scored = if point { &q.point } else { &q.p50 };
-                walked += mae(scored, actual(o)) / origins.len() as f64;
+                walked += mae(scored(&q, point), actual(o)) / origins.len() as f64;
             }
             let afresh = fresh.then(|| {
                 origins
                     .iter()
                     .map(|&o| {
                         let m = FittedModel::fit(&spec, &series.slice(0, o), &fit).expect("fits");
-                        let q = m.predict(horizon);
-                        mae(if point { &q.point } else { &q.p50 }, actual(o))
+                        mae(scored(&m.predict(horizon), point), actual(o))
                     })
                     .sum::<f64>()
                     / origins.len() as f64

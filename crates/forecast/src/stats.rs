@@ -135,6 +135,16 @@ struct State {
 }
 
 impl Smoothing {
+    /// Smoothing whose state takes every error as it is (no clip).
+    fn unclipped(alpha: f64, beta: f64, phi: f64) -> Self {
+        Self {
+            alpha,
+            beta,
+            phi,
+            clip: f64::INFINITY,
+        }
+    }
+
     /// One-step forecast ŷ = l + φb.
     fn one_step(&self, s: State) -> f64 {
         s.level + self.phi * s.slope
@@ -183,32 +193,17 @@ fn recover(trend: bool, damped: bool, y: &[f64], one_step: &[f64]) -> Option<(Sm
     let d: Vec<f64> = one_step.windows(2).map(|w| w[1] - w[0]).collect();
     let smoothing = if !trend {
         let [alpha] = least_squares((0..n - 1).map(|t| ([e[t]], d[t])))?;
-        Smoothing {
-            alpha,
-            beta: 0.0,
-            phi: 1.0,
-            clip: f64::INFINITY,
-        }
+        Smoothing::unclipped(alpha, 0.0, 1.0)
     } else if !damped {
         let [c1, c2] = least_squares((1..n - 1).map(|t| ([e[t], e[t - 1]], d[t] - d[t - 1])))?;
-        Smoothing {
-            alpha: -c2,
-            beta: c1 + c2,
-            phi: 1.0,
-            clip: f64::INFINITY,
-        }
+        Smoothing::unclipped(-c2, c1 + c2, 1.0)
     } else {
         let [phi, c1, c2] = least_squares((1..n - 1).map(|t| ([d[t - 1], e[t], e[t - 1]], d[t])))?;
         if !(phi > 0.0 && phi <= 1.0 + 1e-9) {
             return None;
         }
         let alpha = -c2 / phi;
-        Smoothing {
-            alpha,
-            beta: (c1 - alpha) / phi,
-            phi,
-            clip: f64::INFINITY,
-        }
+        Smoothing::unclipped(alpha, (c1 - alpha) / phi, phi)
     };
     let plausible = |v: f64| (-1e-6..=1.0 + 1e-6).contains(&v);
     if !(plausible(smoothing.alpha) && plausible(smoothing.beta)) {
@@ -288,12 +283,7 @@ fn simple_smoothing(y: &[f64]) -> (Smoothing, State) {
         slope: 0.0,
     };
     let sse = |alpha: f64| {
-        let m = Smoothing {
-            alpha,
-            beta: 0.0,
-            phi: 1.0,
-            clip: f64::INFINITY,
-        };
+        let m = Smoothing::unclipped(alpha, 0.0, 1.0);
         let mut s = start;
         y.iter().fold(0.0, |acc, &v| {
             let e = v - m.one_step(s);
@@ -305,15 +295,7 @@ fn simple_smoothing(y: &[f64]) -> (Smoothing, State) {
         .map(|i| f64::from(i) / 50.0)
         .min_by(|&a, &b| sse(a).total_cmp(&sse(b)))
         .unwrap_or(1.0);
-    (
-        Smoothing {
-            alpha,
-            beta: 0.0,
-            phi: 1.0,
-            clip: f64::INFINITY,
-        },
-        start,
-    )
+    (Smoothing::unclipped(alpha, 0.0, 1.0), start)
 }
 
 /// Refines α for the forecast horizon, then chooses how far one error may move the state.
@@ -394,14 +376,14 @@ fn tune_for_horizon(
     let sigma = robust_scale(&best.1, start, season, y);
     if sigma.is_finite() && sigma > 0.0 {
         let tuned = best.1;
-        let cost = |m: Smoothing| cost_from(m, y.len() / CLIP_CHOSEN_AFTER);
-        best.0 = cost(tuned);
+        let later_cost = |m: Smoothing| cost_from(m, y.len() / CLIP_CHOSEN_AFTER);
+        best.0 = later_cost(tuned);
         for c in CLIP_SIGMAS {
             let candidate = Smoothing {
                 clip: c * sigma,
                 ..tuned
             };
-            let cost = cost(candidate);
+            let cost = later_cost(candidate);
             if cost < best.0 {
                 best = (cost, candidate);
             }
@@ -1379,36 +1361,9 @@ mod tests {
             .map(|(t, e)| 20.0 + 0.1 * t as f64 + 2.0 * e)
             .collect();
         let cases = [
-            (
-                false,
-                false,
-                Smoothing {
-                    alpha: 0.3,
-                    beta: 0.0,
-                    phi: 1.0,
-                    clip: f64::INFINITY,
-                },
-            ),
-            (
-                true,
-                false,
-                Smoothing {
-                    alpha: 0.4,
-                    beta: 0.05,
-                    phi: 1.0,
-                    clip: f64::INFINITY,
-                },
-            ),
-            (
-                true,
-                true,
-                Smoothing {
-                    alpha: 0.25,
-                    beta: 0.1,
-                    phi: 0.9,
-                    clip: f64::INFINITY,
-                },
-            ),
+            (false, false, Smoothing::unclipped(0.3, 0.0, 1.0)),
+            (true, false, Smoothing::unclipped(0.4, 0.05, 1.0)),
+            (true, true, Smoothing::unclipped(0.25, 0.1, 0.9)),
         ];
         for (trend, damped, truth) in cases {
             let start = State {
@@ -1690,12 +1645,7 @@ mod tests {
     #[test]
     fn held_smoothing_stays_and_the_season_is_estimated_for_it() {
         let (y, profile) = additive_seasonal(24 * 40, 0.05, 0.3, 8);
-        let held = Smoothing {
-            alpha: 0.05,
-            beta: 0.0,
-            phi: 1.0,
-            clip: f64::INFINITY,
-        };
+        let held = Smoothing::unclipped(0.05, 0.0, 1.0);
         let fit = fit_seasonal(&y, 24, Some(ANA), Some(held)).expect("fits");
         assert_eq!(fit.smoothing, held);
         assert!(fit.season.gamma <= 1.0 - held.alpha);
@@ -1780,12 +1730,7 @@ mod tests {
         let y: Vec<f64> = (0..1200)
             .map(|t| if t % 97 < 12 { 0.03 } else { 0.3 + 0.05 * e[t] })
             .collect();
-        let base = Smoothing {
-            alpha: 1.0,
-            beta: 0.0,
-            phi: 1.0,
-            clip: f64::INFINITY,
-        };
+        let base = Smoothing::unclipped(1.0, 0.0, 1.0);
         let start = State {
             level: 0.3,
             slope: 0.0,
